@@ -1,0 +1,52 @@
+"""The generator family: small decoder-only Llama transformers built with ``transformers``.
+
+A ``ModelSize`` names a shape; ``build_model`` turns it into a ``LlamaForCausalLM`` with random
+weights for a given tokenizer. Sizes are chosen to span > 100x in P (see ``ttc.compute``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    name: str
+    hidden: int
+    layers: int
+    heads: int
+    mlp: int  # SwiGLU inner width
+    max_len: int = 256  # positions
+
+    def validate(self) -> None:
+        if self.hidden % self.heads:
+            raise ValueError(f"model {self.name!r}: hidden={self.hidden} is not divisible by heads={self.heads}; "
+                             "pick heads dividing hidden")
+        if min(self.hidden, self.layers, self.heads, self.mlp, self.max_len) < 1:
+            raise ValueError(f"model {self.name!r}: every dimension must be >= 1")
+
+
+# The default family; P (non-embedding) is printed by benchmarks/bench_training.py.
+FAMILY: dict[str, ModelSize] = {
+    "xs": ModelSize("xs", hidden=32, layers=2, heads=2, mlp=64),
+    "s": ModelSize("s", hidden=64, layers=3, heads=4, mlp=160),
+    "m": ModelSize("m", hidden=128, layers=4, heads=4, mlp=320),
+    "l": ModelSize("l", hidden=192, layers=5, heads=6, mlp=512),
+}
+
+
+def build_model(size: ModelSize, tokenizer, *, seed: int) -> LlamaForCausalLM:
+    size.validate()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.mlp,
+        num_hidden_layers=size.layers, num_attention_heads=size.heads, num_key_value_heads=size.heads,
+        max_position_embeddings=size.max_len, rms_norm_eps=1e-5, tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, attention_bias=False, mlp_bias=False,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    return model

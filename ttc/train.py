@@ -1,0 +1,129 @@
+"""Training a generator from scratch on a task's train split (teacher-forced gold solutions).
+
+Each step draws a batch of train problems and a *fresh random valid solution order* for each, so the
+model sees the several correct ways of writing a solution. The loss covers the solution tokens and
+EOS (prompts are random and carry nothing to predict). Budgets are in tokens, never seconds, so the
+same config trains the same model on any machine; checkpoints are taken at geometric intervals of
+training compute and handed to a callback (the caller decides where they are written).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ttc.compute import flop_params, train_flops
+from ttc.tasks.base import Problem, Task
+from ttc.tokenizer import Codec
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    tokens: int = 3_000_000  # training budget: non-pad tokens processed (prompt + solution)
+    batch_size: int = 64  # sequences per step
+    lr: float = 3e-3
+    min_lr_frac: float = 0.1  # cosine decay floor
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    n_checkpoints: int = 5  # geometric: tokens/2**(n-1), ..., tokens/2, tokens
+    seed: int = 0
+
+    def validate(self) -> None:
+        for key in ("tokens", "batch_size", "n_checkpoints"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key}={getattr(self, key)} must be >= 1")
+        if not (0 < self.lr < 1):
+            raise ValueError(f"train.lr={self.lr} must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    step: int
+    tokens: int  # non-pad tokens processed so far
+    params: int  # P: non-embedding parameters (ttc.compute)
+    train_flops: float  # 6·P·tokens
+    loss: float  # mean solution-token loss over the last 20 steps (nats/token)
+
+
+def checkpoint_schedule(total_tokens: int, n: int) -> list[int]:
+    """Token counts at which to checkpoint: geometric (factor 2), ending at the budget."""
+    return sorted({max(1, total_tokens // 2 ** k) for k in range(n)})
+
+
+def make_batch(task: Task, codec: Codec, problems: list[Problem], rng: np.random.Generator,
+               batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """(input_ids, attention_mask, labels, non-pad tokens) for a random batch with random gold orders."""
+    idx = rng.integers(len(problems), size=batch_size)
+    prompts = [problems[i].prompt for i in idx]
+    sols = [task.gold_solution(problems[i], int(rng.integers(2**31))) for i in idx]
+    p_ids = codec.encode_prompts(prompts)
+    seqs = [np.concatenate([p, codec.encode_text(s), [codec.eos_id]]) for p, s in zip(p_ids, sols)]
+    width = max(len(s) for s in seqs)
+    ids = np.full((batch_size, width), codec.pad_id, dtype=np.int64)
+    labels = np.full((batch_size, width), -100, dtype=np.int64)
+    mask = np.zeros((batch_size, width), dtype=np.int64)
+    for r, (p, s) in enumerate(zip(p_ids, seqs)):
+        ids[r, : len(s)] = s
+        mask[r, : len(s)] = 1
+        labels[r, len(p): len(s)] = s[len(p):]
+    return torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(labels), int(mask.sum())
+
+
+def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: TrainConfig, *,
+                    on_checkpoint: Callable[[torch.nn.Module, CheckpointInfo], None],
+                    progress: bool = False, desc: str = "train") -> list[CheckpointInfo]:
+    cfg.validate()
+    problems = task.problems("train")
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    params = flop_params(model)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98))
+    # Steps are estimated from the mean sequence length; the budget itself is counted in tokens.
+    probe = make_batch(task, codec, problems, np.random.default_rng(cfg.seed + 1), 256)[3] / 256
+    est_steps = max(1, math.ceil(cfg.tokens / (probe * cfg.batch_size)))
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / cfg.warmup_steps
+        frac = min(1.0, (step - cfg.warmup_steps) / max(1, est_steps - cfg.warmup_steps))
+        return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    marks = checkpoint_schedule(cfg.tokens, cfg.n_checkpoints)
+    infos: list[CheckpointInfo] = []
+    tokens, step, recent = 0, 0, []
+    model.train()
+    bar = tqdm(total=cfg.tokens, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
+    while marks:
+        ids, mask, labels, n_tok = make_batch(task, codec, problems, rng, cfg.batch_size)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        tokens += n_tok
+        recent = (recent + [loss.item()])[-20:]
+        bar.update(n_tok)
+        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+        while marks and tokens >= marks[0]:
+            marks.pop(0)
+            info = CheckpointInfo(step=step, tokens=tokens, params=params,
+                                  train_flops=train_flops(params, tokens), loss=float(np.mean(recent)))
+            model.eval()
+            on_checkpoint(model, info)
+            model.train()
+            infos.append(info)
+    bar.close()
+    model.eval()
+    return infos

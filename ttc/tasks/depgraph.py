@@ -3,10 +3,10 @@
 A problem defines named quantities, some given (``c=5``) and some derived from two others
 (``b=a+c``), listed in shuffled order, and asks for one or more target quantities. A solution derives
 the needed quantities one per step, in any order where each step's operands are already known, copying
-the operand values and writing the result modulo ``modulus``::
+the definition, the operand values and the result modulo ``modulus``::
 
-    prompt:    c=5,e=d+a,a=3,b=c+a,d=b-c,x=a+a,f=b+b?e,f:
-    solution:  b=5+3=8;d=8-5=3;e=3+3=6;f=8+8=6#6,6
+    prompt:    c=5,e=d+a,a=3,b=c+a,d=b-c,x=a+c,f=b+d?e,f:
+    solution:  b=c+a=5+3=8;d=b-c=8-5=3;e=d+a=3+3=6;f=b+d=8+3=1#6,1
 
 Why this design (see the core-pipeline issue): several valid orders give several correct strings per
 problem; only + and - are used, so a single wrong step always changes every target that depends on it
@@ -15,9 +15,11 @@ the answer space ``modulus ** n_targets`` while each step stays a one-digit look
 ("distractor") quantities make the model plan, and a wrong step on one of them is a measurable
 "right answer, wrong process".
 
-A step is correct iff it derives a quantity the question defines, not derived before, whose operands
-are given or derived earlier in the solution, copying the operands' true values and applying the
-question's operation with the right result.
+A step is correct iff it derives a quantity the question defines, not derived before, restating its
+definition, whose operands are given or derived earlier in the solution, copying the operands' true
+values and applying the question's operation with the right result. (Restating the definition turns
+each value lookup into a one-hop copy, which small models learn far faster than the two-hop
+"find b's definition, then its operands' values" of the bare ``b=5+3=8`` format.)
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ttc.tasks.base import INVALID, Problem, StepCheck, TaskSpecError, check_spl
 NAMES = "abcdefghijklmnopqrstuvwxyz"
 OPS = "+-"
 STEP_SEP, ANSWER_MARK, PROMPT_END, DEF_SEP, QUESTION_MARK = ";", "#", ":", ",", "?"
-_STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
+_STEP_RE = re.compile(r"^([a-z])=([a-z])([+\-])([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -158,10 +160,10 @@ class DepGraphTask:
             match = _STEP_RE.match(step)
             ok = match is not None
             if ok:
-                name, x, op, y, r = match.groups()
+                name, a, op, b, x, op2, y, r = match.groups()
                 d = defs.get(name)
                 ok = (d is not None and d[0] == "derived" and name not in derived
-                      and d[1] in known and d[3] in known and op == d[2]
+                      and (a, op, b) == d[1:] and op2 == op and a in known and b in known
                       and int(x) == values[d[1]] and int(y) == values[d[3]] and int(r) == values[name])
                 if ok:
                     derived.add(name)
@@ -182,7 +184,7 @@ class DepGraphTask:
             ready = [n for n in todo if defs[n][1] in known and defs[n][3] in known]
             name = ready[rng.integers(len(ready))]
             _, a, op, b = defs[name]
-            steps.append(f"{name}={values[a]}{op}{values[b]}={values[name]}")
+            steps.append(f"{name}={a}{op}{b}={values[a]}{op}{values[b]}={values[name]}")
             known.add(name)
             todo.remove(name)
         return STEP_SEP.join(steps) + ANSWER_MARK + problem.answer

@@ -1,0 +1,126 @@
+"""Tokenizer round trip, model family and checkpoints through from_pretrained, compute accounting, cache."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from ttc.cache import DONE_MARK, Cache, content_key
+from ttc.compute import flop_params, inference_flops, train_flops
+from ttc.models import FAMILY, ModelSize, build_model
+from ttc.tokenizer import Codec, build_char_tokenizer
+
+TEXT = "c=5,e=d+a,a=3?e,f:b=5+3=8;d=8-5=3#6,1"
+
+
+def test_tokenizer_round_trip_and_save_load(tmp_path):
+    tok = build_char_tokenizer()
+    ids = tok(TEXT)["input_ids"]
+    assert ids[0] == tok.bos_token_id and len(ids) == len(TEXT) + 1
+    assert tok.decode(ids, skip_special_tokens=True) == TEXT
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded(TEXT)["input_ids"] == ids
+    assert loaded.decode(ids, skip_special_tokens=True) == TEXT
+    codec = Codec.of(loaded)
+    assert codec.encode_prompts([TEXT])[0] == ids
+    assert codec.decode(codec.encode_text(TEXT)) == TEXT
+    assert codec.eos_id == tok.eos_token_id
+
+
+def test_codec_generic_path_matches_table_path():
+    tok = build_char_tokenizer()
+    fast = Codec.of(tok)
+    slow = Codec(tokenizer=tok, eos_id=fast.eos_id, pad_id=fast.pad_id, _lut=None, _chars=None)
+    assert slow.encode_prompts([TEXT]) == fast.encode_prompts([TEXT])
+    assert slow.encode_text(TEXT).tolist() == fast.encode_text(TEXT).tolist()
+    assert slow.decode(fast.encode_text(TEXT)) == TEXT
+
+
+def test_family_spans_100x_in_params():
+    tok = build_char_tokenizer()
+    p = [flop_params(build_model(s, tok, seed=0)) for s in FAMILY.values()]
+    assert p == sorted(p) and p[-1] / p[0] >= 100
+
+
+def test_flop_params_excludes_only_the_input_embedding():
+    tok = build_char_tokenizer()
+    m = build_model(ModelSize("t", hidden=16, layers=1, heads=2, mlp=32), tok, seed=0)
+    total = sum(x.numel() for x in m.parameters())
+    assert flop_params(m) == total - len(tok) * 16
+    assert train_flops(10, 7) == 420 and inference_flops(10, 7) == 140
+
+
+def test_checkpoint_save_load_through_from_pretrained(tmp_path):
+    tok = build_char_tokenizer()
+    m = build_model(ModelSize("t", hidden=16, layers=1, heads=2, mlp=32), tok, seed=1)
+    m.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    ids = torch.tensor([tok(TEXT)["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(m(ids).logits, loaded(ids).logits, atol=1e-6)
+
+
+def test_bad_model_size_rejected():
+    with pytest.raises(ValueError, match="divisible"):
+        build_model(ModelSize("bad", hidden=30, layers=1, heads=4, mlp=8), build_char_tokenizer(), seed=0)
+
+
+def test_content_key_is_stable_and_sensitive():
+    assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
+    assert content_key({"a": 1}) != content_key({"a": 1.0})
+    assert content_key({"a": 1}) != content_key({"a": 2})
+
+
+def test_cache_miss_then_hit(tmp_path):
+    cache, calls = Cache(tmp_path), []
+    frame = pd.DataFrame({"x": np.arange(5), "y": list("abcde")})
+
+    def build():
+        calls.append(1)
+        return frame
+
+    a, hit_a = cache.frame("pools", "k1", build)
+    b, hit_b = cache.frame("pools", "k1", build)
+    assert (hit_a, hit_b) == (False, True) and len(calls) == 1
+    pd.testing.assert_frame_equal(a, frame)
+    pd.testing.assert_frame_equal(b, frame)
+    assert not list((tmp_path / "pools").glob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_key"])
+def test_corrupt_cache_entry_is_rebuilt(tmp_path, damage):
+    cache = Cache(tmp_path)
+    frame = pd.DataFrame({"x": np.arange(100)})
+    cache.frame("pools", "k", lambda: frame)
+    path = cache.path("pools", "k", ".parquet")
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a parquet file")
+    else:
+        cache.write_frame("pools", "other", frame)
+        path.write_bytes(cache.path("pools", "other", ".parquet").read_bytes())
+    assert cache.read_frame("pools", "k") is None and not path.exists()
+    rebuilt, hit = cache.frame("pools", "k", lambda: frame)
+    assert not hit
+    pd.testing.assert_frame_equal(rebuilt, frame)
+
+
+def test_directory_entries_need_their_completion_mark(tmp_path):
+    cache = Cache(tmp_path)
+    assert cache.dir_ready("ckpt", "k") is None
+
+    def fill(d):
+        (d / "weights.bin").write_bytes(b"123")
+        return {"tokens": 7}
+
+    path = cache.write_dir("ckpt", "k", fill)
+    assert cache.dir_ready("ckpt", "k") == path and cache.dir_record("ckpt", "k")["tokens"] == 7
+    (path / DONE_MARK).unlink()  # as if killed before the mark was written
+    assert cache.dir_ready("ckpt", "k") is None and not path.exists()
+    assert json.loads(cache.write_dir("ckpt", "k", fill).joinpath(DONE_MARK).read_text())["key"] == "k"

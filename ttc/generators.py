@@ -1,0 +1,102 @@
+"""Generators as cached artefacts: train once, checkpoint along the way, load like any HF checkpoint.
+
+A trained generator is a list of ``Checkpoint`` records, each a standard Hugging Face directory
+(``config.json``, weights, tokenizer files) that ``AutoModelForCausalLM.from_pretrained`` loads, plus
+``ttc_checkpoint.json`` with its training tokens and FLOPs. ttc's own checkpoints and a user's real
+checkpoint go through the same ``load_checkpoint``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from ttc.cache import Cache, content_key
+from ttc.compute import flop_params
+from ttc.models import ModelSize, build_model
+from ttc.tasks.base import Task
+from ttc.tokenizer import DEFAULT_CHARS, Codec, build_char_tokenizer
+from ttc.train import CheckpointInfo, TrainConfig, train_generator
+
+CKPT_META = "ttc_checkpoint.json"
+TRAINER_VERSION = 1  # bump when training code changes what a config produces
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    size: ModelSize
+    train: TrainConfig
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    generator: str  # size name
+    key: str  # content key of this checkpoint (cache directory name)
+    path: str
+    params: int  # P, non-embedding (ttc.compute)
+    tokens: int  # training tokens processed
+    train_flops: float  # 6·P·tokens
+    step: int
+    loss: float
+    final: bool  # the end of the training budget
+
+
+def generator_key(task: Task, spec: GeneratorSpec) -> str:
+    return content_key("generator", TRAINER_VERSION, task.spec_dict(), asdict(spec), DEFAULT_CHARS)
+
+
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dtype=None):
+    """(model, codec) from any Hugging Face causal-LM directory, ttc's or a real one."""
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
+        AutoModelForCausalLM.from_pretrained(path)
+    model.to(device).eval()
+    return model, Codec.of(AutoTokenizer.from_pretrained(path))
+
+
+def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress: bool = False) -> list[Checkpoint]:
+    """Train (or read from the cache) one generator; returns its checkpoints, smallest compute first."""
+    gkey = generator_key(task, spec)
+    done = cache.path("generators", gkey, ".json")
+    if done.exists():
+        try:
+            records = [Checkpoint(**r) for r in json.loads(done.read_text())]
+            if all(cache.dir_ready("checkpoints", r.key) for r in records):
+                return records
+        except (ValueError, TypeError, KeyError):
+            pass
+        done.unlink(missing_ok=True)  # damaged or incomplete: retrain (deterministic, same result)
+
+    tokenizer = build_char_tokenizer()
+    model = build_model(spec.size, tokenizer, seed=spec.train.seed)
+    records: list[Checkpoint] = []
+
+    def save(m: torch.nn.Module, info: CheckpointInfo) -> None:
+        ckey = f"{gkey}-{info.tokens}"
+
+        def fill(d: Path) -> dict:
+            m.save_pretrained(d)
+            tokenizer.save_pretrained(d)
+            meta = {"generator": spec.size.name, **asdict(info), "task": task.spec_dict(),
+                    "size": asdict(spec.size), "train": asdict(spec.train),
+                    "params_convention": "P = all parameters except the input token embedding"}
+            (d / CKPT_META).write_text(json.dumps(meta, indent=1))
+            return {"tokens": info.tokens}
+
+        path = cache.write_dir("checkpoints", ckey, fill)
+        records.append(Checkpoint(generator=spec.size.name, key=ckey, path=str(path), params=info.params,
+                                  tokens=info.tokens, train_flops=info.train_flops, step=info.step,
+                                  loss=info.loss, final=False))
+
+    assert flop_params(model) > 0
+    train_generator(model, task, Codec.of(tokenizer), spec.train, on_checkpoint=save, progress=progress,
+                    desc=f"train {spec.size.name}")
+    records[-1] = Checkpoint(**{**asdict(records[-1]), "final": True})
+    done.parent.mkdir(parents=True, exist_ok=True)
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(r) for r in records], indent=1))
+    tmp.replace(done)
+    return records

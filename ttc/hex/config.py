@@ -1,0 +1,108 @@
+"""`HexConfig`: every knob of the Hex experiment, defaults in code, built from a dict (a TOML table)."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass
+
+from .selfplay import TrainSettings
+
+
+class HexConfigError(ValueError):
+    """A bad key or value in a Hex config; the message is one line."""
+
+
+@dataclass(frozen=True)
+class HexConfig:
+    # Boards and networks. Per-board tuples line up with `board_sizes`.
+    board_sizes: tuple[int, ...] = (3, 4)
+    net_widths: tuple[int, ...] = (8, 16, 32)
+    net_depth: int = 2
+    max_train_macs: tuple[float, ...] = (2e9, 4e10)  # self-play MACs of each board's last snapshot
+    n_snapshots: int = 13  # at max_train_macs / √2^k, k = 0..n-1
+    max_selfplay_evals: int = 4_000_000  # per run; small nets stop early (wall-clock guard)
+    games_per_generation: tuple[int, ...] = (32, 128)
+    # Self-play and optimiser
+    selfplay_nodes: int = 64
+    c_puct: float = 1.5
+    dirichlet_eps: float = 0.25
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    sample_reuse: float = 4.0
+    buffer_positions: int = 20_000
+    # Evaluation
+    test_nodes: tuple[int, ...] = (1, 4, 16, 64, 256)
+    eval_games_per_pair: int = 128
+    eval_opening_stones: int = 2
+    solver_max_board: int = 4  # larger boards are anchored on `reference_nodes` of the best snapshot
+    reference_nodes: int = 1024
+    elo_pseudocount: float = 1.0
+    elo_level_step: float = 100.0
+    frontier_nodes: int = 64
+    # Execution
+    seed: int = 0
+    n_jobs: int = 2
+
+    def __post_init__(self):
+        for name in ("max_train_macs", "games_per_generation"):
+            if len(getattr(self, name)) != len(self.board_sizes):
+                raise HexConfigError(f"hex config: {name} needs one value per board size {self.board_sizes}")
+        if any(n < 2 for n in self.board_sizes) or self.eval_opening_stones >= min(self.board_sizes):
+            raise HexConfigError("hex config: boards need n >= 2 and fewer opening stones than n")
+        if self.eval_games_per_pair % 2 or 1 not in self.test_nodes or self.frontier_nodes not in self.test_nodes:
+            raise HexConfigError("hex config: eval_games_per_pair must be even; test_nodes must hold 1 "
+                                 "and frontier_nodes")
+
+    def train_settings(self, board: int) -> TrainSettings:
+        return TrainSettings(
+            selfplay_nodes=self.selfplay_nodes,
+            games_per_generation=self.games_per_generation[self.board_sizes.index(board)],
+            c_puct=self.c_puct, dirichlet_eps=self.dirichlet_eps, lr=self.lr,
+            weight_decay=self.weight_decay, batch_size=self.batch_size, sample_reuse=self.sample_reuse,
+            buffer_positions=self.buffer_positions)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> HexConfig:
+        """Build from a plain dict (e.g. a TOML table): unknown keys and wrong types raise
+        `HexConfigError`. Lists become tuples; ints are accepted where floats are expected."""
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise HexConfigError(f"hex config: unknown key {key!r} (known: {', '.join(hints)})")
+            kwargs[key] = _coerce(key, value, hints[key])
+        return cls(**kwargs)
+
+    def with_overrides(self, assignments: list[str]) -> HexConfig:
+        """Apply `key=value` strings, values in TOML syntax (`board_sizes=[3,4]`, `lr=1e-3`)."""
+        values = dataclasses.asdict(self)
+        for item in assignments:
+            key, sep, raw = item.partition("=")
+            if not sep:
+                raise HexConfigError(f"hex config: override {item!r} is not key=value")
+            try:
+                values[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                values[key.strip()] = raw  # a bare word: let type checking judge it
+            if key.strip() not in dataclasses.asdict(self):
+                raise HexConfigError(f"hex config: unknown key {key.strip()!r}")
+        return HexConfig.from_dict(values)
+
+
+def _coerce(key: str, value, hint):
+    def scalar(v, typ):
+        if typ is float and isinstance(v, int) and not isinstance(v, bool):
+            return float(v)
+        if type(v) is not typ:
+            raise HexConfigError(f"hex config: {key} expects {typ.__name__}, got {v!r}")
+        return v
+
+    if typing.get_origin(hint) is tuple:
+        elem = typing.get_args(hint)[0]
+        if not isinstance(value, (list, tuple)):
+            raise HexConfigError(f"hex config: {key} expects a list of {elem.__name__}, got {value!r}")
+        return tuple(scalar(v, elem) for v in value)
+    return scalar(value, hint)

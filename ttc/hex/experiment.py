@@ -1,0 +1,280 @@
+"""`run_hex`: train, evaluate and analyse the Hex train/test compute trade-off, with caching.
+
+Stages and their cache keys (under `cache_dir/hex/`):
+- `solver/`: the exact solver's table per board size (board size, solver version);
+- `train/<key>/`: one directory per training run (board, width, depth, self-play and optimiser
+  settings, snapshot grid, seed): a snapshot `.npz` + `.json` at each grid point and a checkpoint of
+  the full training state, so a killed run resumes from its last snapshot;
+- `games/<key>.json`: one file per tournament pair (both agents' identities, openings, games).
+Fits, CSVs, figures and `summary.json` are cheap and always rebuilt from the cached pieces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+
+from . import cache, fits, selfplay, tournament
+from .config import HexConfig
+from .elo import fit_elo
+from .mcts import mcts_agent
+from .net import NetShape, to_numpy
+from .solver import HexSolver, perfect_agent
+
+VERSIONS = {"solver": 1, "train": 1, "games": 1}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# --- stage: exact solver ---------------------------------------------------------------------
+@functools.cache  # one per worker process and board
+def load_solver(n: int, cache_dir: str) -> HexSolver:
+    path = Path(cache_dir) / "hex" / "solver" / f"{cache.content_key('solver', VERSIONS['solver'], {'n': n})}.pkl"
+    if path.exists():
+        return HexSolver(n, cache.read_pickle(path))
+    solver = HexSolver(n)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * n * n + 100))
+    solver.move_values(0, 0)  # solves every position reached from the empty board's search
+    cache.write_pickle(path, solver.table)
+    return solver
+
+
+# --- stage: training --------------------------------------------------------------------------
+def run_key(cfg: HexConfig, board: int, width: int) -> str:
+    b = cfg.board_sizes.index(board)
+    return cache.content_key("train", VERSIONS["train"], {
+        "board": board, "width": width, "depth": cfg.net_depth, "seed": cfg.seed,
+        "settings": dataclasses.asdict(cfg.train_settings(board)),
+        "max_train_macs": cfg.max_train_macs[b], "n_snapshots": cfg.n_snapshots,
+        "max_selfplay_evals": cfg.max_selfplay_evals})
+
+
+def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[dict]:
+    """Train one network, writing a snapshot at each grid point it reaches; returns their records."""
+    torch.set_num_threads(1)
+    shape = NetShape(board, width, cfg.net_depth)
+    settings = cfg.train_settings(board)
+    targets = selfplay.snapshot_targets(cfg.max_train_macs[cfg.board_sizes.index(board)], cfg.n_snapshots)
+    reachable = [t for t in targets if t / shape.forward_macs <= cfg.max_selfplay_evals]
+    records = []
+    done = all((run_dir / f"snap-{k:02d}.json").exists() for k in range(len(reachable)))
+    if not done:
+        state = selfplay.init_state(shape, settings, cfg.seed + 1000 * board + width)
+        ckpt = run_dir / "checkpoint.pt"
+        if ckpt.exists():
+            _restore(state, cache.read_torch(ckpt))
+    for k, target in enumerate(reachable):
+        snap = run_dir / f"snap-{k:02d}.json"
+        if not snap.exists():
+            selfplay.advance(state, settings, target)
+            cache.write_npz(run_dir / f"snap-{k:02d}.npz", to_numpy(state.net))
+            cache.write_json(snap, {
+                "board": board, "width": width, "snapshot": k, "target_macs": target, "train_macs": state.selfplay_macs(),
+                "optimiser_macs": state.optimiser_macs(), "selfplay_evals": state.selfplay_evals,
+                "generations": state.generations, "forward_macs": shape.forward_macs})
+            cache.write_torch(run_dir / "checkpoint.pt", _checkpoint(state))
+        records.append(cache.read_json(snap))
+    return records
+
+
+def _checkpoint(state: selfplay.TrainState) -> dict:
+    return {"net": state.net.state_dict(), "optimizer": state.optimizer.state_dict(),
+                "buffer_x": state.buffer_x, "buffer_pi": state.buffer_pi, "buffer_z": state.buffer_z,
+                "rng": state.rng.bit_generator.state, "selfplay_evals": state.selfplay_evals,
+                "optimiser_samples": state.optimiser_samples, "generations": state.generations}
+
+
+def _restore(state: selfplay.TrainState, ckpt: dict) -> None:
+    state.net.load_state_dict(ckpt["net"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.buffer_x, state.buffer_pi, state.buffer_z = ckpt["buffer_x"], ckpt["buffer_pi"], ckpt["buffer_z"]
+    state.rng.bit_generator.state = ckpt["rng"]
+    state.selfplay_evals, state.optimiser_samples = ckpt["selfplay_evals"], ckpt["optimiser_samples"]
+    state.generations = ckpt["generations"]
+
+
+# --- stage: tournament ------------------------------------------------------------------------
+def _make_agent(cfg: HexConfig, board: int, spec: dict, cache_dir: str):
+    if spec["run"] == "perfect":
+        return perfect_agent(load_solver(board, cache_dir))
+    params = cache.read_npz(Path(spec["params"]))
+    return mcts_agent(params, spec["nodes"], c_puct=cfg.c_puct)
+
+
+def _play_pairs(cfg: HexConfig, board: int, jobs: list[tuple[Path, dict, dict]], cache_dir: str) -> list:
+    """Play a batch of pairs, writing each pair's result as soon as it is known."""
+    torch.set_num_threads(1)
+    openings = tournament.match_openings(board, cfg.eval_games_per_pair, cfg.eval_opening_stones,
+                                         cfg.seed + board)
+    out = []
+    for path, a, b in jobs:
+        rng = np.random.default_rng([cfg.seed, board, len(out)])
+        won = tournament.play_match(_make_agent(cfg, board, a, cache_dir), _make_agent(cfg, board, b, cache_dir),
+                                    *openings, rng)
+        result = {"first_wins": int(won.sum()), "games": int(won.size)}
+        cache.write_json(path, result)
+        out.append((path, result))
+    return out
+
+
+def _agent_identity(spec: dict) -> dict:
+    return {k: spec[k] for k in ("run", "snapshot", "nodes")}
+
+
+# --- orchestration ----------------------------------------------------------------------------
+def _parallel(cfg: HexConfig, tasks: list, total: int, desc: str, progress: bool, weight=len):
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
+    results = []
+    for res in Parallel(n_jobs=cfg.n_jobs, return_as="generator_unordered")(tasks):
+        results.append(res)
+        bar.update(weight(res))
+    bar.close()
+    return results
+
+
+def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: bool = True) -> dict:
+    """Train every (board, width) run, play the tournaments, fit Elo and the trade-off, and write
+    `results_dir/{snapshots,games,agents,iso_elo,frontier}.csv`, `figures/` and `summary.json`.
+    Returns the summary (headline keys prefixed `hex_`)."""
+    cfg = config
+    cache_dir, results_dir = Path(cache_dir), Path(results_dir)
+    root = cache_dir / "hex"
+    torch.set_num_threads(1)
+
+    # Solvers first (in this process: workers then read them from disk).
+    for n in cfg.board_sizes:
+        if n <= cfg.solver_max_board:
+            load_solver(n, str(cache_dir))
+
+    # Training runs, largest first.
+    runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths),
+                  key=lambda nw: -NetShape(nw[0], nw[1], cfg.net_depth).forward_macs * nw[0])
+    tasks = [delayed(_train_run)(cfg, n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
+    snaps = pd.DataFrame([r for recs in _parallel(cfg, tasks, len(tasks), "hex train", progress, lambda r: 1)
+                          for r in recs])
+    snaps["run"] = [run_key(cfg, n, w) for n, w in zip(snaps["board"], snaps["width"])]
+    # A generation can overshoot several grid points: keep the first snapshot of each state.
+    snaps = snaps.sort_values(["board", "width", "snapshot"])
+    snaps = snaps[~snaps.duplicated(["board", "width", "selfplay_evals"])].reset_index(drop=True)
+
+    # Tournament pairs per board.
+    pair_jobs, pair_meta = {}, []
+    for n in cfg.board_sizes:
+        sub = snaps[snaps["board"] == n]
+        if n <= cfg.solver_max_board:
+            ref = {"run": "perfect", "snapshot": -1, "nodes": 0, "width": 0, "solver": VERSIONS["solver"]}
+        else:  # the last snapshot of the widest run, searched harder
+            top = sub[sub["width"] == sub["width"].max()].iloc[-1]
+            ref = {"run": top["run"], "snapshot": int(top["snapshot"]), "nodes": cfg.reference_nodes, "width": 0,
+                       "params": str(root / "train" / top["run"] / f"snap-{int(top['snapshot']):02d}.npz")}
+        specs = [ref] + [{"run": r["run"], "snapshot": int(r["snapshot"]), "nodes": int(m), "width": int(r["width"]),
+                              "params": str(root / "train" / r["run"] / f"snap-{int(r['snapshot']):02d}.npz")}
+                         for _, r in sub.iterrows() for m in cfg.test_nodes]
+        agent_specs = [tournament.AgentSpec("reference", 0, -1, 0)] + [
+            tournament.AgentSpec(s["run"], s["width"], s["snapshot"], s["nodes"]) for s in specs[1:]]
+        # Snapshot indices are per run; schedule on the rank within the run so neighbours line up.
+        for i, j in tournament.schedule_pairs(agent_specs):
+            a, b = specs[i], specs[j]
+            key = cache.content_key("games", VERSIONS["games"], {
+                "board": n, "a": _agent_identity(a), "b": _agent_identity(b), "games": cfg.eval_games_per_pair,
+                "stones": cfg.eval_opening_stones, "seed": cfg.seed, "c_puct": cfg.c_puct})
+            path = root / "games" / f"{key}.json"
+            pair_meta.append((n, i, j, path, specs))
+            if not path.exists():
+                pair_jobs.setdefault(n, []).append((path, a, b))
+    tasks = []
+    for n, jobs in pair_jobs.items():
+        jobs.sort(key=lambda job: -(job[1]["nodes"] + job[2]["nodes"]))
+        n_chunks = max(1, min(len(jobs), 8 * cfg.n_jobs))
+        tasks += [delayed(_play_pairs)(cfg, n, jobs[c::n_chunks], str(cache_dir)) for c in range(n_chunks)]
+    _parallel(cfg, tasks, sum(len(j) for j in pair_jobs.values()), "hex games", progress)
+
+    # Elo per board, anchored on the reference.
+    game_rows, agent_rows = [], []
+    for n in cfg.board_sizes:
+        meta = [m for m in pair_meta if m[0] == n]
+        specs = meta[0][4]
+        res = [cache.read_json(m[3]) for m in meta]
+        first, second = np.array([m[1] for m in meta]), np.array([m[2] for m in meta])
+        wins, games = np.array([r["first_wins"] for r in res]), np.array([r["games"] for r in res])
+        elo = fit_elo(first, second, wins, games, len(specs), anchor=0, pseudocount=cfg.elo_pseudocount)
+        for (_, i, j, _, _), r in zip(meta, res):
+            game_rows.append(dict(board=n, first=_label(specs[i]), second=_label(specs[j]), **r))
+        for k, s in enumerate(specs[1:], start=1):
+            snap = snaps[(snaps["run"] == s["run"]) & (snaps["snapshot"] == s["snapshot"])].iloc[0]
+            agent_rows.append({
+                "board": n, "width": s["width"], "snapshot": s["snapshot"], "nodes": s["nodes"],
+                "train_macs": snap["train_macs"], "optimiser_macs": snap["optimiser_macs"],
+                "forward_macs": snap["forward_macs"], "test_macs": s["nodes"] * snap["forward_macs"],
+                "elo": elo.elo[k], "elo_se": elo.se[k],
+                "anchor": "perfect" if n <= cfg.solver_max_board else "reference"})
+    agents = pd.DataFrame(agent_rows)
+    return _write_results(cfg, results_dir, snaps, pd.DataFrame(game_rows), agents)
+
+
+def _label(spec: dict) -> str:
+    return "perfect" if spec["run"] == "perfect" else f"w{spec['width']}/s{spec['snapshot']}/n{spec['nodes']}"
+
+
+def _write_results(cfg, results_dir: Path, snaps, games, agents) -> dict:
+    levels = np.arange(-cfg.elo_level_step * np.floor(-agents["elo"].min() / cfg.elo_level_step), 0.0 + 1e-9,
+                       cfg.elo_level_step)
+    levels = levels[levels < 0]
+    solved = agents[agents["anchor"] == "perfect"]
+    iso = fits.iso_elo(agents, levels)
+    trade = fits.fit_tradeoff(iso[iso["board"].isin(solved["board"].unique())]) if len(iso) else {}
+    per_board = {int(b): fits.fit_tradeoff(g) for b, g in iso.groupby("board")}
+    front = fits.frontier(agents, cfg.frontier_nodes)
+    solved_front = front[front["board"].isin(solved["board"].unique())]
+    changepoint = fits.fit_changepoint(solved_front)
+    within = fits.compute_within(solved_front)
+    summary = {
+        "hex_test_compute_saved_per_10x_train": trade.get("k"),
+        "hex_tradeoff_slope": trade.get("slope"),
+        "hex_tradeoff_slope_se": trade.get("slope_se"),
+        "hex_tradeoff_r2": trade.get("r2"),
+        "hex_tradeoff_points": trade.get("n_points"),
+        "hex_tradeoff_board_sizes": trade.get("boards"),
+        "hex_tradeoff_per_board": {str(b): {k: v for k, v in t.items() if k != "boards"}
+                                   for b, t in per_board.items()},
+        "hex_train_macs_within_100_elo_of_perfect": {f"{b}x{b}": v for b, v in within.items()},
+        "hex_elo_per_decade_train_compute": changepoint.get("elo_per_decade"),
+        "hex_perfect_play_macs_fit": {f"{b}x{b}": v for b, v in changepoint.get("perfect_play_macs", {}).items()},
+        "hex_perfect_play_compute_ratio_per_board_step": changepoint.get("perfect_play_ratio_per_board_step"),
+        "hex_frontier_nodes": cfg.frontier_nodes,
+        "hex_median_elo_se": float(agents["elo_se"].median()),
+        "hex_optimiser_to_selfplay_macs": float((snaps["optimiser_macs"] / snaps["train_macs"]).median()),
+        "hex_changepoint_fit": changepoint,
+    }
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in {"snapshots": snaps, "games": games, "agents": agents, "iso_elo": iso, "frontier": front}.items():
+        cache.atomic_write_bytes(results_dir / f"{name}.csv", df.to_csv(index=False).encode())
+    cache.write_json(results_dir / "config.json", {"config": dataclasses.asdict(cfg), "argv": sys.argv})
+    cache.write_json(results_dir / "summary.json", summary)
+    figures = _figures_module()
+    if figures is not None:
+        summary["hex_figures"] = [str(p) for p in figures.write_figures(results_dir)]
+    return summary
+
+
+def _figures_module():
+    """`analysis/hex_figures.py` of this checkout (analysis/ is not part of the installed package)."""
+    try:
+        return importlib.import_module("analysis.hex_figures")
+    except ImportError:
+        path = REPO_ROOT / "analysis" / "hex_figures.py"
+        if not path.exists():
+            return None
+        spec = importlib.util.spec_from_file_location("hex_figures", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module

@@ -1,0 +1,129 @@
+"""Fits on the agents table: iso-Elo trade-off, compute frontier, change-point model (Jones 2021).
+
+The agents table has one row per (board, width, snapshot, nodes) with columns `board`, `width`,
+`snapshot`, `nodes`, `train_macs` (self-play compute of the snapshot), `test_macs` (nodes × MACs per
+forward pass, per move) and `elo` (perfect play = 0 where solved).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+
+def iso_elo(agents: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
+    """For each snapshot and Elo level, the least test compute reaching that level: the first node
+    budget whose Elo is at or above it, interpolated linearly in log nodes from the budget below.
+    `at_floor` marks levels already reached with one node (test compute cannot fall further)."""
+    rows = []
+    for (board, width, snapshot), g in agents.groupby(["board", "width", "snapshot"]):
+        g = g.sort_values("nodes")
+        nodes, elo = g["nodes"].to_numpy(float), g["elo"].to_numpy()
+        macs_per_node = g["test_macs"].iloc[0] / g["nodes"].iloc[0]
+        for level in levels:
+            above = np.flatnonzero(elo >= level)
+            if above.size == 0:
+                continue
+            k = above[0]
+            if k == 0:
+                log_nodes = np.log10(nodes[0])
+            else:
+                frac = (level - elo[k - 1]) / (elo[k] - elo[k - 1])
+                log_nodes = np.log10(nodes[k - 1]) + frac * (np.log10(nodes[k]) - np.log10(nodes[k - 1]))
+            rows.append({"board": board, "width": width, "snapshot": snapshot, "elo_level": level,
+                             "train_macs": g["train_macs"].iloc[0], "nodes_needed": 10 ** log_nodes,
+                             "test_macs": 10 ** log_nodes * macs_per_node, "at_floor": k == 0})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out.assign(pareto=pd.Series(dtype=bool))
+    out["pareto"] = _pareto(out)
+    return out
+
+
+def _pareto(iso: pd.DataFrame) -> np.ndarray:
+    """Per (board, level): points no other point beats on both train and test compute."""
+    keep = np.zeros(len(iso), bool)
+    for _, g in iso.groupby(["board", "elo_level"]):
+        g = g.sort_values(["train_macs", "test_macs"])
+        best = np.inf
+        for idx, test in zip(g.index, g["test_macs"]):
+            if test < best:
+                keep[iso.index.get_loc(idx)] = True
+                best = test
+    return keep
+
+
+def fit_tradeoff(iso: pd.DataFrame) -> dict:
+    """Least squares, Jones's form with one intercept per board:
+    log10 test = slope · log10 train + b · Elo + c_board, on Pareto points above the one-node floor.
+    "10× train compute saves k× test compute" with k = 10^(−slope)."""
+    pts = iso[iso["pareto"] & ~iso["at_floor"]]
+    boards = sorted(int(b) for b in pts["board"].unique())
+    if len(pts) < len(boards) + 3:
+        return {"slope": np.nan, "k": np.nan, "r2": np.nan, "n_points": len(pts), "boards": boards}
+    y = np.log10(pts["test_macs"].to_numpy())
+    cols = [np.log10(pts["train_macs"].to_numpy()), pts["elo_level"].to_numpy()]
+    cols += [(pts["board"] == b).to_numpy(float) for b in boards]
+    x = np.stack(cols, axis=1)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ coef
+    r2 = 1 - (resid ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    dof = max(len(y) - x.shape[1], 1)
+    cov = np.linalg.pinv(x.T @ x) * (resid ** 2).sum() / dof
+    return {"slope": float(coef[0]), "slope_se": float(np.sqrt(cov[0, 0])), "k": float(10 ** -coef[0]),
+                "elo_coef": float(coef[1]), "r2": float(r2), "n_points": len(y), "boards": boards}
+
+
+def frontier(agents: pd.DataFrame, nodes: int) -> pd.DataFrame:
+    """Elo at a fixed test-time node budget against self-play compute: the best width at each point
+    of the shared snapshot grid (Jones's frontier is the best over network sizes at each compute)."""
+    sub = agents[agents["nodes"] == nodes]
+    idx = sub.groupby(["board", "snapshot"])["elo"].idxmax()
+    return sub.loc[idx, ["board", "snapshot", "width", "train_macs", "elo", "elo_se"]].reset_index(drop=True)
+
+
+def changepoint_model(params: np.ndarray, log_c: np.ndarray, board: np.ndarray) -> np.ndarray:
+    """Elo = min(0, max(m·log10 C + m_b·B + c, m_fb·B + c_f))."""
+    m, m_b, c, m_fb, c_f = params
+    return np.minimum(0.0, np.maximum(m * log_c + m_b * board + c, m_fb * board + c_f))
+
+
+def fit_changepoint(front: pd.DataFrame) -> dict:
+    """Fit the change-point model jointly over boards (least squares). Returns the slope (Elo per
+    decade), each board's compute for perfect play (where the rising line meets 0) and its ratio
+    per board-size step."""
+    boards = front["board"].to_numpy(float)
+    log_c = np.log10(front["train_macs"].to_numpy())
+    elo = front["elo"].to_numpy()
+    if len(np.unique(boards)) < 2 or len(elo) < 6:
+        return {}
+    # Initial guess: a line through each board's rising part.
+    x0 = np.array([300.0, -300.0, -300.0 * log_c.mean(), -200.0, min(elo.min(), -100.0)])
+    x0[2] = -x0[0] * np.median(log_c) - x0[1] * boards.mean() - 100
+    fit = least_squares(lambda p: changepoint_model(p, log_c, boards) - elo, x0, loss="soft_l1",
+                        f_scale=100.0)
+    m, m_b, c, m_fb, c_f = fit.x
+    perfect = {int(b): float(10 ** (-(m_b * b + c) / m)) for b in np.unique(boards)}
+    return {"elo_per_decade": float(m), "m_board": float(m_b), "intercept": float(c), "floor_board": float(m_fb),
+                "floor_intercept": float(c_f), "perfect_play_macs": perfect,
+                "perfect_play_ratio_per_board_step": float(10 ** (-m_b / m))}
+
+
+def compute_within(front: pd.DataFrame, margin: float = 100.0) -> dict[int, float | None]:
+    """Per board, the least self-play compute whose frontier Elo is within `margin` of perfect
+    play (interpolated in log compute), None when never reached."""
+    out = {}
+    for board, g in front.groupby("board"):
+        g = g.sort_values("train_macs")
+        logc, elo = np.log10(g["train_macs"].to_numpy()), g["elo"].to_numpy()
+        hit = np.flatnonzero(elo >= -margin)
+        if hit.size == 0:
+            out[int(board)] = None
+        elif hit[0] == 0:
+            out[int(board)] = float(10 ** logc[0])
+        else:
+            k = hit[0]
+            frac = (-margin - elo[k - 1]) / (elo[k] - elo[k - 1])
+            out[int(board)] = float(10 ** (logc[k - 1] + frac * (logc[k] - logc[k - 1])))
+    return out

@@ -1,0 +1,132 @@
+"""Exact Hex solver for small boards: memoised negamax on bitboards, plus a perfect player.
+
+A position is a pair of bitmasks (Black stones, White stones) over cells `row * n + col`; the
+side to move follows from the stone counts (Black moves first and stones alternate). The table
+maps `black | white << n*n` to "the side to move wins". Solving 4×4 from the empty board takes a few
+seconds; the table pickles to disk (see `experiment.py`) and keeps growing as positions are queried.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .game import BLACK, WHITE
+
+
+class HexSolver:
+    def __init__(self, n: int, table: dict[int, bool] | None = None):
+        self.n = n
+        self.cells = n * n
+        self.full = (1 << self.cells) - 1
+        col0 = sum(1 << (r * n) for r in range(n))
+        self.not_col0 = self.full & ~col0
+        self.not_last = self.full & ~(col0 << (n - 1))
+        self.top = (1 << n) - 1
+        self.bottom = self.top << (n * (n - 1))
+        self.left, self.right = col0, col0 << (n - 1)
+        # Centre-first move order: central cells win or refute most often, so cut-offs come early.
+        centre = (n - 1) / 2
+        self.order = sorted(range(self.cells), key=lambda i: abs(i // n - centre) + abs(i % n - centre))
+        self.table: dict[int, bool] = {} if table is None else table
+
+    # --- bitboard geometry -------------------------------------------------------------------
+    def _grow(self, m: int) -> int:
+        n = self.n
+        return (m | (m << n) | (m >> n) | ((m << 1) & self.not_col0) | ((m >> 1) & self.not_last)
+                | ((m >> (n - 1)) & self.not_col0) | ((m << (n - 1)) & self.not_last)) & self.full
+
+    def connected(self, stones: int, black: bool) -> bool:
+        start, goal = (self.top, self.bottom) if black else (self.left, self.right)
+        reach = stones & start
+        while True:
+            if reach & goal:
+                return True
+            grown = self._grow(reach) & stones
+            if grown == reach:
+                return False
+            reach = grown
+
+    # --- solving ----------------------------------------------------------------------------
+    def mover_wins(self, black: int, white: int) -> bool:
+        """True when the side to move wins with perfect play (nobody has connected yet)."""
+        key = black | (white << self.cells)
+        hit = self.table.get(key)
+        if hit is not None:
+            return hit
+        black_to_move = (black).bit_count() == (white).bit_count()
+        mine, _theirs = (black, white) if black_to_move else (white, black)
+        empty = self.full & ~(black | white)
+        result = False
+        for cell in self.order:  # an immediate connection first: it needs no search
+            bit = 1 << cell
+            if empty & bit and self.connected(mine | bit, black_to_move):
+                result = True
+                break
+        else:
+            for cell in self.order:
+                bit = 1 << cell
+                if empty & bit:
+                    child = (black | bit, white) if black_to_move else (black, white | bit)
+                    if not self.mover_wins(*child):
+                        result = True
+                        break
+        self.table[key] = result
+        return result
+
+    def move_values(self, black: int, white: int) -> dict[int, bool]:
+        """Every legal move -> True if it wins for the mover."""
+        black_to_move = (black).bit_count() == (white).bit_count()
+        mine = black if black_to_move else white
+        out = {}
+        for cell in range(self.cells):
+            bit = 1 << cell
+            if (black | white) & bit:
+                continue
+            if self.connected(mine | bit, black_to_move):
+                out[cell] = True
+            else:
+                child = (black | bit, white) if black_to_move else (black, white | bit)
+                out[cell] = not self.mover_wins(*child)
+        return out
+
+    def perfect_moves(self, black: int, white: int) -> list[int]:
+        """The moves a perfect player chooses among. Winning moves when there are any; in a lost
+        position, the moves that leave the opponent the fewest winning replies, so that the player
+        keeps resisting (a player that moved at random once lost would rate weak agents above it)."""
+        values = self.move_values(black, white)
+        wins = [c for c, v in values.items() if v]
+        if wins:
+            return wins
+        black_to_move = (black).bit_count() == (white).bit_count()
+        replies = {}
+        for cell in values:
+            bit = 1 << cell
+            child = (black | bit, white) if black_to_move else (black, white | bit)
+            replies[cell] = sum(self.move_values(*child).values())
+        fewest = min(replies.values())
+        return [c for c, r in replies.items() if r == fewest]
+
+
+def to_bitboards(board_row: np.ndarray) -> tuple[int, int]:
+    """One `[n*n]` int8 board -> (black bits, white bits)."""
+    black = sum(1 << int(i) for i in np.flatnonzero(board_row == BLACK))
+    white = sum(1 << int(i) for i in np.flatnonzero(board_row == WHITE))
+    return black, white
+
+
+def perfect_agent(solver: HexSolver):
+    """An agent `(board [G, n*n], to_play [G], rng) -> actions [G]` playing a uniformly random
+    move among `solver.perfect_moves`. Choices are memoised per position."""
+    memo: dict[tuple[int, int], list[int]] = {}
+
+    def act(board: np.ndarray, to_play: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        actions = np.empty(board.shape[0], np.int64)
+        for g in range(board.shape[0]):
+            key = to_bitboards(board[g])
+            if key not in memo:
+                memo[key] = solver.perfect_moves(*key)
+            choices = memo[key]
+            actions[g] = choices[rng.integers(len(choices))]
+        return actions
+
+    return act

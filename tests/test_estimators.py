@@ -1,0 +1,194 @@
+"""Estimators against brute-force enumeration of every N-subset, and hand-worked values."""
+
+import itertools
+from math import comb
+
+import numpy as np
+import pytest
+
+from ttc.estimators import (
+    EXACT,
+    ProblemArrays,
+    best_of_n_probs,
+    majority_win_probs,
+    pass_at_k,
+    rank_weights,
+    subsample_values,
+    summarize,
+)
+from ttc.selection import NULL_ANSWER, RULES, Subset, with_params
+
+N = NULL_ANSWER
+
+
+def problem(answers, scores=None, correct=None, process=None):
+    """Correctness defaults to 'answer 0 is right'; process_correct to every other right sample."""
+    answers = np.array(answers)
+    correct = (answers == 0) if correct is None else np.array(correct, bool)
+    correct &= answers != N
+    process = (np.arange(len(answers)) % 2 == 0) if process is None else np.array(process, bool)
+    scores = np.zeros(len(answers)) if scores is None else np.array(scores, dtype=float)
+    measures = np.stack([correct, correct & ~process], axis=1).astype(float)  # accuracy, false positive
+    return ProblemArrays(answers, scores, correct, measures)
+
+
+def brute_force(rule, prob: ProblemArrays, n: int) -> np.ndarray:
+    """[measures]: mean over all C(M, n) subsets of the rule's expected measure."""
+    total = 0.0
+    for idx in itertools.combinations(range(len(prob.answer_ids)), n):
+        idx = list(idx)
+        chosen = rule(Subset(prob.answer_ids[idx], prob.scores[idx], prob.is_correct[idx]))
+        total = total + chosen @ prob.measures[idx]
+    return total / comb(len(prob.answer_ids), n)
+
+
+def random_problems(seed, count=12, max_size=8):
+    """Small pools with ties in scores, null answers and all-null stretches."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        m = int(rng.integers(1, max_size + 1))
+        answers = rng.integers(0, rng.integers(1, 4), size=m)
+        answers[rng.random(m) < 0.25] = N
+        scores = rng.integers(0, 4, size=m) / 4  # few distinct values -> ties; dyadic -> exact sums
+        out.append(problem(answers, scores, process=rng.random(m) < 0.5))
+    out.append(problem([N, N, N]))  # every subset is all-null
+    out.append(problem([N, N, 0, 1], [0.5, 0.5, 0.25, 0.25]))
+    return out
+
+
+# ---------------------------------------------------------------- hand-worked
+
+
+def test_pass_at_k_closed_form():
+    # 5 samples, 2 right, k=2: 1 - C(3,2)/C(5,2) = 1 - 3/10
+    assert pass_at_k(5, 2, 2) == pytest.approx(0.7, abs=1e-15)
+    assert pass_at_k(5, 4, 2) == 1.0  # fewer than k wrong samples: some right one is always drawn
+    assert pass_at_k(5, 0, 3) == 0.0
+
+
+def test_rank_weights_are_order_statistics():
+    # M=4, N=2: rank r is the best of the pair with C(3-r, 1)/C(4, 2) = [3, 2, 1, 0]/6
+    assert np.allclose(rank_weights(4, np.array([2])), [[3 / 6, 2 / 6, 1 / 6, 0]], atol=1e-15)
+    assert np.allclose(rank_weights(5, np.arange(1, 6)).sum(axis=1), 1.0, atol=1e-14)
+
+
+def test_best_of_n_ties_and_nulls_by_hand():
+    # scores [1, 1, 0], N=2: {0,1} tie -> 1/2 each; {0,2} -> 0; {1,2} -> 1: P = [1/2, 1/2, 0]
+    assert np.allclose(best_of_n_probs(np.array([1.0, 1, 0]), np.ones(3, bool), [2]), [[0.5, 0.5, 0]])
+    # sample 0 is null with the best score: {0,1} -> 1, {0,2} -> 2, {1,2} -> 1: P = [0, 2/3, 1/3]
+    probs = best_of_n_probs(np.array([5.0, 1, 0]), np.array([False, True, True]), [2])
+    assert np.allclose(probs, [[0, 2 / 3, 1 / 3]])
+
+
+def test_majority_by_hand():
+    # a a b, N=2: {a,a} -> a; {a,b} twice -> tie 1/2: P(a) = (1 + 1/2 + 1/2)/3 = 2/3, P(b) = 1/3
+    assert np.allclose(majority_win_probs(np.array([0, 0, 1]), [2]), [[2 / 3, 1 / 3]], atol=1e-15)
+    # null null a, N=2: {null,null} chooses nothing (wrong); the two others contain a -> 2/3
+    assert np.allclose(majority_win_probs(np.array([N, N, 0]), [2]), [[2 / 3]], atol=1e-15)
+    # a a a b b, N=5: everything drawn, a wins
+    assert np.allclose(majority_win_probs(np.array([0, 0, 0, 1, 1]), [5]), [[1, 0]], atol=1e-15)
+
+
+def test_false_positive_rate_comes_with_the_same_probabilities():
+    # a a b with a right; the first a is process-wrong. Majority at N=2 chooses a w.p. 2/3, each of
+    # its samples w.p. 1/3, so accuracy 2/3 and false-positive rate 1/3.
+    prob = problem([0, 0, 1], process=[False, True, False])
+    assert np.allclose(EXACT["majority"]([prob], np.array([2]))[0, 0], [2 / 3, 1 / 3], atol=1e-15)
+
+
+# ---------------------------------------------------------------- brute force
+
+
+@pytest.mark.parametrize("rule", ["single", "majority", "best_of_n", "coverage"])
+def test_exact_rules_equal_brute_force(rule):
+    problems = random_problems(seed=1)
+    max_m = max(len(p.answer_ids) for p in problems)
+    ns = np.arange(1, max_m + 1)
+    got = EXACT[rule](problems, ns)
+    for p, prob in enumerate(problems):
+        for j, n in enumerate(ns):
+            if n > len(prob.answer_ids):
+                assert np.isnan(got[p, j]).all()
+            else:
+                assert np.allclose(got[p, j], brute_force(RULES[rule], prob, n), atol=1e-12, rtol=0)
+
+
+def test_per_sample_and_per_answer_probabilities_equal_brute_force():
+    for prob in random_problems(seed=2):
+        m, valid = len(prob.answer_ids), prob.answer_ids != N
+        answers = np.unique(prob.answer_ids[valid])
+        for n in range(1, m + 1):
+            best = np.zeros(m)
+            wins = np.zeros(len(answers))
+            for idx in itertools.combinations(range(m), n):
+                idx = list(idx)
+                s = Subset(prob.answer_ids[idx], prob.scores[idx], prob.is_correct[idx])
+                best[idx] += RULES["best_of_n"](s)
+                chosen = RULES["majority"](s)
+                wins += [chosen[prob.answer_ids[idx] == a].sum() for a in answers]
+            assert np.allclose(best_of_n_probs(prob.scores, valid, [n])[0], best / comb(m, n), atol=1e-12)
+            if len(answers):
+                got = majority_win_probs(prob.answer_ids, [n])[0, answers]  # columns are answer ids
+                assert np.allclose(got, wins / comb(m, n), atol=1e-12)
+
+
+def test_majority_exact_on_a_larger_pool_with_many_ties():
+    # 14 samples over 6 answers and nulls: many tie patterns; still enumerable (3432 subsets at N=7)
+    prob = problem([0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 5, N, N])
+    for n in (2, 5, 7, 12):
+        assert np.allclose(
+            EXACT["majority"]([prob], np.array([n]))[0, 0],
+            brute_force(RULES["majority"], prob, n),
+            atol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("rule", ["weighted_vote", "top_k_vote", "majority", "best_of_n"])
+def test_subsampling_within_three_standard_errors(rule):
+    problems = random_problems(seed=3, count=6)
+    ns = np.arange(1, 9)
+    mean, var = subsample_values(rule, problems, ns, trials=400, seed=0, top_k=2)
+    rule_fn = with_params(rule, top_k=2)
+    for p, prob in enumerate(problems):
+        for j, n in enumerate(ns):
+            if n > len(prob.answer_ids):
+                assert np.isnan(mean[p, j]).all()
+                continue
+            want = brute_force(rule_fn, prob, n)
+            assert np.all(np.abs(mean[p, j] - want) <= 3 * np.sqrt(var[p, j]) + 1e-12), (p, n)
+
+
+def test_generic_subsampling_path_agrees_with_the_exact_value():
+    # coverage has no prefix implementation: the slow path calls the rule on each prefix
+    prob = problem([0, 1, 1, N, 0, 2])
+    mean, var = subsample_values("coverage", [prob], np.array([1, 3]), trials=400, seed=0)
+    exact = EXACT["coverage"]([prob], np.array([1, 3]))
+    assert np.all(np.abs(mean - exact) <= 3 * np.sqrt(var) + 1e-12)
+
+
+def test_subsampling_is_seeded_and_independent_of_batching():
+    problems = random_problems(seed=4, count=5)
+    a = subsample_values("weighted_vote", problems, np.array([1, 2, 3]), trials=50, seed=7)[0]
+    b = subsample_values("weighted_vote", problems[:2], np.array([1, 2, 3]), trials=50, seed=7)[0]
+    assert np.array_equal(a[:2], b, equal_nan=True)
+
+
+# ---------------------------------------------------------------- across problems
+
+
+def test_summarize_standard_error_by_hand():
+    # two problems, accuracies 0 and 1 at one N: mean 1/2, sd 0.7071, se = sd/sqrt(2) = 1/2
+    values = np.array([[[0.0]], [[1.0]]])
+    s = summarize(values, confidence=0.95)
+    assert s.mean[0, 0] == 0.5 and s.se[0, 0] == pytest.approx(0.5)
+    assert s.ci_low[0, 0] == 0.0 and s.ci_high[0, 0] == 1.0  # 0.5 -+ 0.98, clipped to [0, 1]
+    assert s.n_problems[0] == 2 and s.mc_se[0, 0] == 0
+
+
+def test_summarize_skips_problems_too_short_and_bootstraps():
+    values = np.array([[[1.0], [np.nan]], [[0.0], [0.5]], [[1.0], [0.5]]])
+    s = summarize(values, np.full(values.shape, 0.01), bootstrap=200, seed=0)
+    assert s.n_problems.tolist() == [3, 2]
+    assert s.mean[1, 0] == 0.5 and s.ci_low[1, 0] == s.ci_high[1, 0] == 0.5
+    assert s.mc_se[1, 0] == pytest.approx(np.sqrt(0.02) / 2)

@@ -1,0 +1,478 @@
+"""Expected value at every N of what a selection rule chooses, from one pool of M >= N samples.
+
+Every estimate is the expectation over uniformly random N-subsets of a problem's pool (sampling
+without replacement), never "the first N samples". What is measured about the chosen sample is
+generic: ``measures[:, q]`` (0 for null answers) can be correctness, "right answer, wrong process", or
+anything else, so one pass gives accuracy and the false-positive rate together.
+
+- best-of-N, coverage (pass@N) and single sample: closed forms (order statistics).
+- majority: exact, by counting over the multivariate hypergeometric of answer counts (see
+  ``_majority_events``); a tail of terms whose total is below ~1e-13 is dropped.
+- weighted vote, top-k vote (no closed form): seeded subsampling without replacement, ``trials``
+  random permutations per problem; the first N of one permutation is a uniform N-subset for every N,
+  so one pass over a permutation serves all N. Its Monte-Carlo variance is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.special import gammaln
+from scipy.stats import norm
+
+from ttc.selection import NULL_ANSWER, Subset, with_params
+
+LOG_EPS = -40.0  # hypergeometric weights below e^-40 are treated as zero (majority truncation)
+
+
+@dataclass(frozen=True)
+class ProblemArrays:
+    """One problem's pool, as the estimators read it."""
+
+    answer_ids: np.ndarray  # [samples] int64, 0..answers-1, NULL_ANSWER where none was extracted
+    scores: np.ndarray  # [samples] float64, NaN when the rule reads no score
+    is_correct: np.ndarray  # [samples] bool
+    measures: np.ndarray  # [samples, measures] float64, 0 for null answers
+
+
+# ---------------------------------------------------------------- counting helpers
+
+
+@lru_cache(maxsize=8)
+def _log_factorials(size: int) -> np.ndarray:
+    return gammaln(np.arange(size + 1) + 1.0)
+
+
+def _log_comb(n, k) -> np.ndarray:
+    """log C(n, k), -inf outside 0 <= k <= n; n, k integer arrays (broadcast)."""
+    n, k = np.asarray(n), np.asarray(k)
+    lf = _log_factorials(1 << int(max(np.max(n), 1)).bit_length())
+    ok = (k >= 0) & (k <= n)
+    kk, nk = np.where(ok, k, 0), np.where(ok, n - k, 0)
+    return np.where(ok, lf[np.where(ok, n, 0)] - lf[kk] - lf[nk], -np.inf)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Chen et al. 2021: 1 - C(n-c, k)/C(n, k), in the stable product form."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - float(np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+# ---------------------------------------------------------------- best-of-N and friends
+
+
+def rank_weights(pool_size: int, ns: np.ndarray) -> np.ndarray:
+    """[len(ns), pool_size]: P(the sample ranked r-th (0-based) is the best of a random N-subset).
+
+    C(M-1-r, N-1) / C(M, N) = N/M * prod_{j<r} (M-j-N)/(M-1-j), as a running product (no overflow).
+    """
+    m, ns = pool_size, np.asarray(ns, dtype=float)[:, None]
+    r = np.arange(m - 1)
+    ratios = np.clip((m - r - ns) / (m - 1 - r), 0.0, None)
+    return np.concatenate([ns / m, ns / m * np.cumprod(ratios, axis=1)], axis=1)
+
+
+def _tie_groups(scores: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order by score (best first, null answers last) and the tie-group id of each rank."""
+    key = np.where(valid, scores, -np.inf)
+    order = np.argsort(-key, kind="stable")
+    sorted_key = key[order]
+    return order, np.concatenate([[0], np.cumsum(sorted_key[1:] != sorted_key[:-1])])
+
+
+def _group_mean(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Replace each row of values [ranks, ...] by the mean over its tie group."""
+    sums = np.zeros((groups[-1] + 1,) + values.shape[1:])
+    np.add.at(sums, groups, values)
+    return (sums / np.bincount(groups)[(slice(None),) + (None,) * (values.ndim - 1)])[groups]
+
+
+def best_of_n_probs(scores: np.ndarray, valid: np.ndarray, ns) -> np.ndarray:
+    """[len(ns), samples]: P(sample is the arg-max of a random N-subset); ties split, nulls never."""
+    order, groups = _tie_groups(scores, valid)
+    weights = _group_mean(rank_weights(len(scores), np.asarray(ns)).T, groups).T  # [ns, ranks]
+    probs = np.zeros_like(weights)
+    probs[:, order] = weights
+    return probs * valid
+
+
+def _best_values(problems: list[ProblemArrays], ns: np.ndarray, by_correctness: bool) -> np.ndarray:
+    out = np.full((len(problems), len(ns), problems[0].measures.shape[1]), np.nan)
+    for m in sorted({len(p.answer_ids) for p in problems}):
+        rows = [i for i, p in enumerate(problems) if len(p.answer_ids) == m]
+        fits = ns <= m
+        stacked = []
+        for i in rows:
+            p = problems[i]
+            valid = p.answer_ids != NULL_ANSWER
+            order, groups = _tie_groups(p.is_correct.astype(float) if by_correctness else p.scores, valid)
+            stacked.append(_group_mean(p.measures[order], groups))  # [ranks, measures]
+        stacked = np.stack(stacked, axis=1)  # [ranks, problems, measures]
+        vals = np.tensordot(rank_weights(m, ns[fits]), stacked, axes=1)  # [ns, problems, measures]
+        out[np.ix_(rows, np.flatnonzero(fits))] = vals.transpose(1, 0, 2)
+    return out
+
+
+def _single_values(problems: list[ProblemArrays], ns: np.ndarray) -> np.ndarray:
+    """A single uniformly drawn sample: the pool mean, for every N the pool can hold."""
+    means = np.stack([p.measures.mean(axis=0) for p in problems])  # [problems, measures]
+    fits = ns[None, :] <= np.array([len(p.answer_ids) for p in problems])[:, None]
+    return np.where(fits[..., None], means[:, None, :], np.nan)
+
+
+# ---------------------------------------------------------------- majority, exact
+#
+# Answer a (c_a samples) wins with count k when every other answer has at most k; if t others tie
+# at k, a gets 1/(t+1) = integral_0^1 u^t du. For a fixed k the other answers are "constrained"
+# only if their count c >= k; the rest (and null answers) fill slots freely. Per answer, with
+# f(x) = [x < k] + u [x = k], the probability of "all constrained answers fine" given i draws from
+# their joint pool is a product-form sum; pools are combined by hypergeometric merges of vectors
+# normalised by C(pool, i) (so every number is a probability: no overflow). The u-integral is done
+# by Gauss-Legendre, exact for the polynomial degree involved. Distinct counts split the k range
+# into segments with a fixed constrained set; each segment gives one vector over draws from
+# (a + constrained), and all are carried to draws from the whole pool by adding the free samples
+# one at a time, which serves every N at once (O(M^2) per problem).
+
+
+def _merge(a: np.ndarray, size_a: int, b: np.ndarray, size_b: int, cap: int) -> np.ndarray:
+    """Combine two independent pools: out[..., i] = sum_x Hyp(x; size_a+size_b, size_a, i) a[x] b[i-x]."""
+    if a.shape[-1] > b.shape[-1]:
+        a, size_a, b, size_b = b, size_b, a, size_a
+    da, db, size = a.shape[-1] - 1, b.shape[-1] - 1, size_a + size_b
+    dout = min(da + db, size, cap)
+    lf = _log_factorials(1 << size.bit_length())
+    x, j = np.arange(da + 1)[:, None], np.arange(db + 1)[None, :]
+    s = np.minimum(x + j, dout)
+    log_w = (lf[size_a] - lf[x] - lf[size_a - x]) + (lf[size_b] - lf[j] - lf[size_b - j])
+    weights = np.where(x + j <= dout, np.exp(log_w - (lf[size] - lf[s] - lf[size - s])), 0.0)
+    batch = int(np.prod(a.shape[:-1]))
+    if batch * (da + 1) * (dout + 1) <= 1 << 22:  # small: one gather instead of a Python loop
+        shift = np.arange(dout + 1)[None, :] - x  # [da+1, dout+1]: index into b
+        ok = (shift >= 0) & (shift <= db)
+        gathered = np.where(ok, np.take(b, np.clip(shift, 0, db), axis=-1), 0.0)
+        w_g = np.where(ok, weights[x, np.clip(shift, 0, db)], 0.0)
+        return np.einsum("...x,...xs->...s", a, gathered * w_g)
+    out = np.zeros(a.shape[:-1] + (dout + 1,))
+    for xi in range(min(da, dout) + 1):
+        width = min(db, dout - xi) + 1
+        out[..., xi : xi + width] += a[..., xi : xi + 1] * (b[..., :width] * weights[xi, :width])
+    return out
+
+
+def _pool_table(table: np.ndarray, size: int, groups, cap: int) -> tuple[np.ndarray, int]:
+    """Merge ``m`` copies of a one-answer table per (count, m) group (binary powers)."""
+    acc, acc_size = None, 0
+    for count, m in groups:
+        base, base_size = table[..., : count + 1], count
+        while m:
+            if m & 1:
+                acc, acc_size = (
+                    (base, base_size)
+                    if acc is None
+                    else (_merge(acc, acc_size, base, base_size, cap), acc_size + base_size)
+                )
+            m >>= 1
+            if m:
+                base, base_size = _merge(base, base_size, base, base_size, cap), 2 * base_size
+    return acc, acc_size
+
+
+def _relevant_draws(c_a: int, pool: int, ks: np.ndarray) -> int:
+    """Largest i such that Hyp(k; pool, c_a, k + i) >= e^LOG_EPS for some k in ks.
+
+    The relevant i grows with k, so the ends of a k range suffice.
+    """
+    i, ks = np.arange(pool - c_a + 1), np.array([ks.min(), ks.max()])
+    logp = _log_comb(c_a, ks[:, None]) + _log_comb(pool - c_a, i) - _log_comb(pool, ks[:, None] + i)
+    keep = np.flatnonzero((logp >= LOG_EPS).any(axis=0))
+    return int(keep[-1]) if len(keep) else 0
+
+
+def _majority_events(c_a: int, other_counts: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(A, chi): chi[s] = P(a wins within segment | s draws from a + its constrained pool of size A)."""
+    values, mults = np.unique(other_counts, return_counts=True)
+    top = int(values[-1]) if len(values) else 0
+    events = []
+    if c_a > top:  # no other answer can reach k: a wins iff it has more than `top`
+        events.append((c_a, (np.arange(c_a + 1) > top).astype(float)))
+    lo = 0
+    for d in range(len(values)):
+        k_lo, k_hi, lo = lo + 1, min(int(values[d]), c_a), int(values[d])
+        if k_lo > k_hi:
+            break
+        groups = list(zip(values[d:].tolist(), mults[d:].tolist()))
+        size = sum(v * m for v, m in groups)
+        parts = []
+        if k_lo == 1:  # k = 1: all drawn answers distinct, so the tie count is the number drawn
+            cap = _relevant_draws(c_a, c_a + size, np.array([1]))
+            distinct, _ = _pool_table(np.ones((1, 2)), size, groups, cap)
+            parts.append((np.array([1]), distinct / (np.arange(distinct.shape[-1]) + 1.0)))
+            k_lo = 2
+        while k_lo <= k_hi:  # geometric chunks of k: little padding, a tight cap per chunk
+            ks = np.arange(k_lo, min(k_hi, k_lo + k_lo // 4) + 1)
+            cap = _relevant_draws(c_a, c_a + size, ks)
+            n_nodes = min(sum(mults[d:]), cap // k_lo) // 2 + 1  # exact for the u-degree
+            u, w = np.polynomial.legendre.leggauss(n_nodes)
+            x = np.arange(ks[-1] + 1)
+            table = (x < ks[:, None, None]) + (x == ks[:, None, None]) * ((u + 1) / 2)[None, :, None]
+            pooled, _ = _pool_table(table, size, groups, cap)  # [ks, nodes, draws]
+            parts.append((ks, np.einsum("kgi,g->ki", pooled, w / 2)))
+            k_lo = ks[-1] + 1
+        chi = np.zeros(c_a + size + 1)
+        for ks, psi in parts:
+            i = np.arange(psi.shape[-1])
+            s = ks[:, None] + i
+            wts = np.exp(_log_comb(c_a, ks[:, None]) + _log_comb(size, i) - _log_comb(c_a + size, s))
+            chi += np.bincount(s.ravel(), (wts * psi).ravel(), minlength=len(chi))
+        events.append((c_a + size, chi))
+    return events
+
+
+def _grow(events: list[tuple[int, int, np.ndarray]], sizes: np.ndarray) -> np.ndarray:
+    """Sum event vectors, each over draws from a sub-pool of size A, carried to each row's full pool.
+
+    events: (row, A, vec [A+1, Q]); adding one free sample to a pool of L:
+    V'(n) = n/(L+1) V(n-1) + (1 - n/(L+1)) V(n). Returns [rows, max(sizes)+1, Q].
+    """
+    q = events[0][2].shape[1]
+    v = np.zeros((len(sizes), sizes.max() + 2, q))
+    out = np.zeros((len(sizes), sizes.max() + 1, q))
+    by_size: dict[int, list] = {}
+    for row, a, vec in events:
+        by_size.setdefault(a, []).append((row, vec))
+    for pool in range(min(by_size), sizes.max() + 1):
+        for row, vec in by_size.get(pool, []):
+            v[row, : pool + 1] += vec
+        done = np.flatnonzero(sizes == pool)
+        out[done, : pool + 1] = v[done, : pool + 1]
+        frac = (np.arange(1, pool + 2) / (pool + 1))[None, :, None]
+        v[:, 1 : pool + 2] = frac * v[:, : pool + 1] + (1 - frac) * v[:, 1 : pool + 2]
+    return out
+
+
+def _majority_rows(answer_ids: np.ndarray, weights: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Events of one problem, each answer's win probability times weights[answer] [answers, Q]."""
+    counts = np.bincount(answer_ids[answer_ids != NULL_ANSWER], minlength=len(weights))
+    events = []
+    for c_a in np.unique(counts[weights.any(axis=1)]):  # answers of equal count win equally often
+        w = weights[counts == c_a].sum(axis=0)
+        others = np.delete(counts, np.flatnonzero(counts == c_a)[0])
+        events += [(a, chi[:, None] * w) for a, chi in _majority_events(int(c_a), others[others > 0])]
+    return events
+
+
+def majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
+    """[len(ns), answers]: P(answer wins the vote of a random N-subset), ties split evenly."""
+    n_answers = int(answer_ids.max()) + 1 if (answer_ids != NULL_ANSWER).any() else 0
+    events = _majority_rows(answer_ids, np.eye(n_answers))
+    if not events:
+        return np.zeros((len(ns), n_answers))
+    grown = _grow([(0, a, v) for a, v in events], np.array([len(answer_ids)]))
+    return grown[0, np.asarray(ns)]
+
+
+def _majority_values(problems: list[ProblemArrays], ns: np.ndarray) -> np.ndarray:
+    sizes = np.array([len(p.answer_ids) for p in problems])
+    events = []
+    for row, p in enumerate(problems):
+        valid = p.answer_ids != NULL_ANSWER
+        n_answers = int(p.answer_ids.max()) + 1 if valid.any() else 0
+        sums = np.zeros((n_answers, p.measures.shape[1]))
+        np.add.at(sums, p.answer_ids[valid], p.measures[valid])
+        per_answer = sums / np.maximum(np.bincount(p.answer_ids[valid], minlength=n_answers), 1)[:, None]
+        events += [(row, a, vec) for a, vec in _majority_rows(p.answer_ids, per_answer)]
+    out = np.zeros((len(problems), len(ns), problems[0].measures.shape[1]))
+    if events:
+        out = _grow(events, sizes)[:, np.minimum(ns, sizes.max())]
+    return np.where((ns[None, :] <= sizes[:, None])[..., None], out, np.nan)
+
+
+EXACT = {
+    "single": _single_values,
+    "majority": _majority_values,
+    "best_of_n": lambda problems, ns: _best_values(problems, ns, by_correctness=False),
+    "coverage": lambda problems, ns: _best_values(problems, ns, by_correctness=True),
+}
+
+
+# ---------------------------------------------------------------- subsampling (no closed form)
+#
+# Each trial is one uniformly random permutation of a problem's pool; its first N samples are a
+# uniform N-subset for every N at once, so one pass serves all N (the N are correlated within a
+# trial, which leaves every per-N mean unbiased). Ties in score are broken by arrival order, which
+# is uniform, so the expectation equals the rule's even split.
+
+
+def _vote_prefix(answers, scores, measures, n_answers, record):
+    """Weighted vote (scores >= 0) on every prefix; rows are trials. record(t, value [rows, Q])."""
+    rows, m = answers.shape
+    total = np.zeros((rows, n_answers))
+    count = np.zeros((rows, n_answers))
+    msum = np.zeros((rows, n_answers, measures.shape[-1]))
+    lead = np.full(rows, -np.inf)
+    value = np.zeros((rows, measures.shape[-1]))
+    for t in range(m):
+        r = np.flatnonzero(answers[:, t] != NULL_ANSWER)
+        a = answers[r, t]
+        total[r, a] += scores[r, t]
+        count[r, a] += 1
+        msum[r, a] += measures[r, t]
+        new = total[r, a]
+        up, tie = new > lead[r], new == lead[r]
+        ru, au = r[up], a[up]
+        lead[ru] = new[up]
+        value[ru] = msum[ru, au] / count[ru, au, None]
+        if tie.any():  # the leader set changed without a new strict leader: recount it
+            rt = r[tie]
+            tied = (total[rt] == lead[rt, None]) & (count[rt] > 0)
+            means = msum[rt] / np.maximum(count[rt], 1)[..., None]
+            value[rt] = (means * tied[..., None]).sum(axis=1) / tied.sum(axis=1)[:, None]
+        record(t, value)
+
+
+def _top_k_prefix(answers, scores, measures, k, record):
+    """Majority among the k top-scored samples on every prefix (k = 1: best-of-N)."""
+    rows, m = answers.shape
+    top_score = np.full((rows, k), -np.inf)
+    top_time = np.full((rows, k), -1)
+    top_answer = np.full((rows, k), NULL_ANSWER)
+    top_meas = np.zeros((rows, k, measures.shape[-1]))
+    value = np.zeros((rows, measures.shape[-1]))
+    every = np.arange(rows)
+    for t in range(m):
+        low = top_score.min(axis=1)
+        evict = np.argmax(np.where(top_score == low[:, None], top_time, -2), axis=1)  # latest of the lowest
+        r = np.flatnonzero((answers[:, t] != NULL_ANSWER) & (scores[:, t] > low))
+        if len(r):
+            slot = evict[r]
+            top_score[r, slot], top_time[r, slot] = scores[r, t], t
+            top_answer[r, slot], top_meas[r, slot] = answers[r, t], measures[r, t]
+            a = top_answer[r]
+            same = (a[:, :, None] == a[:, None, :]) & (a[:, None, :] != NULL_ANSWER)
+            votes = np.where(a != NULL_ANSWER, same.sum(axis=2), 0)
+            win = votes == votes.max(axis=1, keepdims=True)  # every winning answer has the same count
+            value[r] = (top_meas[r] * win[..., None]).sum(axis=1) / win.sum(axis=1)[:, None]
+        record(t, value[every])
+
+
+def _generic_prefix(rule, answers, scores, measures, is_correct, ns, record_n):
+    """Any rule from RULES, called on each prefix in ns (slow; for rules without a fast path)."""
+    for j, n in enumerate(ns):
+        value = np.stack(
+            [
+                rule(Subset(answers[r, :n], scores[r, :n], is_correct[r, :n])) @ measures[r, :n]
+                for r in range(len(answers))
+            ]
+        )
+        record_n(j, value)
+
+
+def subsample_values(
+    rule: str,
+    problems: list[ProblemArrays],
+    ns: np.ndarray,
+    *,
+    trials: int = 400,
+    seed: int = 0,
+    top_k: int = 5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monte-Carlo estimate and its variance, each [problems, len(ns), measures] (NaN if N > pool).
+
+    Problem p's permutations come from np.random.default_rng([seed, p]), so results do not depend
+    on how problems are batched. Problems with equal pool sizes run together, as rows of one array.
+    """
+    n_meas = problems[0].measures.shape[1]
+    mean = np.full((len(problems), len(ns), n_meas), np.nan)
+    var = np.full_like(mean, np.nan)
+    sizes = np.array([len(p.answer_ids) for p in problems])
+    n_answers = np.array([max(int(p.answer_ids.max()) + 1, 1) for p in problems])
+    for m in np.unique(sizes):
+        same = np.flatnonzero(sizes == m)
+        per_chunk = max(1, (1 << 22) // (trials * int(n_answers[same].max()) * (n_meas + 2)))
+        for chunk in np.array_split(same, -(-len(same) // per_chunk)):
+            perms = [
+                np.random.default_rng([seed, int(p)]).permuted(np.tile(np.arange(m), (trials, 1)), axis=1)
+                for p in chunk
+            ]
+
+            def stack(field, chunk=chunk, perms=perms):
+                return np.concatenate([getattr(problems[p], field)[perm] for p, perm in zip(chunk, perms)])
+
+            answers, scores, measures = stack("answer_ids"), stack("scores"), stack("measures")
+            slot = {int(n) - 1: j for j, n in enumerate(ns) if n <= m}
+
+            def record_n(j, value, chunk=chunk):
+                value = value.reshape(len(chunk), trials, n_meas)
+                mean[chunk, j] = value.mean(axis=1)
+                var[chunk, j] = value.var(axis=1, ddof=1) / trials if trials > 1 else np.inf
+
+            def record(t, value, slot=slot, record_n=record_n):
+                if t in slot:
+                    record_n(slot[t], value)
+
+            if rule in ("weighted_vote", "majority"):
+                weights = scores if rule == "weighted_vote" else np.ones_like(scores)
+                _vote_prefix(answers, weights, measures, int(n_answers[chunk].max()), record)
+            elif rule in ("top_k_vote", "best_of_n"):
+                _top_k_prefix(answers, scores, measures, top_k if rule == "top_k_vote" else 1, record)
+            else:
+                _generic_prefix(
+                    with_params(rule, top_k=top_k),
+                    answers,
+                    scores,
+                    measures,
+                    stack("is_correct"),
+                    [n for n in ns if n <= m],
+                    record_n,
+                )
+    return mean, var
+
+
+# ---------------------------------------------------------------- uncertainty across problems
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per (N, measure) statistics over problems; each array is [len(ns), measures]."""
+
+    mean: np.ndarray
+    se: np.ndarray  # standard error across problems (includes Monte-Carlo noise)
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    mc_se: np.ndarray  # Monte-Carlo part of the standard error (0 for exact estimates)
+    n_problems: np.ndarray  # [len(ns)]
+
+
+def summarize(
+    values: np.ndarray,
+    mc_var: np.ndarray | None = None,
+    *,
+    confidence: float = 0.95,
+    bootstrap: int = 0,
+    seed: int = 0,
+) -> Summary:
+    """values [problems, ns, measures], NaN where a problem has too few samples for that N.
+
+    CI: normal (mean +- z * se) by default; percentile bootstrap over problems if bootstrap > 0.
+    """
+    present = ~np.isnan(values)
+    n = present.sum(axis=0)  # [ns, measures]
+    mean = np.nanmean(values, axis=0)
+    se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n) if values.shape[0] > 1 else np.zeros_like(mean)
+    se = np.nan_to_num(se)
+    mc = np.zeros_like(mean) if mc_var is None else np.sqrt(np.where(present, mc_var, 0).sum(axis=0)) / n
+    if bootstrap:
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, values.shape[0], size=(bootstrap, values.shape[0]))
+        filled = np.where(present, values, 0.0)
+        with np.errstate(invalid="ignore"):  # a resample holding no problem long enough: NaN
+            boots = filled[idx].sum(axis=1) / present[idx].sum(axis=1)
+        alpha = (1 - confidence) / 2
+        low, high = np.nanquantile(boots, [alpha, 1 - alpha], axis=0)
+    else:
+        z = norm.ppf(0.5 + confidence / 2)
+        low, high = mean - z * se, mean + z * se
+    return Summary(mean, se, np.clip(low, 0, 1), np.clip(high, 0, 1), mc, n[:, 0])

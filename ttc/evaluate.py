@@ -1,0 +1,271 @@
+"""Accuracy at every N for every selection rule, from one pool: ``python -m ttc.evaluate``.
+
+    python -m ttc.evaluate POOL.jsonl --rules majority,best_of_n,weighted_vote,coverage \\
+        --n 1,2,4,8 --out curves.csv
+
+Library entry point: ``curves(pool_frame, rules, ns)`` -> tidy DataFrame, one row per (rule, n).
+The CLI is the only place that prints or writes; it writes the CSV (and ``<out>.json`` with the
+command line and options) atomically, and only after every check has passed. Any malformed input
+is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import ttc
+from ttc.estimators import EXACT, ProblemArrays, subsample_values, summarize
+from ttc.pool_io import PoolError, read_pool
+from ttc.selection import NEEDS_SCORE, PRM_AGGREGATIONS, RULES, aggregate_step_scores
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One curve: a rule from RULES and the pool column it reads as its score."""
+
+    rule: str  # a key of ttc.selection.RULES
+    score: str = "score"  # column read as the score (floats; lists of step scores when prm_agg is set)
+    prm_agg: str | None = None  # prod | min | last | mean: aggregate step scores into a score
+    top_k: int = 5  # for top_k_vote
+    label: str | None = None  # the `rule` value written out (default: rule)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.rule
+
+
+def _problem_arrays(pool: pd.DataFrame) -> tuple[list[ProblemArrays], list[str]]:
+    """Per-problem arrays without scores; measures are accuracy and (if known) false positives."""
+    measures = ["accuracy"] + (["false_positive_rate"] if "process_correct" in pool.columns else [])
+    problems = []
+    for _, group in pool.groupby("problem_id", sort=True):
+        answer_ids = pd.factorize(group["answer"].to_numpy(dtype=object), use_na_sentinel=True)[0]
+        correct = group["is_correct"].to_numpy(dtype=bool) & (answer_ids >= 0)
+        cols = [correct]
+        if "process_correct" in pool.columns:
+            cols.append(correct & ~group["process_correct"].to_numpy(dtype=bool))
+        problems.append(
+            ProblemArrays(
+                answer_ids.astype(np.int64),
+                np.full(len(group), np.nan),
+                correct,
+                np.stack(cols, axis=1).astype(float),
+            )
+        )
+    return problems, measures
+
+
+def _scores(pool: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
+    if spec.score not in pool.columns:
+        raise PoolError(
+            f"rule '{spec.rule}' needs a score but the pool has no '{spec.score}' column; "
+            "pass --score COLUMN, or --step-scores COLUMN with --prm-agg prod|min|last|mean"
+        )
+    if spec.prm_agg is not None:
+        if spec.prm_agg not in PRM_AGGREGATIONS:
+            raise PoolError(f"unknown --prm-agg '{spec.prm_agg}'; use one of {', '.join(PRM_AGGREGATIONS)}")
+        return aggregate_step_scores(list(pool[spec.score]), spec.prm_agg)
+    values = pool[spec.score].to_numpy()
+    if values.dtype == object:
+        raise PoolError(f"column '{spec.score}' holds lists; choose --prm-agg to aggregate step scores")
+    values = values.astype(float)
+    if not np.isfinite(values).all():
+        raise PoolError(f"column '{spec.score}' holds NaN or infinite scores; scores must be finite")
+    if spec.rule == "weighted_vote" and values.min() < 0:
+        raise PoolError(
+            f"weighted_vote sums scores per answer and needs scores >= 0, but '{spec.score}' has "
+            f"{values.min():.4g}; use a probability-like score (e.g. a verifier's, or exp(logprob))"
+        )
+    return values
+
+
+def check_request(pool: pd.DataFrame, rules: Sequence[RuleSpec], ns: Sequence[int], skip_short: bool) -> None:
+    """Every check that can fail before estimating (raises PoolError, one line)."""
+    for spec in rules:
+        if spec.rule not in RULES:
+            raise PoolError(f"unknown rule '{spec.rule}'; known rules: {', '.join(RULES)}")
+        if spec.rule == "top_k_vote" and spec.top_k < 1:
+            raise PoolError(f"top_k_vote needs k >= 1, got {spec.top_k}")
+    if not len(ns) or min(ns) < 1:
+        raise PoolError("--n needs positive sample counts, e.g. --n 1,2,4,8")
+    sizes = pool.groupby("problem_id").size()
+    short = sizes[sizes < max(ns)]
+    if len(short) and not skip_short:
+        shown = ", ".join(str(p) for p in short.index[:5]) + (" ..." if len(short) > 5 else "")
+        raise PoolError(
+            f"{len(short)} problem(s) have fewer than N={max(ns)} samples ({shown}; smallest pool "
+            f"{sizes.min()}); lower --n or pass --skip-short to leave them out of those N"
+        )
+    if sizes.max() < max(ns):
+        raise PoolError(f"no problem has N={max(ns)} samples (largest pool {sizes.max()}); lower --n")
+
+
+def curves(
+    pool: pd.DataFrame,
+    rules: Sequence[str | RuleSpec],
+    ns: Sequence[int],
+    *,
+    trials: int = 400,
+    seed: int = 0,
+    confidence: float = 0.95,
+    bootstrap: int = 0,
+    skip_short: bool = False,
+) -> pd.DataFrame:
+    """One row per (rule, n): accuracy with its SE and CI across problems, and more.
+
+    pool: tidy samples as from ttc.pool_io.read_pool (problem_id, sample_idx, answer, is_correct,
+    optional process_correct and score columns). Exact rules (single, majority, best_of_n, coverage)
+    are expectations over uniformly random N-subsets; the others are estimated from ``trials``
+    seeded permutations per problem, with ``mc_se`` their Monte-Carlo standard error. With
+    skip_short, a problem enters only the N its pool can hold (see n_problems).
+    """
+    specs = [RuleSpec(r) if isinstance(r, str) else r for r in rules]
+    ns_arr = np.array(sorted({int(n) for n in ns}))
+    check_request(pool, specs, ns_arr, skip_short)
+    pool = pool.sort_values(["problem_id", "sample_idx"], kind="stable")
+    scored = {spec: _scores(pool, spec) for spec in specs if spec.rule in NEEDS_SCORE}
+    base, measures = _problem_arrays(pool)
+    bounds = np.cumsum([0] + [len(p.answer_ids) for p in base])
+    rows = []
+    for spec in specs:
+        problems = base
+        if spec in scored:
+            problems = [replace(p, scores=scored[spec][a:b]) for p, a, b in zip(base, bounds, bounds[1:])]
+        if spec.rule in EXACT:
+            values, mc_var, method = EXACT[spec.rule](problems, ns_arr), None, "exact"
+        else:
+            values, mc_var = subsample_values(
+                spec.rule, problems, ns_arr, trials=trials, seed=seed, top_k=spec.top_k
+            )
+            method = "subsample"
+        s = summarize(values, mc_var, confidence=confidence, bootstrap=bootstrap, seed=seed)
+        frame = pd.DataFrame(
+            {
+                "rule": spec.name,
+                "n": ns_arr,
+                "accuracy": s.mean[:, 0],
+                "ci_low": s.ci_low[:, 0],
+                "ci_high": s.ci_high[:, 0],
+                "n_problems": s.n_problems,
+                "se": s.se[:, 0],
+                "mc_se": s.mc_se[:, 0],
+                "method": method,
+            }
+        )
+        if "false_positive_rate" in measures:
+            frame["false_positive_rate"], frame["false_positive_se"] = s.mean[:, 1], s.se[:, 1]
+        rows.append(frame)
+    return pd.concat(rows, ignore_index=True)
+
+
+# ---------------------------------------------------------------- command line
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse's own usage block is two+)
+        raise PoolError(f"{message}; see python -m ttc.evaluate --help")
+
+
+def _parse_ns(text: str) -> list[int]:
+    ns = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.partition("-")
+            ns += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise PoolError(f"--n '{text}' is not a list of counts; write e.g. 1,2,4,8 or 1-64") from None
+    return ns
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _Parser(prog="python -m ttc.evaluate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("pool", help="pool of samples: .jsonl (see docs/pool_schema.md) or ttc .parquet")
+    parser.add_argument(
+        "--rules",
+        default="majority,best_of_n,weighted_vote,coverage",
+        help=f"comma-separated, from: {', '.join(RULES)}",
+    )
+    parser.add_argument("--n", default="1,2,4,8", help="sample counts: 1,2,4,8 or ranges like 1-64")
+    parser.add_argument("--out", required=True, help="CSV to write (and <out>.json with the options)")
+    parser.add_argument("--score", default="score", help="column that plays 'score' (default: score)")
+    parser.add_argument("--step-scores", default="step_scores", help="column of per-step scores")
+    parser.add_argument(
+        "--prm-agg",
+        choices=sorted(PRM_AGGREGATIONS),
+        default=None,
+        help="score = this aggregate of the step scores instead of the score column",
+    )
+    parser.add_argument("--top-k", type=int, default=5, help="k for top_k_vote (default 5)")
+    parser.add_argument("--trials", type=int, default=400, help="permutations per problem (subsampling)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for the CI (0: normal)")
+    parser.add_argument(
+        "--skip-short",
+        action="store_true",
+        help="leave a problem out of the N its pool cannot hold, instead of failing",
+    )
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parser.parse_args(argv)
+        out = Path(args.out)
+        if not out.parent.is_dir():
+            raise PoolError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        if args.trials < 2:
+            raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
+        pool = read_pool(args.pool, score=args.score, step_scores=args.step_scores)
+        score_col, agg = ("step_scores", args.prm_agg) if args.prm_agg else ("score", None)
+        specs = [
+            RuleSpec(r.strip(), score=score_col, prm_agg=agg, top_k=args.top_k)
+            for r in args.rules.split(",")
+            if r.strip()
+        ]
+        table = curves(
+            pool,
+            specs,
+            _parse_ns(args.n),
+            trials=args.trials,
+            seed=args.seed,
+            confidence=args.confidence,
+            bootstrap=args.bootstrap,
+            skip_short=args.skip_short,
+        )
+    except PoolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    meta = {
+        "command": ["python", "-m", "ttc.evaluate", *argv],
+        "options": vars(args),
+        "pool_sha256": hashlib.sha256(Path(args.pool).read_bytes()).hexdigest(),
+        "ttc_version": ttc.__version__,
+    }
+    _write_atomic(out, table.to_csv(index=False, float_format="%.10g"))
+    _write_atomic(out.with_name(out.name + ".json"), json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out} ({len(table)} rows, {int(table['n_problems'].max())} problems)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

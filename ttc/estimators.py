@@ -439,7 +439,7 @@ class Summary:
     """Per (N, measure) statistics over problems; each array is [len(ns), measures]."""
 
     mean: np.ndarray
-    se: np.ndarray  # standard error across problems (includes Monte-Carlo noise)
+    se: np.ndarray  # standard error across problems (includes Monte-Carlo noise); NaN for one problem
     ci_low: np.ndarray
     ci_high: np.ndarray
     mc_se: np.ndarray  # Monte-Carlo part of the standard error (0 for exact estimates)
@@ -460,14 +460,14 @@ def summarize(
     """
     present = ~np.isnan(values)
     n = present.sum(axis=0)  # [ns, measures]
-    mean = np.nanmean(values, axis=0)
-    se = np.nanstd(values, axis=0, ddof=1) / np.sqrt(n) if values.shape[0] > 1 else np.zeros_like(mean)
-    se = np.nan_to_num(se)
+    filled = np.where(present, values, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # one problem: the SE is undefined (NaN)
+        mean = filled.sum(axis=0) / n
+        se = np.sqrt(np.where(present, (values - mean) ** 2, 0).sum(axis=0) / (n - 1) / n)
     mc = np.zeros_like(mean) if mc_var is None else np.sqrt(np.where(present, mc_var, 0).sum(axis=0)) / n
     if bootstrap:
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, values.shape[0], size=(bootstrap, values.shape[0]))
-        filled = np.where(present, values, 0.0)
         with np.errstate(invalid="ignore"):  # a resample holding no problem long enough: NaN
             boots = filled[idx].sum(axis=1) / present[idx].sum(axis=1)
         alpha = (1 - confidence) / 2

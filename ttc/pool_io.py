@@ -35,6 +35,16 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_answer(value) -> bool:
+    """A string, or a null (None, pandas' NA, or the NaN that pandas' str dtype uses)."""
+    return (
+        value is None
+        or value is pd.NA
+        or isinstance(value, str)
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
 def _check_step_scores(value, where: str, name: str) -> list[float]:
     if not isinstance(value, list | tuple | np.ndarray) or len(value) == 0:
         raise PoolError(f"{where}: '{name}' must be a non-empty list of numbers, got {_type_name(value)}")
@@ -61,7 +71,7 @@ def _read_jsonl(path: Path, score: str, step_scores: str) -> pd.DataFrame:
                 raise PoolError(f"{where}: bad JSON ({e.msg}); each line must be one JSON object") from None
             if not isinstance(rec, dict):
                 raise PoolError(f"{where}: expected a JSON object per line, got {_type_name(rec)}")
-            for key in columns:
+            for key in ("problem_id", "answer", "is_correct"):
                 if key not in rec:
                     raise PoolError(
                         f"{where}: missing field '{key}' (needed: problem_id, answer, is_correct)"
@@ -126,7 +136,7 @@ def _read_parquet(path: Path, score: str, step_scores: str) -> pd.DataFrame:
 
     if frame["problem_id"].isna().any():
         raise PoolError(f"{where(frame['problem_id'].isna().to_numpy())}: 'problem_id' is null")
-    bad = ~frame["answer"].map(lambda a: a is None or isinstance(a, str) or a is pd.NA).to_numpy()
+    bad = ~frame["answer"].map(_is_answer).to_numpy()
     if bad.any():
         raise PoolError(f"{where(bad)}: 'answer' must be a string or null")
     for key in ("is_correct",) + OPTIONAL_BOOLS:

@@ -1,0 +1,301 @@
+"""python -m ttc.evaluate end to end, and every malformed input it must refuse in one line."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ttc.evaluate import RuleSpec, curves, main
+from ttc.pool_io import PoolError, read_pool
+
+# Two problems. p1: answers a a b (a right), p2: c d d (d right); scores make best-of-N differ.
+ROWS = [
+    {"problem_id": "p1", "answer": "a", "is_correct": True, "score": 0.9, "step_scores": [0.9, 0.5]},
+    {"problem_id": "p1", "answer": "a", "is_correct": True, "score": 0.2, "step_scores": [0.4, 0.4]},
+    {"problem_id": "p1", "answer": "b", "is_correct": False, "score": 0.5, "step_scores": [0.8, 0.9]},
+    {"problem_id": 2, "answer": "c", "is_correct": False, "score": 0.7, "step_scores": [0.7, 0.1]},
+    {"problem_id": 2, "answer": None, "is_correct": False, "score": 0.1, "step_scores": [0.2, 0.2]},
+    {"problem_id": 2, "answer": "d", "is_correct": True, "score": 0.3, "step_scores": [0.6, 0.6]},
+]
+
+
+def write_jsonl(path, rows=ROWS, raw_lines=()):
+    lines = [json.dumps(r) for r in rows] + list(raw_lines)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run(tmp_path, pool, *args):
+    out = tmp_path / "curves.csv"
+    return main([str(pool), "--out", str(out), *args]), out
+
+
+def refused(tmp_path, capsys, pool, *args, says=()):
+    rc, out = run(tmp_path, pool, *args)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("error: "), err  # exactly one line
+    for word in says:
+        assert word in err, err
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))  # nothing written
+    return err
+
+
+# ---------------------------------------------------------------- end to end
+
+
+def test_cli_on_jsonl_writes_exact_curves(tmp_path, capsys):
+    pool = write_jsonl(tmp_path / "pool.jsonl")
+    rc, out = run(
+        tmp_path,
+        pool,
+        "--rules",
+        "majority,best_of_n,coverage,weighted_vote,top_k_vote",
+        "--n",
+        "1-3",
+        "--top-k",
+        "2",
+        "--trials",
+        "50",
+    )
+    assert rc == 0, capsys.readouterr().err
+    table = pd.read_csv(out).set_index(["rule", "n"])
+    for col in ("accuracy", "ci_low", "ci_high", "n_problems", "se", "mc_se", "method"):
+        assert col in table.columns
+    # majority, N=2: p1 (a a b) right w.p. 2/3 (see test_estimators); p2 (c, null, d): {c,null} -> c,
+    # {c,d} -> tie 1/2, {null,d} -> d: 1/2. Mean over problems (2/3 + 1/2)/2 = 7/12.
+    assert table.loc[("majority", 2), "accuracy"] == pytest.approx(7 / 12, abs=1e-9)
+    # best_of_n, N=3 takes the top score: p1 -> a (0.9, right); p2 -> c (0.7, wrong): 1/2
+    assert table.loc[("best_of_n", 3), "accuracy"] == pytest.approx(0.5, abs=1e-9)
+    # coverage, N=1 is the share of right answered samples: (2/3 + 1/3)/2 = 1/2
+    assert table.loc[("coverage", 1), "accuracy"] == pytest.approx(0.5, abs=1e-9)
+    assert set(table["method"]) == {"exact", "subsample"}
+    assert (table.loc["majority", "mc_se"] == 0).all() and (table.loc["weighted_vote", "mc_se"] > 0).any()
+    meta = json.loads((tmp_path / "curves.csv.json").read_text())
+    assert meta["command"][:3] == ["python", "-m", "ttc.evaluate"] and len(meta["pool_sha256"]) == 64
+
+
+def test_cli_on_parquet_with_named_score_columns(tmp_path, capsys):
+    frame = pd.DataFrame(ROWS).rename(columns={"score": "score_orm", "step_scores": "step_scores_prm"})
+    frame["problem_id"] = frame["problem_id"].map(lambda p: 1 if p == "p1" else 2).astype("int64")
+    frame["sample_idx"] = [0, 1, 2, 0, 1, 2]
+    frame["process_correct"] = [False, True, False, False, False, True]
+    frame["gen_tokens"], frame["gen_flops"], frame["logprob"] = 10, 2e3, -1.5
+    path = tmp_path / "pool.parquet"
+    frame.to_parquet(path)
+    rc, out = run(tmp_path, path, "--rules", "best_of_n", "--n", "1,3", "--score", "score_orm")
+    assert rc == 0, capsys.readouterr().err
+    table = pd.read_csv(out)
+    # N=3 picks p1's first sample: right but process-wrong -> false positive 1 on p1, 0 on p2
+    assert table["false_positive_rate"].tolist() == pytest.approx([1 / 6, 0.5])
+    assert table["accuracy"].tolist()[1] == pytest.approx(0.5)
+    # PRM aggregate min: p1 -> b (0.8), wrong; p2 -> d (0.6), right
+    rc, out = run(
+        tmp_path,
+        path,
+        "--rules",
+        "best_of_n",
+        "--n",
+        "3",
+        "--step-scores",
+        "step_scores_prm",
+        "--prm-agg",
+        "min",
+    )
+    assert rc == 0 and pd.read_csv(out)["accuracy"].tolist() == pytest.approx([0.5])
+
+
+def test_skip_short_leaves_problems_out_of_the_n_they_cannot_hold(tmp_path, capsys):
+    pool = write_jsonl(tmp_path / "pool.jsonl", ROWS[:5])  # problem 2 has only 2 samples
+    rc, out = run(tmp_path, pool, "--rules", "majority", "--n", "1,3", "--skip-short")
+    assert rc == 0, capsys.readouterr().err
+    assert pd.read_csv(out)["n_problems"].tolist() == [2, 1]
+
+
+def test_curves_library_call_with_labels():
+    pool = read_pool_frame()
+    table = curves(pool, [RuleSpec("best_of_n", label="orm"), "coverage"], [1, 2])
+    assert table["rule"].tolist() == ["orm", "orm", "coverage", "coverage"]
+
+
+def read_pool_frame():
+    frame = pd.DataFrame(ROWS)
+    frame["problem_id"] = frame["problem_id"].astype(str)
+    frame["sample_idx"] = frame.groupby("problem_id").cumcount()
+    return frame
+
+
+# ---------------------------------------------------------------- malformed input
+
+
+@pytest.mark.parametrize(
+    "bad_line, says",
+    [
+        ('{"problem_id": "p3", "answer": "a", "is_correct": tru', ["bad JSON", ":7"]),
+        ("[1, 2]", ["JSON object", ":7"]),
+        (
+            '{"problem_id": "p3", "answer": "a", "score": 0.5, "step_scores": [1]}',
+            ["missing field 'is_correct'"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": 5, "is_correct": true, "score": 0.5, "step_scores": [1]}',
+            ["'answer' must be a string or null", ":7"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": "a", "is_correct": "yes", "score": 0.5, "step_scores": [1]}',
+            ["'is_correct' must be true or false"],
+        ),
+        (
+            '{"problem_id": [3], "answer": "a", "is_correct": true, "score": 0.5, "step_scores": [1]}',
+            ["'problem_id' must be"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": "a", "is_correct": true, "score": "high", "step_scores": [1]}',
+            ["'score' must be a number"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": "a", "is_correct": true, "score": NaN, "step_scores": [1]}',
+            ["'score' is nan", ":7"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": "a", "is_correct": true, "score": 0.5, "step_scores": []}',
+            ["non-empty list"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": "a", "is_correct": true, "score": 0.5, "step_scores": [NaN]}',
+            ["NaN or infinity"],
+        ),
+        (
+            '{"problem_id": "p3", "answer": "a", "is_correct": true, "step_scores": [1]}',
+            ["missing 'score'", "line 1 has it"],
+        ),
+        (
+            (
+                '{"problem_id": "p3", "answer": "a", "is_correct": true, "score": 1, "step_scores": [1], '
+                '"gen_tokens": 2.5}'
+            ),
+            ["'gen_tokens' is here but not on earlier lines"],
+        ),
+    ],
+)
+def test_malformed_jsonl_is_refused_naming_the_line(tmp_path, capsys, bad_line, says):
+    pool = write_jsonl(tmp_path / "pool.jsonl", raw_lines=[bad_line])
+    refused(tmp_path, capsys, pool, "--n", "1", says=says)
+
+
+def test_wrong_type_of_an_optional_field(tmp_path, capsys):
+    rows = [dict(r, gen_tokens=3) for r in ROWS]
+    rows[2]["gen_tokens"] = 2.5
+    refused(
+        tmp_path,
+        capsys,
+        write_jsonl(tmp_path / "p.jsonl", rows),
+        "--n",
+        "1",
+        says=["'gen_tokens' must be an integer", ":3"],
+    )
+
+
+def test_too_few_samples_names_the_problems(tmp_path, capsys):
+    pool = write_jsonl(tmp_path / "pool.jsonl", ROWS[:5])
+    refused(tmp_path, capsys, pool, "--n", "1,3", says=["fewer than N=3", "2", "--skip-short"])
+    refused(tmp_path, capsys, pool, "--n", "4", "--skip-short", says=["no problem has N=4"])
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--rules", "majority,best_of_three"], ["unknown rule 'best_of_three'", "known rules"]),
+        (["--n", "1,two"], ["--n '1,two'"]),
+        (["--n", "0,1"], ["positive"]),
+        (["--rules", "best_of_n", "--score", "score_orm"], ["no column 'score_orm'", "available"]),
+        (["--prm-agg", "median"], ["invalid choice"]),
+        (["--trials", "1", "--rules", "weighted_vote"], ["--trials"]),
+    ],
+)
+def test_bad_requests(tmp_path, capsys, args, says):
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "pool.jsonl"), *args, says=says)
+
+
+def test_rule_that_needs_a_score_when_there_is_none(tmp_path, capsys):
+    rows = [{k: v for k, v in r.items() if k not in ("score", "step_scores")} for r in ROWS]
+    pool = write_jsonl(tmp_path / "pool.jsonl", rows)
+    refused(
+        tmp_path,
+        capsys,
+        pool,
+        "--rules",
+        "majority,weighted_vote",
+        "--n",
+        "1",
+        says=["'weighted_vote' needs a score", "--score"],
+    )
+    refused(
+        tmp_path,
+        capsys,
+        pool,
+        "--rules",
+        "best_of_n",
+        "--prm-agg",
+        "prod",
+        "--n",
+        "1",
+        says=["no 'step_scores' column"],
+    )
+
+
+def test_weighted_vote_refuses_negative_scores(tmp_path, capsys):
+    rows = [dict(r, score=-1.0) for r in ROWS]
+    refused(
+        tmp_path,
+        capsys,
+        write_jsonl(tmp_path / "p.jsonl", rows),
+        "--rules",
+        "weighted_vote",
+        "--n",
+        "1",
+        says=["scores >= 0"],
+    )
+
+
+def test_missing_file_unknown_format_and_missing_output_folder(tmp_path, capsys):
+    refused(tmp_path, capsys, tmp_path / "nope.jsonl", says=["no such file"])
+    (tmp_path / "pool.csv").write_text("problem_id,answer\n")
+    refused(tmp_path, capsys, tmp_path / "pool.csv", says=["unknown pool format"])
+    pool = write_jsonl(tmp_path / "pool.jsonl")
+    rc = main([str(pool), "--out", str(tmp_path / "no" / "c.csv")])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_malformed_parquet(tmp_path, capsys):
+    good = read_pool_frame()
+    cases = {
+        "truncated": None,
+        "no_is_correct": good.drop(columns="is_correct"),
+        "nan_score": good.assign(score=[0.1, np.nan, 0.3, 0.4, 0.5, 0.6]),
+        "int_correct": good.assign(is_correct=good["is_correct"].astype(int)),
+        "duplicate": good.assign(sample_idx=0),
+        "number_answer": good.assign(answer=[1, 2, 3, 4, 5, 6]),
+    }
+    says = {
+        "truncated": "cannot read as parquet",
+        "no_is_correct": "missing column 'is_correct'",
+        "nan_score": "row 1 (problem_id=p1, sample_idx=1): 'score' is NaN",
+        "int_correct": "must be bool",
+        "duplicate": "appears twice",
+        "number_answer": "'answer' must be a string or null",
+    }
+    for name, frame in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        if frame is None:
+            good.to_parquet(path)
+            path.write_bytes(path.read_bytes()[:100])
+        else:
+            frame.to_parquet(path)
+        refused(tmp_path, capsys, path, "--n", "1", says=[says[name]])
+
+
+def test_read_pool_raises_pool_error_for_library_callers(tmp_path):
+    with pytest.raises(PoolError, match="no such file"):
+        read_pool(tmp_path / "missing.parquet")

@@ -98,11 +98,14 @@ def fit_changepoint(front: pd.DataFrame) -> dict:
     elo = front["elo"].to_numpy()
     if len(np.unique(boards)) < 2 or len(elo) < 6:
         return {}
-    # Initial guess: a line through each board's rising part.
-    x0 = np.array([300.0, -300.0, -300.0 * log_c.mean(), -200.0, min(elo.min(), -100.0)])
-    x0[2] = -x0[0] * np.median(log_c) - x0[1] * boards.mean() - 100
-    fit = least_squares(lambda p: changepoint_model(p, log_c, boards) - elo, x0, loss="soft_l1",
-                        f_scale=100.0)
+    # Start from least squares on the rising part (strictly between the floor and perfect play).
+    rising = (elo > elo.min() + 50) & (elo < -50)
+    if rising.sum() < 3:
+        rising = np.ones_like(elo, bool)
+    x = np.stack([log_c[rising], boards[rising], np.ones(rising.sum())], axis=1)
+    (m0, mb0, c0), *_ = np.linalg.lstsq(x, elo[rising], rcond=None)
+    x0 = np.array([m0, mb0, c0, 0.0, elo.min()])
+    fit = least_squares(lambda p: changepoint_model(p, log_c, boards) - elo, x0)
     m, m_b, c, m_fb, c_f = fit.x
     perfect = {int(b): float(10 ** (-(m_b * b + c) / m)) for b in np.unique(boards)}
     return {"elo_per_decade": float(m), "m_board": float(m_b), "intercept": float(c), "floor_board": float(m_fb),

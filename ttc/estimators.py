@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import norm
+from scipy.stats import hypergeom, norm
 
 from ttc.selection import NULL_ANSWER, Subset, with_params
 
@@ -144,21 +144,18 @@ def _merge(a: np.ndarray, size_a: int, b: np.ndarray, size_b: int, cap: int) -> 
     da, db, size = a.shape[-1] - 1, b.shape[-1] - 1, size_a + size_b
     dout = min(da + db, size, cap)
     lf = _log_factorials(1 << size.bit_length())
-    x, j = np.arange(da + 1)[:, None], np.arange(db + 1)[None, :]
-    s = np.minimum(x + j, dout)
-    log_w = (lf[size_a] - lf[x] - lf[size_a - x]) + (lf[size_b] - lf[j] - lf[size_b - j])
-    weights = np.where(x + j <= dout, np.exp(log_w - (lf[size] - lf[s] - lf[size - s])), 0.0)
-    batch = int(np.prod(a.shape[:-1]))
-    if batch * (da + 1) * (dout + 1) <= 1 << 22:  # small: one gather instead of a Python loop
-        shift = np.arange(dout + 1)[None, :] - x  # [da+1, dout+1]: index into b
-        ok = (shift >= 0) & (shift <= db)
-        gathered = np.where(ok, np.take(b, np.clip(shift, 0, db), axis=-1), 0.0)
-        w_g = np.where(ok, weights[x, np.clip(shift, 0, db)], 0.0)
-        return np.einsum("...x,...xs->...s", a, gathered * w_g)
+    x, i = np.arange(da + 1), np.arange(dout + 1)
+    j = i[None, :] - x[:, None]  # [da+1, dout+1]: the index into b that pairs with a[x] for out[i]
+    ok = (j >= 0) & (j <= db)
+    j = np.where(ok, j, 0)
+    log_w = (lf[size_a] - lf[x] - lf[size_a - x])[:, None] + (lf[size_b] - lf[j] - lf[size_b - j])
+    w = np.where(ok, np.exp(log_w - (lf[size] - lf[i] - lf[size - i])), 0.0)  # Hyp(x; size, size_a, i)
+    if a[..., 0].size * w.size <= 1 << 22:  # small: one gather instead of a Python loop
+        return np.einsum("...x,...xi->...i", a, np.take(b, j, axis=-1) * w)
     out = np.zeros(a.shape[:-1] + (dout + 1,))
     for xi in range(min(da, dout) + 1):
         width = min(db, dout - xi) + 1
-        out[..., xi : xi + width] += a[..., xi : xi + 1] * (b[..., :width] * weights[xi, :width])
+        out[..., xi : xi + width] += a[..., xi : xi + 1] * (b[..., :width] * w[xi, xi : xi + width])
     return out
 
 
@@ -192,12 +189,12 @@ def _relevant_draws(c_a: int, pool: int, ks: np.ndarray) -> int:
 
 
 def _majority_events(c_a: int, other_counts: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(A, chi): chi[s] = P(a wins within segment | s draws from a + its constrained pool of size A)."""
+    """(A, chi): chi[s] = P(a wins within segment | s draws from a + its constrained pool of size A).
+
+    Wins with more than every other answer's whole count are left to the caller (hypergeom.sf).
+    """
     values, mults = np.unique(other_counts, return_counts=True)
-    top = int(values[-1]) if len(values) else 0
     events = []
-    if c_a > top:  # no other answer can reach k: a wins iff it has more than `top`
-        events.append((c_a, (np.arange(c_a + 1) > top).astype(float)))
     lo = 0
     for d in range(len(values)):
         k_lo, k_hi, lo = lo + 1, min(int(values[d]), c_a), int(values[d])
@@ -212,7 +209,7 @@ def _majority_events(c_a: int, other_counts: np.ndarray) -> list[tuple[int, np.n
             parts.append((np.array([1]), distinct / (np.arange(distinct.shape[-1]) + 1.0)))
             k_lo = 2
         while k_lo <= k_hi:  # geometric chunks of k: little padding, a tight cap per chunk
-            ks = np.arange(k_lo, min(k_hi, k_lo + k_lo // 4) + 1)
+            ks = np.arange(k_lo, min(k_hi, k_lo + 10**9) + 1)
             cap = _relevant_draws(c_a, c_a + size, ks)
             n_nodes = min(sum(mults[d:]), cap // k_lo) // 2 + 1  # exact for the u-degree
             u, w = np.polynomial.legendre.leggauss(n_nodes)
@@ -237,56 +234,82 @@ def _grow(events: list[tuple[int, int, np.ndarray]], sizes: np.ndarray) -> np.nd
     events: (row, A, vec [A+1, Q]); adding one free sample to a pool of L:
     V'(n) = n/(L+1) V(n-1) + (1 - n/(L+1)) V(n). Returns [rows, max(sizes)+1, Q].
     """
-    q = events[0][2].shape[1]
-    v = np.zeros((len(sizes), sizes.max() + 2, q))
-    out = np.zeros((len(sizes), sizes.max() + 1, q))
+    q, m = events[0][2].shape[1], int(sizes.max())
+    start = np.full(len(sizes), m + 1)
+    for row, a, _ in events:
+        start[row] = min(start[row], a)
+    order = np.argsort(start, kind="stable")  # rows in the order they start: active rows are a prefix
+    position = np.argsort(order)
+    v = np.zeros((len(sizes), m + 2, q))
+    out = np.zeros((len(sizes), m + 1, q))
     by_size: dict[int, list] = {}
     for row, a, vec in events:
-        by_size.setdefault(a, []).append((row, vec))
-    for pool in range(min(by_size), sizes.max() + 1):
-        for row, vec in by_size.get(pool, []):
-            v[row, : pool + 1] += vec
-        done = np.flatnonzero(sizes == pool)
-        out[done, : pool + 1] = v[done, : pool + 1]
+        by_size.setdefault(a, []).append((position[row], vec))
+    for pool in range(int(start.min()), m + 1):
+        for pos, vec in by_size.get(pool, []):
+            v[pos, : pool + 1] += vec
+        done = position[sizes == pool]
+        out[order[done], : pool + 1] = v[done, : pool + 1]
+        active = v[: np.searchsorted(start[order], pool, side="right")]
         frac = (np.arange(1, pool + 2) / (pool + 1))[None, :, None]
-        v[:, 1 : pool + 2] = frac * v[:, : pool + 1] + (1 - frac) * v[:, 1 : pool + 2]
+        moved = active[:, : pool + 1] * frac
+        active[:, 1 : pool + 2] *= 1 - frac
+        active[:, 1 : pool + 2] += moved
     return out
 
 
-def _majority_rows(answer_ids: np.ndarray, weights: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """Events of one problem, each answer's win probability times weights[answer] [answers, Q]."""
+def _majority_rows(answer_ids: np.ndarray, weights: np.ndarray) -> tuple[list, np.ndarray]:
+    """One problem's events, and its closed-form part [pool+1, Q]; answer a's win probability is
+    weighted by weights[a] [answers, Q]."""
+    m = len(answer_ids)
     counts = np.bincount(answer_ids[answer_ids != NULL_ANSWER], minlength=len(weights))
-    events = []
+    events, direct = [], np.zeros((m + 1, weights.shape[1]))
     for c_a in np.unique(counts[weights.any(axis=1)]):  # answers of equal count win equally often
         w = weights[counts == c_a].sum(axis=0)
         others = np.delete(counts, np.flatnonzero(counts == c_a)[0])
-        events += [(a, chi[:, None] * w) for a, chi in _majority_events(int(c_a), others[others > 0])]
-    return events
+        others = others[others > 0]
+        top = int(others.max()) if len(others) else 0  # a wins outright with more than `top`
+        direct += hypergeom.sf(top, m, c_a, np.arange(m + 1))[:, None] * w
+        events += [(a, chi[:, None] * w) for a, chi in _majority_events(int(c_a), others)]
+    return events, direct
+
+
+def _majority_probs(rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """rows: (answer_ids, weights [answers, Q]) -> [rows, max pool + 1, Q] expected weight of the winner."""
+    sizes = np.array([len(ids) for ids, _ in rows])
+    out = np.zeros((len(rows), sizes.max() + 1, rows[0][1].shape[1]))
+    events = []
+    for row, (ids, weights) in enumerate(rows):
+        row_events, direct = _majority_rows(ids, weights)
+        out[row, : len(direct)] += direct
+        events += [(row, a, vec) for a, vec in row_events]
+    return out + _grow(events, sizes) if events else out
 
 
 def majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
-    """[len(ns), answers]: P(answer wins the vote of a random N-subset), ties split evenly."""
+    """[len(ns), answers]: P(answer wins the vote of a random N-subset), ties split evenly.
+
+    Columns are answer ids 0..max(answer_ids); null answers (-1) never win.
+    """
     n_answers = int(answer_ids.max()) + 1 if (answer_ids != NULL_ANSWER).any() else 0
-    events = _majority_rows(answer_ids, np.eye(n_answers))
-    if not events:
-        return np.zeros((len(ns), n_answers))
-    grown = _grow([(0, a, v) for a, v in events], np.array([len(answer_ids)]))
-    return grown[0, np.asarray(ns)]
+    return _majority_probs([(answer_ids, np.eye(n_answers))])[0, np.asarray(ns)]
 
 
 def _majority_values(problems: list[ProblemArrays], ns: np.ndarray) -> np.ndarray:
-    sizes = np.array([len(p.answer_ids) for p in problems])
-    events = []
-    for row, p in enumerate(problems):
+    rows = []
+    for p in problems:
         valid = p.answer_ids != NULL_ANSWER
         n_answers = int(p.answer_ids.max()) + 1 if valid.any() else 0
         sums = np.zeros((n_answers, p.measures.shape[1]))
         np.add.at(sums, p.answer_ids[valid], p.measures[valid])
-        per_answer = sums / np.maximum(np.bincount(p.answer_ids[valid], minlength=n_answers), 1)[:, None]
-        events += [(row, a, vec) for a, vec in _majority_rows(p.answer_ids, per_answer)]
-    out = np.zeros((len(problems), len(ns), problems[0].measures.shape[1]))
-    if events:
-        out = _grow(events, sizes)[:, np.minimum(ns, sizes.max())]
+        rows.append(
+            (
+                p.answer_ids,
+                sums / np.maximum(np.bincount(p.answer_ids[valid], minlength=n_answers), 1)[:, None],
+            )
+        )
+    sizes = np.array([len(p.answer_ids) for p in problems])
+    out = _majority_probs(rows)[:, np.minimum(ns, sizes.max())]
     return np.where((ns[None, :] <= sizes[:, None])[..., None], out, np.nan)
 
 
@@ -303,71 +326,72 @@ EXACT = {
 # Each trial is one uniformly random permutation of a problem's pool; its first N samples are a
 # uniform N-subset for every N at once, so one pass serves all N (the N are correlated within a
 # trial, which leaves every per-N mean unbiased). Ties in score are broken by arrival order, which
-# is uniform, so the expectation equals the rule's even split.
+# is uniform, so the expectation equals the rule's even split. Rows are (problem, trial) pairs;
+# step(t) gives every row's t-th sample as (answer, score, measures).
 
 
-def _vote_prefix(answers, scores, measures, n_answers, record):
-    """Weighted vote (scores >= 0) on every prefix; rows are trials. record(t, value [rows, Q])."""
-    rows, m = answers.shape
-    total = np.zeros((rows, n_answers))
-    count = np.zeros((rows, n_answers))
-    msum = np.zeros((rows, n_answers, measures.shape[-1]))
-    lead = np.full(rows, -np.inf)
-    value = np.zeros((rows, measures.shape[-1]))
+def _vote_prefix(step, rows, slot_base, n_slots, n_meas, m, record):
+    """Weighted vote (scores >= 0) on every prefix. Answer a of row r lives at slot_base[r] + a."""
+    total, count = np.zeros(n_slots), np.zeros(n_slots)
+    msum = np.zeros((n_slots, n_meas))
+    lead = np.full(rows, -np.inf)  # the leading total
+    tie_n = np.zeros(rows)  # answers at the lead
+    tie_sum = np.zeros((rows, n_meas))  # sum over them of their mean measure
     for t in range(m):
-        r = np.flatnonzero(answers[:, t] != NULL_ANSWER)
-        a = answers[r, t]
-        total[r, a] += scores[r, t]
-        count[r, a] += 1
-        msum[r, a] += measures[r, t]
-        new = total[r, a]
-        up, tie = new > lead[r], new == lead[r]
-        ru, au = r[up], a[up]
-        lead[ru] = new[up]
-        value[ru] = msum[ru, au] / count[ru, au, None]
-        if tie.any():  # the leader set changed without a new strict leader: recount it
-            rt = r[tie]
-            tied = (total[rt] == lead[rt, None]) & (count[rt] > 0)
-            means = msum[rt] / np.maximum(count[rt], 1)[..., None]
-            value[rt] = (means * tied[..., None]).sum(axis=1) / tied.sum(axis=1)[:, None]
-        record(t, value)
+        answers, scores, meas = step(t)
+        r = np.flatnonzero(answers != NULL_ANSWER)
+        a, lr, meas = slot_base[r] + answers[r], lead[r], meas[r]
+        before = count[a]
+        was_leading = (before > 0) & (total[a] == lr)
+        total[a] += scores[r]
+        count[a] = before + 1
+        msum[a] += meas
+        new, new_mean = total[a], msum[a] / (before + 1)[:, None]
+        up, tie = new > lr, new == lr
+        ru = r[up]
+        lead[ru], tie_n[ru], tie_sum[ru] = new[up], 1, new_mean[up]
+        if tie.any():  # a zero score for a leading answer, or another answer reaching the lead
+            stay, join = tie & was_leading, tie & ~was_leading
+            old_mean = (msum[a[stay]] - meas[stay]) / np.maximum(before[stay], 1)[:, None]
+            tie_sum[r[stay]] += new_mean[stay] - old_mean
+            tie_n[r[join]] += 1
+            tie_sum[r[join]] += new_mean[join]
+        record(t, tie_sum / np.maximum(tie_n, 1)[:, None])
 
 
-def _top_k_prefix(answers, scores, measures, k, record):
+def _top_k_prefix(step, rows, k, n_meas, m, record):
     """Majority among the k top-scored samples on every prefix (k = 1: best-of-N)."""
-    rows, m = answers.shape
     top_score = np.full((rows, k), -np.inf)
     top_time = np.full((rows, k), -1)
     top_answer = np.full((rows, k), NULL_ANSWER)
-    top_meas = np.zeros((rows, k, measures.shape[-1]))
-    value = np.zeros((rows, measures.shape[-1]))
-    every = np.arange(rows)
+    top_meas = np.zeros((rows, k, n_meas))
+    value = np.zeros((rows, n_meas))
     for t in range(m):
+        answers, scores, meas = step(t)
         low = top_score.min(axis=1)
-        evict = np.argmax(np.where(top_score == low[:, None], top_time, -2), axis=1)  # latest of the lowest
-        r = np.flatnonzero((answers[:, t] != NULL_ANSWER) & (scores[:, t] > low))
+        r = np.flatnonzero((answers != NULL_ANSWER) & (scores > low))
         if len(r):
-            slot = evict[r]
-            top_score[r, slot], top_time[r, slot] = scores[r, t], t
-            top_answer[r, slot], top_meas[r, slot] = answers[r, t], measures[r, t]
+            lowest = top_score[r] == low[r, None]
+            slot = np.argmax(np.where(lowest, top_time[r], -2), axis=1)  # the latest of the lowest
+            top_score[r, slot], top_time[r, slot] = scores[r], t
+            top_answer[r, slot], top_meas[r, slot] = answers[r], meas[r]
             a = top_answer[r]
             same = (a[:, :, None] == a[:, None, :]) & (a[:, None, :] != NULL_ANSWER)
             votes = np.where(a != NULL_ANSWER, same.sum(axis=2), 0)
             win = votes == votes.max(axis=1, keepdims=True)  # every winning answer has the same count
             value[r] = (top_meas[r] * win[..., None]).sum(axis=1) / win.sum(axis=1)[:, None]
-        record(t, value[every])
+        record(t, value)
 
 
-def _generic_prefix(rule, answers, scores, measures, is_correct, ns, record_n):
+def _generic_prefix(rule, problems, perms, ns, record_n):
     """Any rule from RULES, called on each prefix in ns (slow; for rules without a fast path)."""
     for j, n in enumerate(ns):
-        value = np.stack(
-            [
-                rule(Subset(answers[r, :n], scores[r, :n], is_correct[r, :n])) @ measures[r, :n]
-                for r in range(len(answers))
-            ]
-        )
-        record_n(j, value)
+        values = []
+        for prob, perm in zip(problems, perms):
+            for order in perm[:, :n]:
+                sub = Subset(prob.answer_ids[order], prob.scores[order], prob.is_correct[order])
+                values.append(rule(sub) @ prob.measures[order])
+        record_n(j, np.array(values))
 
 
 def subsample_values(
@@ -382,52 +406,61 @@ def subsample_values(
     """Monte-Carlo estimate and its variance, each [problems, len(ns), measures] (NaN if N > pool).
 
     Problem p's permutations come from np.random.default_rng([seed, p]), so results do not depend
-    on how problems are batched. Problems with equal pool sizes run together, as rows of one array.
+    on how problems are batched. Problems with equal pool sizes run together, in memory-bounded chunks.
     """
     n_meas = problems[0].measures.shape[1]
     mean = np.full((len(problems), len(ns), n_meas), np.nan)
     var = np.full_like(mean, np.nan)
     sizes = np.array([len(p.answer_ids) for p in problems])
     n_answers = np.array([max(int(p.answer_ids.max()) + 1, 1) for p in problems])
+    nbytes = trials * (4 * sizes + 8 * (n_meas + 2) * n_answers)  # permutations + vote state
     for m in np.unique(sizes):
         same = np.flatnonzero(sizes == m)
-        per_chunk = max(1, (1 << 22) // (trials * int(n_answers[same].max()) * (n_meas + 2)))
-        for chunk in np.array_split(same, -(-len(same) // per_chunk)):
+        for chunk in np.split(same, np.flatnonzero(np.diff(np.cumsum(nbytes[same]) // (1 << 24))) + 1):
             perms = [
-                np.random.default_rng([seed, int(p)]).permuted(np.tile(np.arange(m), (trials, 1)), axis=1)
+                np.random.default_rng([seed, int(p)]).permuted(
+                    np.tile(np.arange(m, dtype=np.int32), (trials, 1)), axis=1
+                )
                 for p in chunk
             ]
-
-            def stack(field, chunk=chunk, perms=perms):
-                return np.concatenate([getattr(problems[p], field)[perm] for p, perm in zip(chunk, perms)])
-
-            answers, scores, measures = stack("answer_ids"), stack("scores"), stack("measures")
             slot = {int(n) - 1: j for j, n in enumerate(ns) if n <= m}
 
             def record_n(j, value, chunk=chunk):
                 value = value.reshape(len(chunk), trials, n_meas)
-                mean[chunk, j] = value.mean(axis=1)
-                var[chunk, j] = value.var(axis=1, ddof=1) / trials if trials > 1 else np.inf
+                total, squares = value.sum(axis=1), np.square(value).sum(axis=1)
+                mean[chunk, j] = total / trials
+                var[chunk, j] = np.maximum(squares - total**2 / trials, 0) / (trials - 1) / trials
+
+            if rule not in ("weighted_vote", "majority", "top_k_vote", "best_of_n"):
+                _generic_prefix(
+                    with_params(rule, top_k=top_k),
+                    [problems[p] for p in chunk],
+                    perms,
+                    [n for n in ns if n <= m],
+                    record_n,
+                )
+                continue
+            order = np.concatenate(perms) + np.repeat(np.arange(len(chunk)) * m, trials)[:, None]
+            answers = np.concatenate([problems[p].answer_ids for p in chunk])
+            scores = np.concatenate([problems[p].scores for p in chunk])
+            if rule == "majority":
+                scores = np.ones_like(scores)
+            meas = np.concatenate([problems[p].measures for p in chunk])
+
+            def step(t, order=order, answers=answers, scores=scores, meas=meas):
+                idx = order[:, t]
+                return answers[idx], scores[idx], meas[idx]
 
             def record(t, value, slot=slot, record_n=record_n):
                 if t in slot:
                     record_n(slot[t], value)
 
             if rule in ("weighted_vote", "majority"):
-                weights = scores if rule == "weighted_vote" else np.ones_like(scores)
-                _vote_prefix(answers, weights, measures, int(n_answers[chunk].max()), record)
-            elif rule in ("top_k_vote", "best_of_n"):
-                _top_k_prefix(answers, scores, measures, top_k if rule == "top_k_vote" else 1, record)
+                per_row = np.repeat(n_answers[chunk], trials)
+                base = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+                _vote_prefix(step, len(order), base, int(per_row.sum()), n_meas, m, record)
             else:
-                _generic_prefix(
-                    with_params(rule, top_k=top_k),
-                    answers,
-                    scores,
-                    measures,
-                    stack("is_correct"),
-                    [n for n in ns if n <= m],
-                    record_n,
-                )
+                _top_k_prefix(step, len(order), top_k if rule == "top_k_vote" else 1, n_meas, m, record)
     return mean, var
 
 

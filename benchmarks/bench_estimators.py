@@ -13,6 +13,7 @@ quantity), against the exact value over the same problems.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from collections import Counter
@@ -50,7 +51,8 @@ def reference_loop(problems, ns, rule: str, trials: int, seed: int) -> np.ndarra
     null answers, choose (arg-max score, or the most common answer), record correctness."""
     random.seed(seed)
     pools = [
-        [(int(a), float(s), bool(c)) for a, s, c in zip(p.answer_ids, p.scores, p.is_correct)] for p in problems
+        [(int(a), float(s), bool(c)) for a, s, c in zip(p.answer_ids, p.scores, p.is_correct)]
+        for p in problems
     ]
     acc = np.zeros((trials, len(ns)))
     for t in range(trials):
@@ -88,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    load_start = os.getloadavg()[0]
     problems = synthetic_pool(args.problems, args.samples, args.seed)
     ns = np.arange(1, args.samples + 1)
     exact, t_exact = {}, {}
@@ -97,8 +100,9 @@ def main() -> None:
     sub, t_sub, mc = {}, {}, {}
     for rule in ("best_of_n", "majority", "weighted_vote", "top_k_vote"):
         (values, var), t_sub[rule] = timed(
-            lambda rule=rule: subsample_values(rule, problems, ns, trials=args.trials, seed=args.seed,
-                                               top_k=args.top_k)
+            lambda rule=rule: subsample_values(
+                rule, problems, ns, trials=args.trials, seed=args.seed, top_k=args.top_k
+            )
         )
         sub[rule] = values[:, :, 0].mean(axis=0)
         mc[rule] = np.sqrt(var[:, :, 0].sum(axis=0)).max() / len(problems)
@@ -112,10 +116,18 @@ def main() -> None:
         exact_sub = EXACT[rule](ref_probs, ref_ns)[:, :, 0].mean(axis=0)
         ref[rule], t_ref[rule] = np.abs(acc - exact_sub).max(), t * scale
 
-    print(f"pool: {args.problems} problems x {args.samples} samples (synthetic, seed {args.seed}); "
-          f"every N from 1 to {args.samples}; {args.trials} trials for subsampling; top-k k={args.top_k}")
-    print(f"reference loop: ran on {len(ref_probs)} problems x {len(ref_ns)} N ({', '.join(map(str, ref_ns))}) "
-          f"x {args.trials} trials; time extrapolated x{scale:.0f} to all problems and N")
+    print(
+        f"machine: {os.cpu_count()} cores; 1-min load average {load_start:.1f} at start, "
+        f"{os.getloadavg()[0]:.1f} at end (other jobs share the cores: times are wall-clock)"
+    )
+    print(
+        f"pool: {args.problems} problems x {args.samples} samples (synthetic, seed {args.seed}); "
+        f"every N from 1 to {args.samples}; {args.trials} trials for subsampling; top-k k={args.top_k}"
+    )
+    print(
+        f"reference loop: ran on {len(ref_probs)} problems x {len(ref_ns)} N ({', '.join(map(str, ref_ns))}) "
+        f"x {args.trials} trials; time extrapolated x{scale:.0f} to all problems and N"
+    )
     header = f"{'method':<44} {'rule':<15} {'time (s)':>11} {'ratio':>9} {'max abs error vs exact':>24}"
     print(header)
     print("-" * len(header))
@@ -125,21 +137,41 @@ def main() -> None:
         print(f"{method:<44} {rule:<15} {seconds:>11,.2f} {ratio_s:>9} {err:>24}")
 
     for rule in ("best_of_n", "majority"):
-        row("reference loop, PRM800K style (extrapolated)", rule, t_ref[rule], 1,
-            f"{ref[rule]:.4f} (on its subset)")
+        row(
+            "reference loop, PRM800K style (extrapolated)",
+            rule,
+            t_ref[rule],
+            1,
+            f"{ref[rule]:.4f} (on its subset)",
+        )
     for rule in ("single", "best_of_n", "coverage", "majority"):
         ratio = t_ref[rule] / t_exact[rule] if rule in t_ref else None
-        row("exact" + (" (counting)" if rule == "majority" else " (closed form)"), rule, t_exact[rule], ratio,
-            "0 (is exact)")
+        row(
+            "exact" + (" (counting)" if rule == "majority" else " (closed form)"),
+            rule,
+            t_exact[rule],
+            ratio,
+            "0 (is exact)",
+        )
     for rule in ("best_of_n", "majority", "weighted_vote", "top_k_vote"):
         ratio = t_ref[rule] / t_sub[rule] if rule in t_ref else None
         err = f"{np.abs(sub[rule] - exact[rule]).max():.4f}" if rule in exact else "no exact value"
-        row(f"prefix subsampling, {args.trials} trials", rule, t_sub[rule], ratio,
-            f"{err} (mc_se<={mc[rule]:.4f})")
+        row(
+            f"prefix subsampling, {args.trials} trials",
+            rule,
+            t_sub[rule],
+            ratio,
+            f"{err} (mc_se<={mc[rule]:.4f})",
+        )
     exact_total = sum(t_exact[r] for r in ("best_of_n", "majority"))
     row("exact path: best_of_n + majority", "", exact_total, sum(t_ref.values()) / exact_total, "0")
-    row("exact path: all exact rules", "", sum(t_exact.values()), sum(t_ref.values()) / sum(t_exact.values()),
-        "0")
+    row(
+        "exact path: all exact rules",
+        "",
+        sum(t_exact.values()),
+        sum(t_ref.values()) / sum(t_exact.values()),
+        "0",
+    )
 
 
 if __name__ == "__main__":

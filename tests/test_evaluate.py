@@ -119,6 +119,15 @@ def test_curves_library_call_with_labels():
     assert table["rule"].tolist() == ["orm", "orm", "coverage", "coverage"]
 
 
+def test_curves_checks_scores_of_a_frame_built_in_memory():
+    frame = read_pool_frame()
+    frame.at[2, "step_scores"] = []
+    with pytest.raises(PoolError, match="NaN or infinite"):
+        curves(frame, [RuleSpec("best_of_n", score="step_scores", prm_agg="min")], [1])
+    with pytest.raises(PoolError, match="holds lists"):
+        curves(frame, [RuleSpec("best_of_n", score="step_scores")], [1])
+
+
 def read_pool_frame():
     frame = pd.DataFrame(ROWS)
     frame["problem_id"] = frame["problem_id"].astype(str)

@@ -208,16 +208,15 @@ def _majority_events(c_a: int, other_counts: np.ndarray) -> list[tuple[int, np.n
             distinct, _ = _pool_table(np.ones((1, 2)), size, groups, cap)
             parts.append((np.array([1]), distinct / (np.arange(distinct.shape[-1]) + 1.0)))
             k_lo = 2
-        while k_lo <= k_hi:  # geometric chunks of k: little padding, a tight cap per chunk
-            ks = np.arange(k_lo, min(k_hi, k_lo + 10**9) + 1)
+        if k_lo <= k_hi:  # the u-integral by Gauss-Legendre, for all k of the segment at once
+            ks = np.arange(k_lo, k_hi + 1)
             cap = _relevant_draws(c_a, c_a + size, ks)
             n_nodes = min(sum(mults[d:]), cap // k_lo) // 2 + 1  # exact for the u-degree
             u, w = np.polynomial.legendre.leggauss(n_nodes)
-            x = np.arange(ks[-1] + 1)
+            x = np.arange(k_hi + 1)
             table = (x < ks[:, None, None]) + (x == ks[:, None, None]) * ((u + 1) / 2)[None, :, None]
             pooled, _ = _pool_table(table, size, groups, cap)  # [ks, nodes, draws]
             parts.append((ks, np.einsum("kgi,g->ki", pooled, w / 2)))
-            k_lo = ks[-1] + 1
         chi = np.zeros(c_a + size + 1)
         for ks, psi in parts:
             i = np.arange(psi.shape[-1])
@@ -295,22 +294,19 @@ def majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
     return _majority_probs([(answer_ids, np.eye(n_answers))])[0, np.asarray(ns)]
 
 
+def _answer_means(p: ProblemArrays) -> np.ndarray:
+    """[answers, measures]: mean measure over each answer's samples."""
+    valid = p.answer_ids != NULL_ANSWER
+    n_answers = int(p.answer_ids.max()) + 1 if valid.any() else 0
+    sums = np.zeros((n_answers, p.measures.shape[1]))
+    np.add.at(sums, p.answer_ids[valid], p.measures[valid])
+    return sums / np.maximum(np.bincount(p.answer_ids[valid], minlength=n_answers), 1)[:, None]
+
+
 def _majority_values(problems: list[ProblemArrays], ns: np.ndarray) -> np.ndarray:
-    rows = []
-    for p in problems:
-        valid = p.answer_ids != NULL_ANSWER
-        n_answers = int(p.answer_ids.max()) + 1 if valid.any() else 0
-        sums = np.zeros((n_answers, p.measures.shape[1]))
-        np.add.at(sums, p.answer_ids[valid], p.measures[valid])
-        rows.append(
-            (
-                p.answer_ids,
-                sums / np.maximum(np.bincount(p.answer_ids[valid], minlength=n_answers), 1)[:, None],
-            )
-        )
     sizes = np.array([len(p.answer_ids) for p in problems])
-    out = _majority_probs(rows)[:, np.minimum(ns, sizes.max())]
-    return np.where((ns[None, :] <= sizes[:, None])[..., None], out, np.nan)
+    out = _majority_probs([(p.answer_ids, _answer_means(p)) for p in problems])
+    return np.where((ns[None, :] <= sizes[:, None])[..., None], out[:, np.minimum(ns, sizes.max())], np.nan)
 
 
 EXACT = {
@@ -394,6 +390,26 @@ def _generic_prefix(rule, problems, perms, ns, record_n):
         record_n(j, np.array(values))
 
 
+def _run_prefix(rule, problems, perms, top_k, record):
+    """Run a fast prefix rule over the chunk's rows (problem-major, trial-minor)."""
+    m, trials = perms[0].shape[1], perms[0].shape[0]
+    order = np.concatenate(perms) + np.repeat(np.arange(len(problems)) * m, trials)[:, None]
+    answers = np.concatenate([p.answer_ids for p in problems])
+    scores = np.concatenate([p.scores for p in problems]) if rule != "majority" else np.ones(len(answers))
+    meas = np.concatenate([p.measures for p in problems])
+
+    def step(t):
+        idx = order[:, t]
+        return answers[idx], scores[idx], meas[idx]
+
+    if rule in ("weighted_vote", "majority"):
+        per_row = np.repeat([max(int(p.answer_ids.max()) + 1, 1) for p in problems], trials)
+        base = np.concatenate([[0], np.cumsum(per_row)[:-1]])
+        _vote_prefix(step, len(order), base, int(per_row.sum()), meas.shape[1], m, record)
+    else:
+        _top_k_prefix(step, len(order), top_k if rule == "top_k_vote" else 1, meas.shape[1], m, record)
+
+
 def subsample_values(
     rule: str,
     problems: list[ProblemArrays],
@@ -406,23 +422,19 @@ def subsample_values(
     """Monte-Carlo estimate and its variance, each [problems, len(ns), measures] (NaN if N > pool).
 
     Problem p's permutations come from np.random.default_rng([seed, p]), so results do not depend
-    on how problems are batched. Problems with equal pool sizes run together, in memory-bounded chunks.
+    on how problems are batched. Problems with equal pool sizes run together, in chunks of ~16 MB.
     """
     n_meas = problems[0].measures.shape[1]
     mean = np.full((len(problems), len(ns), n_meas), np.nan)
     var = np.full_like(mean, np.nan)
     sizes = np.array([len(p.answer_ids) for p in problems])
-    n_answers = np.array([max(int(p.answer_ids.max()) + 1, 1) for p in problems])
+    n_answers = np.array([int(p.answer_ids.max()) + 1 for p in problems])
     nbytes = trials * (4 * sizes + 8 * (n_meas + 2) * n_answers)  # permutations + vote state
     for m in np.unique(sizes):
         same = np.flatnonzero(sizes == m)
         for chunk in np.split(same, np.flatnonzero(np.diff(np.cumsum(nbytes[same]) // (1 << 24))) + 1):
-            perms = [
-                np.random.default_rng([seed, int(p)]).permuted(
-                    np.tile(np.arange(m, dtype=np.int32), (trials, 1)), axis=1
-                )
-                for p in chunk
-            ]
+            tile = np.tile(np.arange(m, dtype=np.int32), (trials, 1))
+            perms = [np.random.default_rng([seed, int(p)]).permuted(tile, axis=1) for p in chunk]
             slot = {int(n) - 1: j for j, n in enumerate(ns) if n <= m}
 
             def record_n(j, value, chunk=chunk):
@@ -431,36 +443,16 @@ def subsample_values(
                 mean[chunk, j] = total / trials
                 var[chunk, j] = np.maximum(squares - total**2 / trials, 0) / (trials - 1) / trials
 
-            if rule not in ("weighted_vote", "majority", "top_k_vote", "best_of_n"):
-                _generic_prefix(
-                    with_params(rule, top_k=top_k),
-                    [problems[p] for p in chunk],
-                    perms,
-                    [n for n in ns if n <= m],
-                    record_n,
-                )
-                continue
-            order = np.concatenate(perms) + np.repeat(np.arange(len(chunk)) * m, trials)[:, None]
-            answers = np.concatenate([problems[p].answer_ids for p in chunk])
-            scores = np.concatenate([problems[p].scores for p in chunk])
-            if rule == "majority":
-                scores = np.ones_like(scores)
-            meas = np.concatenate([problems[p].measures for p in chunk])
-
-            def step(t, order=order, answers=answers, scores=scores, meas=meas):
-                idx = order[:, t]
-                return answers[idx], scores[idx], meas[idx]
-
             def record(t, value, slot=slot, record_n=record_n):
                 if t in slot:
                     record_n(slot[t], value)
 
-            if rule in ("weighted_vote", "majority"):
-                per_row = np.repeat(n_answers[chunk], trials)
-                base = np.concatenate([[0], np.cumsum(per_row)[:-1]])
-                _vote_prefix(step, len(order), base, int(per_row.sum()), n_meas, m, record)
+            chunk_problems = [problems[p] for p in chunk]
+            if rule in ("weighted_vote", "majority", "top_k_vote", "best_of_n"):
+                _run_prefix(rule, chunk_problems, perms, top_k, record)
             else:
-                _top_k_prefix(step, len(order), top_k if rule == "top_k_vote" else 1, n_meas, m, record)
+                rule_fn = with_params(rule, top_k=top_k)
+                _generic_prefix(rule_fn, chunk_problems, perms, [n for n in ns if n <= m], record_n)
     return mean, var
 
 

@@ -75,13 +75,13 @@ def _scores(pool: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
     if spec.prm_agg is not None:
         if spec.prm_agg not in PRM_AGGREGATIONS:
             raise PoolError(f"unknown --prm-agg '{spec.prm_agg}'; use one of {', '.join(PRM_AGGREGATIONS)}")
-        return aggregate_step_scores(list(pool[spec.score]), spec.prm_agg)
-    values = pool[spec.score].to_numpy()
-    if values.dtype == object:
+        values = aggregate_step_scores(list(pool[spec.score]), spec.prm_agg)
+    elif pool[spec.score].dtype == object:
         raise PoolError(f"column '{spec.score}' holds lists; choose --prm-agg to aggregate step scores")
-    values = values.astype(float)
+    else:
+        values = pool[spec.score].to_numpy(dtype=float)
     if not np.isfinite(values).all():
-        raise PoolError(f"column '{spec.score}' holds NaN or infinite scores; scores must be finite")
+        raise PoolError(f"column '{spec.score}' gives NaN or infinite scores; scores must be finite")
     if spec.rule == "weighted_vote" and values.min() < 0:
         raise PoolError(
             f"weighted_vote sums scores per answer and needs scores >= 0, but '{spec.score}' has "

@@ -138,6 +138,6 @@ PRM_AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {
 
 
 def aggregate_step_scores(step_scores: list[np.ndarray], how: str) -> np.ndarray:
-    """[samples] solution scores from per-step scores (each a non-empty 1-D array)."""
+    """[samples] solution scores from per-step scores (1-D arrays); NaN for an empty one."""
     agg = PRM_AGGREGATIONS[how]
-    return np.array([agg(np.asarray(steps, dtype=float)) for steps in step_scores], dtype=float)
+    return np.array([agg(np.asarray(s, dtype=float)) if len(s) else np.nan for s in step_scores], dtype=float)

@@ -221,6 +221,7 @@ def test_too_few_samples_names_the_problems(tmp_path, capsys):
         (["--rules", "best_of_n", "--score", "score_orm"], ["no column 'score_orm'", "available"]),
         (["--prm-agg", "median"], ["invalid choice"]),
         (["--trials", "1", "--rules", "weighted_vote"], ["--trials"]),
+        (["--confidence", "95"], ["--confidence"]),
     ],
 )
 def test_bad_requests(tmp_path, capsys, args, says):

@@ -233,8 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(args.out)
         if not out.parent.is_dir():
             raise PoolError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        if out.is_dir():
+            raise PoolError(f"--out {out} is a folder; name the CSV file to write")
         if args.trials < 2:
             raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
+        if not 0 < args.confidence < 1 or args.bootstrap < 0:
+            raise PoolError("--confidence must lie in (0, 1) and --bootstrap be >= 0")
         pool = read_pool(args.pool, score=args.score, step_scores=args.step_scores)
         score_col, agg = ("step_scores", args.prm_agg) if args.prm_agg else ("score", None)
         specs = [

@@ -1,0 +1,134 @@
+"""The sweep's typed configuration: defaults in code, a TOML delta per experiment, ``--set`` overrides.
+
+Every knob of ``python experiments/sweep.py`` lives here. ``SweepConfig.validate`` rejects impossible
+combinations (N larger than the pool, a rule that needs a verifier that is not trained, an unknown
+model size) before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ttc.config import ConfigError
+from ttc.models import FAMILY, ModelSize
+from ttc.tasks.depgraph import DepGraphSpec, DepGraphTask
+from ttc.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "depgraph"
+    n_train: int = 20_000
+    n_test: int = 400
+    n_ood: int = 400
+    seed: int = 0
+    train: DepGraphSpec = DepGraphSpec()  # train and test distribution
+    ood: DepGraphSpec = DepGraphSpec(min_distractors=3, max_distractors=5, max_givens=5)
+
+    def build(self) -> DepGraphTask:
+        if self.name != "depgraph":
+            raise ConfigError(f"task.name={self.name!r}: the built-in task is 'depgraph'")
+        return DepGraphTask(train=self.train, ood=self.ood, n_train=self.n_train, n_test=self.n_test,
+                            n_ood=self.n_ood, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class GeneratorsConfig:
+    sizes: tuple[str, ...] = ("xs", "s", "m", "l")  # names in ttc.models.FAMILY or in `custom`
+    train: TrainConfig = TrainConfig()
+    # per-size token budgets (override train.tokens), e.g. {l = 4000000}
+    tokens: dict[str, int] = field(default_factory=dict)
+    # extra shapes: {name = {hidden = 96, layers = 3, heads = 4, mlp = 256}}
+    custom: dict[str, dict] = field(default_factory=dict)
+
+    def shape(self, name: str) -> ModelSize:
+        if name in self.custom:
+            try:
+                return ModelSize(name=name, **self.custom[name])
+            except TypeError as e:
+                raise ConfigError(f"generators.custom.{name}: {e}; use hidden, layers, heads, mlp") from None
+        if name not in FAMILY:
+            raise ConfigError(f"generators.sizes: unknown size {name!r}; use one of {', '.join(FAMILY)} "
+                              "or define it under [generators.custom]")
+        return FAMILY[name]
+
+    def train_for(self, name: str) -> TrainConfig:
+        from dataclasses import replace
+        return replace(self.train, tokens=self.tokens[name]) if name in self.tokens else self.train
+
+
+@dataclass(frozen=True)
+class PoolsConfig:
+    n_problems: int = 400  # test problems per pool
+    n_samples: int = 64  # K: samples per problem for the final checkpoints (largest N)
+    checkpoint_samples: int = 16  # K for intermediate checkpoints (train/test trade-off)
+    ood_problems: int = 200
+    temperature: float = 1.0
+    max_new_tokens: int = 120
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
+    rules: tuple[str, ...] = ("single", "majority", "best_of_n:logprob", "weighted_vote:logprob", "coverage")
+    n_trials: int = 400  # subsampling trials for rules without a closed form
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    cache_dir: str = ".cache"
+    results_dir: str = "results"
+    n_jobs: int = 1  # joblib workers across independent cells
+    backend: str = "loky"  # any joblib backend: loky, threading, or dask/ray once registered
+    torch_threads: int = 0  # 0 = torch's default
+    progress: bool = True
+    hex: bool = True  # run the Hex train/test trade-off experiment
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    task: TaskConfig = TaskConfig()
+    generators: GeneratorsConfig = GeneratorsConfig()
+    pools: PoolsConfig = PoolsConfig()
+    eval: EvalConfig = EvalConfig()
+    run: RunConfig = RunConfig()
+    hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
+
+    def validate(self) -> None:
+        try:
+            self.task.build()
+        except ValueError as e:
+            raise ConfigError(f"task: {e}") from None
+        if not self.generators.sizes:
+            raise ConfigError("generators.sizes is empty; name at least one size")
+        for name in self.generators.sizes:
+            try:
+                self.generators.shape(name).validate()
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            try:
+                self.generators.train_for(name).validate()
+            except ValueError as e:
+                raise ConfigError(f"generators.{e}") from None
+        p = self.pools
+        if p.n_problems > self.task.n_test:
+            raise ConfigError(f"pools.n_problems={p.n_problems} exceeds task.n_test={self.task.n_test}; "
+                              "lower it or raise task.n_test")
+        if p.ood_problems > self.task.n_ood:
+            raise ConfigError(f"pools.ood_problems={p.ood_problems} exceeds task.n_ood={self.task.n_ood}")
+        if min(p.n_samples, p.checkpoint_samples, p.n_problems, p.max_new_tokens) < 1:
+            raise ConfigError("pools: n_samples, checkpoint_samples, n_problems and max_new_tokens must be >= 1")
+        if not self.eval.ns or min(self.eval.ns) < 1:
+            raise ConfigError("eval.ns must list sample counts >= 1")
+        if max(self.eval.ns) > p.n_samples:
+            raise ConfigError(f"eval.ns includes N={max(self.eval.ns)} > pools.n_samples={p.n_samples}; "
+                              "raise pools.n_samples or drop that N")
+        if not 0 < self.eval.confidence < 1:
+            raise ConfigError(f"eval.confidence={self.eval.confidence} must be in (0, 1)")
+        if self.eval.n_trials < 1:
+            raise ConfigError("eval.n_trials must be >= 1")
+        if self.run.n_jobs == 0:
+            raise ConfigError("run.n_jobs=0: use 1 (serial), k workers, or -1 (all cores)")

@@ -40,23 +40,21 @@ def is_supported(model) -> bool:
 
 @dataclass
 class DecodeState:
-    """Mutable KV cache for one block of samples. Shapes use L layers, H kv heads, D head dim."""
-    prefix_k: Tensor      # [L, n_prefix, H, P, D] prompt keys (after RoPE), right-padded
-    prefix_v: Tensor      # [L, n_prefix, H, P, D]
+    """Mutable KV cache for one block of samples. L layers, H kv heads, D head dim; head-major, so
+    that for each kv head the queries of one prompt's samples are one contiguous matrix."""
+    prefix_k: Tensor      # [L, H, n_prefix, P, D] prompt keys (after RoPE), right-padded
+    prefix_v: Tensor      # [L, H, n_prefix, P, D]
     prefix_bias: Tensor   # [n_prefix, P] 0 on prompt slots, -inf on padding
     prefix_len: Tensor    # [n_prefix] int64 prompt lengths
-    suffix_k: Tensor      # [L, rows_max, H, T, D] keys of generated tokens, slot s = step s
-    suffix_v: Tensor      # [L, rows_max, H, T, D]
+    suffix_k: Tensor      # [L, H, rows_max, T, D] keys of generated tokens, slot s = step s
+    suffix_v: Tensor      # [L, H, rows_max, T, D]
     row_prefix: Tensor    # [B] int64 prefix slot of each active row (sorted)
-    grid_index: Tensor    # [B] int64 position of each row in the flattened [n_prefix, k_max] grid
+    grid_index: Tensor    # [B] int64 row's place in the [n_prefix * k_max] grid of prompt queries
     k_max: int            # most active rows sharing one prefix slot
+    dense: bool           # every prefix slot has k_max rows: the grid is the rows themselves
     row_bias: Tensor      # [B, 1, P] prefix_bias gathered per row
     row_pos0: Tensor      # [B] int64 position of generated token 0 (= prompt length)
     steps: int = 0        # generated tokens already written to the suffix cache
-
-    @property
-    def rows(self) -> int:
-        return self.row_prefix.shape[0]
 
 
 class LeanLlama:
@@ -164,27 +162,29 @@ class LeanLlama:
 
     def start(self, prefix_k: Tensor, prefix_v: Tensor, prefix_len: Tensor, row_prefix: Tensor,
               max_steps: int) -> DecodeState:
-        """A decode state for rows continuing prefix slots ``row_prefix`` [B] (sorted), with room
-        for ``max_steps`` generated tokens."""
+        """A decode state for rows continuing prefix slots ``row_prefix`` [B] (sorted), from
+        ``prefill``'s keys/values [L, n_prefix, H, P, D], with room for ``max_steps`` tokens."""
         n_layers, n_prefix, _, length, _ = prefix_k.shape
+        device = prefix_k.device
         self._ensure_rope(length + max_steps + 1)
-        slots = torch.arange(length, device=prefix_k.device)
-        bias = torch.zeros(n_prefix, length, device=prefix_k.device, dtype=self.dtype)
-        bias.masked_fill_(slots[None] >= prefix_len[:, None], float("-inf"))
-        shape = (n_layers, row_prefix.shape[0], self.n_kv, max(max_steps, 1), self.head_dim)
-        state = DecodeState(prefix_k, prefix_v, bias, prefix_len,
-                            torch.empty(shape, device=prefix_k.device, dtype=self.dtype),
-                            torch.empty(shape, device=prefix_k.device, dtype=self.dtype),
-                            row_prefix, row_prefix, 0, bias[:, None], prefix_len)
+        bias = torch.zeros(n_prefix, length, device=device, dtype=self.dtype)
+        bias.masked_fill_(torch.arange(length, device=device)[None] >= prefix_len[:, None], float("-inf"))
+        shape = (n_layers, self.n_kv, row_prefix.shape[0], max(max_steps, 1), self.head_dim)
+        state = DecodeState(prefix_k.transpose(1, 2).contiguous(), prefix_v.transpose(1, 2).contiguous(),
+                            bias, prefix_len, torch.empty(shape, device=device, dtype=self.dtype),
+                            torch.empty(shape, device=device, dtype=self.dtype),
+                            row_prefix, row_prefix, 0, True, bias, prefix_len)
         self._regrid(state, row_prefix)
         return state
 
     def _regrid(self, state: DecodeState, row_prefix: Tensor) -> None:
-        counts = torch.bincount(row_prefix, minlength=state.prefix_k.shape[1])
+        n_prefix = state.prefix_k.shape[2]
+        counts = torch.bincount(row_prefix, minlength=n_prefix)
         first = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(row_prefix.shape[0], device=row_prefix.device) - first[row_prefix]
         state.row_prefix = row_prefix
         state.k_max = int(counts.max())
-        rank = torch.arange(row_prefix.shape[0], device=row_prefix.device) - first[row_prefix]
+        state.dense = state.k_max * n_prefix == row_prefix.shape[0]
         state.grid_index = row_prefix * state.k_max + rank
         state.row_bias = state.prefix_bias[row_prefix][:, None]
         state.row_pos0 = state.prefix_len[row_prefix]
@@ -195,13 +195,14 @@ class LeanLlama:
         s = state.steps
         if s:
             for cache in (state.suffix_k, state.suffix_v):
-                cache[:, :keep.shape[0], :, :s] = cache[:, keep, :, :s]
+                cache[:, :, :keep.shape[0], :s] = cache[:, :, keep, :s]
         row_prefix = state.row_prefix[keep]
         used = torch.unique_consecutive(row_prefix)
-        if used.shape[0] < state.prefix_k.shape[1]:
-            remap = torch.full((state.prefix_k.shape[1],), -1, dtype=torch.long, device=used.device)
+        n_prefix = state.prefix_k.shape[2]
+        if used.shape[0] < n_prefix:
+            remap = torch.full((n_prefix,), -1, dtype=torch.long, device=used.device)
             remap[used] = torch.arange(used.shape[0], device=used.device)
-            state.prefix_k, state.prefix_v = state.prefix_k[:, used], state.prefix_v[:, used]
+            state.prefix_k, state.prefix_v = state.prefix_k[:, :, used], state.prefix_v[:, :, used]
             state.prefix_bias, state.prefix_len = state.prefix_bias[used], state.prefix_len[used]
             row_prefix = remap[row_prefix]
         self._regrid(state, row_prefix)
@@ -211,37 +212,42 @@ class LeanLlama:
         """Feeds one token per active row ([B] int64) and returns next-token logits [B, V]."""
         b, s = tokens.shape[0], state.steps
         nh, nkv, d, g = self.n_heads, self.n_kv, self.head_dim, self.group
-        n_prefix, length, k_max = state.prefix_k.shape[1], state.prefix_k.shape[3], state.k_max
+        n_prefix, length, k_max = state.prefix_k.shape[2], state.prefix_k.shape[3], state.k_max
         pos = state.row_pos0 + s
         cos, sin = self.cos[pos][:, None], self.signed_sin[pos][:, None]  # [B, 1, D]
-        grid = torch.zeros(n_prefix * k_max, nh, d, device=tokens.device, dtype=self.dtype)
-        probs_grid = torch.zeros(n_prefix * k_max, nh, length, device=tokens.device, dtype=self.dtype)
+        if not state.dense:  # rows scattered into a [n_prefix * k_max] grid with holes
+            q_grid = tokens.new_zeros((nkv, n_prefix * k_max, g, d), dtype=self.dtype)
+            p_grid = tokens.new_zeros((nkv, n_prefix * k_max, g, length), dtype=self.dtype)
         x = F.embedding(tokens, self.embed)
         for i, layer in enumerate(self.layers):
             ln1, w_qkv, w_o = layer[:3]
             qkv = F.linear(self._rms(x, ln1), w_qkv).view(b, nh + 2 * nkv, d)
             qk = self._rope(qkv[:, :nh + nkv], cos, sin)
-            state.suffix_k[i, :b, :, s] = qk[:, nh:]
-            state.suffix_v[i, :b, :, s] = qkv[:, nh + nkv:]
-            q = qk[:, :nh] * self.scale
-            # Shared prompt: one [k_max * group, D] x [D, P] matmul per (prompt, kv head).
-            grid.index_copy_(0, state.grid_index, q)
-            q_grid = grid.view(n_prefix, k_max, nkv, g, d).transpose(1, 2).reshape(n_prefix, nkv, k_max * g, d)
-            scores_p = q_grid @ state.prefix_k[i].transpose(-1, -2)        # [n_prefix, H, k_max*g, P]
-            scores_p = scores_p.view(n_prefix, nkv, k_max, g, length).transpose(1, 2)
-            scores_p = scores_p.reshape(n_prefix * k_max, nh, length)[state.grid_index]
-            # Own suffix: [g, D] x [D, s+1] per (row, kv head).
-            k_s = state.suffix_k[i, :b, :, :s + 1]                           # [B, H, s+1, D]
-            scores_s = q.view(b, nkv, g, d) @ k_s.transpose(-1, -2)           # [B, H, g, s+1]
-            scores = torch.cat([scores_p + state.row_bias, scores_s.view(b, nh, s + 1)], -1)
-            probs = torch.softmax(scores, -1)                                 # [B, nh, P+s+1]
-            probs_grid.index_copy_(0, state.grid_index, probs[..., :length])
-            p_grid = probs_grid.view(n_prefix, k_max, nkv, g, length).transpose(1, 2)
-            out_p = p_grid.reshape(n_prefix, nkv, k_max * g, length) @ state.prefix_v[i]
-            out_p = out_p.view(n_prefix, nkv, k_max, g, d).transpose(1, 2).reshape(n_prefix * k_max, nh, d)
-            out_s = probs[..., length:].view(b, nkv, g, s + 1) @ state.suffix_v[i, :b, :, :s + 1]
-            attn = out_p[state.grid_index] + out_s.view(b, nh, d)
-            x = x + F.linear(attn.view(b, nh * d), w_o)
+            state.suffix_k[i, :, :b, s] = qk[:, nh:].transpose(0, 1)
+            state.suffix_v[i, :, :b, s] = qkv[:, nh + nkv:].transpose(0, 1)
+            q = (qk[:, :nh] * self.scale).view(b, nkv, g, d).transpose(0, 1)      # [H, B, g, D]
+            # Shared prompt: one [k_max * g, D] x [D, P] matmul per (kv head, prompt).
+            if state.dense:
+                q_grid = q.contiguous()
+            else:
+                q_grid.index_copy_(1, state.grid_index, q)
+            scores_p = q_grid.view(nkv, n_prefix, k_max * g, d) @ state.prefix_k[i].transpose(-1, -2)
+            scores_p = scores_p.view(nkv, n_prefix * k_max, g, length)
+            if not state.dense:
+                scores_p = scores_p.index_select(1, state.grid_index)
+            # Own suffix: [g, D] x [D, s+1] per (kv head, row).
+            scores_s = q @ state.suffix_k[i, :, :b, :s + 1].transpose(-1, -2)      # [H, B, g, s+1]
+            probs = torch.softmax(torch.cat([scores_p + state.row_bias, scores_s], -1), -1)
+            if state.dense:
+                p_grid = probs[..., :length]
+            else:
+                p_grid.index_copy_(1, state.grid_index, probs[..., :length])
+            out_p = p_grid.reshape(nkv, n_prefix, k_max * g, length) @ state.prefix_v[i]
+            out_p = out_p.view(nkv, n_prefix * k_max, g, d)
+            if not state.dense:
+                out_p = out_p.index_select(1, state.grid_index)
+            attn = out_p + probs[..., length:] @ state.suffix_v[i, :, :b, :s + 1]  # [H, B, g, D]
+            x = x + F.linear(attn.transpose(0, 1).reshape(b, nh * d), w_o)
             x = x + self._mlp(x, layer)
         state.steps = s + 1
         return self._logits(x)

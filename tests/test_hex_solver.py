@@ -48,24 +48,27 @@ def test_agrees_with_brute_force_on_random_positions():
         assert checked >= 10
 
 
-def test_perfect_player_wins_won_positions_and_resists_in_lost_ones():
+def test_perfect_player_picks_winning_moves_and_defers_when_lost():
     solver = HexSolver(3)
-    # Black to move on an empty 3×3 board: every choice must be a winning cell.
-    assert sorted(solver.perfect_moves(0, 0)) == [2, 3, 4, 5, 6]
-    # Black on (0,0) is a losing opening: White to move and wins.
-    assert solver.mover_wins(1, 0)
-    # Black to move after White took the centre: lost for Black (hand-checked by the brute force).
+    rng = np.random.default_rng(0)
+    # From the empty board, a random order gives each winning cell in turn.
+    picks = {solver.winning_move(0, 0, rng.permutation(9).tolist()) for _ in range(60)}
+    assert picks == {2, 3, 4, 5, 6}
+    # Black to move after Black (0,0), White centre: lost (the brute force agrees), so no winning move
+    # and the agent plays the fallback's move.
     black, white = 1 << 0, 1 << 4
-    assert not solver.mover_wins(black, white) and not brute_force_mover_wins(
-        np.array([1, 0, 0, 0, -1, 0, 0, 0, 0], np.int8), game.BLACK)
-    choices = solver.perfect_moves(black, white)
-    replies = {c: sum(solver.move_values(black | 1 << c, white).values()) for c in range(9) if c not in (0, 4)}
-    assert set(choices) == {c for c, r in replies.items() if r == min(replies.values())}
+    assert not brute_force_mover_wins(np.array([1, 0, 0, 0, -1, 0, 0, 0, 0], np.int8), game.BLACK)
+    assert solver.winning_move(black, white, list(range(9))) is None
+    agent = perfect_agent(solver, lambda board, to_play, rng: np.full(len(board), 8))
+    board = np.array([[1, 0, 0, 0, -1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0]], np.int8)
+    actions = agent(board, np.array([game.BLACK, game.WHITE], np.int8), rng)
+    assert actions[0] == 8  # lost: deferred
+    assert solver.move_values(1, 0)[actions[1]]  # White wins after the (0,0) opening, and found a winner
 
 
 def test_perfect_agent_beats_random_play():
     solver = HexSolver(3)
-    agent = perfect_agent(solver)
+    agent = perfect_agent(solver, lambda board, to_play, rng: (board != 0).argmin(1))
     rng = np.random.default_rng(0)
     board, to_play = game.new_boards(20, 3)
     # Perfect Black from the empty board always wins against uniformly random White.

@@ -18,12 +18,12 @@ class HexConfigError(ValueError):
 class HexConfig:
     # Boards and networks. Per-board tuples line up with `board_sizes`.
     board_sizes: tuple[int, ...] = (3, 4)
-    net_widths: tuple[int, ...] = (8, 16, 32)
+    net_widths: tuple[int, ...] = (8, 16, 32, 64)
     net_depth: int = 2
-    max_train_macs: tuple[float, ...] = (2e9, 4e10)  # self-play MACs of each board's last snapshot
+    max_train_macs: tuple[float, ...] = (1e8, 3e10)  # self-play MACs of each board's last snapshot
     n_snapshots: int = 13  # at max_train_macs / √2^k, k = 0..n-1
     max_selfplay_evals: int = 4_000_000  # per run; small nets stop early (wall-clock guard)
-    games_per_generation: tuple[int, ...] = (32, 128)
+    games_per_generation: tuple[int, ...] = (16, 128)
     # Self-play and optimiser
     selfplay_nodes: int = 64
     c_puct: float = 1.5
@@ -39,6 +39,7 @@ class HexConfig:
     eval_opening_stones: int = 2
     solver_max_board: int = 4  # larger boards are anchored on `reference_nodes` of the best snapshot
     reference_nodes: int = 1024
+    reference_min_nodes: int = 16  # agents with fewer nodes reach the reference through others
     elo_pseudocount: float = 1.0
     elo_level_step: float = 100.0
     frontier_nodes: int = 64

@@ -36,9 +36,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- stage: exact solver ---------------------------------------------------------------------
+def _solver_path(n: int, cache_dir: str) -> Path:
+    return Path(cache_dir) / "hex" / "solver" / f"{cache.content_key('solver', VERSIONS['solver'], {'n': n})}.pkl"
+
+
 @functools.cache  # one per worker process and board
 def load_solver(n: int, cache_dir: str) -> HexSolver:
-    path = Path(cache_dir) / "hex" / "solver" / f"{cache.content_key('solver', VERSIONS['solver'], {'n': n})}.pkl"
+    path = _solver_path(n, cache_dir)
     if path.exists():
         return HexSolver(n, cache.read_pickle(path))
     solver = HexSolver(n)
@@ -46,6 +50,16 @@ def load_solver(n: int, cache_dir: str) -> HexSolver:
     solver.move_values(0, 0)  # solves every position reached from the empty board's search
     cache.write_pickle(path, solver.table)
     return solver
+
+
+def save_solver(n: int, cache_dir: str) -> None:
+    """Merge this process's solved positions into the table on disk (a lost race only loses some)."""
+    solver = load_solver(n, cache_dir)
+    path = _solver_path(n, cache_dir)
+    on_disk = cache.read_pickle(path) if path.exists() else {}
+    if len(solver.table) > len(on_disk):
+        on_disk.update(solver.table)
+        cache.write_pickle(path, on_disk)
 
 
 # --- stage: training --------------------------------------------------------------------------
@@ -105,7 +119,8 @@ def _restore(state: selfplay.TrainState, ckpt: dict) -> None:
 # --- stage: tournament ------------------------------------------------------------------------
 def _make_agent(cfg: HexConfig, board: int, spec: dict, cache_dir: str):
     if spec["run"] == "perfect":
-        return perfect_agent(load_solver(board, cache_dir))
+        strong = mcts_agent(cache.read_npz(Path(spec["params"])), spec["when_lost_nodes"], c_puct=cfg.c_puct)
+        return perfect_agent(load_solver(board, cache_dir), strong)
     params = cache.read_npz(Path(spec["params"]))
     return mcts_agent(params, spec["nodes"], c_puct=cfg.c_puct)
 
@@ -123,11 +138,14 @@ def _play_pairs(cfg: HexConfig, board: int, jobs: list[tuple[Path, dict, dict]],
         result = {"first_wins": int(won.sum()), "games": int(won.size)}
         cache.write_json(path, result)
         out.append((path, result))
+    if board <= cfg.solver_max_board:
+        save_solver(board, cache_dir)
     return out
 
 
 def _agent_identity(spec: dict) -> dict:
-    return {k: spec[k] for k in ("run", "snapshot", "nodes")}
+    keys = ("run", "snapshot", "nodes", "when_lost", "when_lost_nodes", "solver")
+    return {k: spec[k] for k in keys if k in spec}
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -170,19 +188,23 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
     pair_jobs, pair_meta = {}, []
     for n in cfg.board_sizes:
         sub = snaps[snaps["board"] == n]
-        if n <= cfg.solver_max_board:
-            ref = {"run": "perfect", "snapshot": -1, "nodes": 0, "width": 0, "solver": VERSIONS["solver"]}
-        else:  # the last snapshot of the widest run, searched harder
-            top = sub[sub["width"] == sub["width"].max()].iloc[-1]
+        # The strongest network: the last snapshot of the widest run.
+        top = sub[sub["width"] == sub["width"].max()].iloc[-1]
+        top_params = str(root / "train" / top["run"] / f"snap-{int(top['snapshot']):02d}.npz")
+        if n <= cfg.solver_max_board:  # perfect play; in lost positions, the strongest network's move
+            ref = {"run": "perfect", "snapshot": -1, "nodes": 0, "width": 0, "solver": VERSIONS["solver"],
+                   "when_lost": f"{top['run']}/{int(top['snapshot'])}", "when_lost_nodes": cfg.frontier_nodes,
+                   "params": top_params}
+        else:  # the strongest network, searched harder
             ref = {"run": top["run"], "snapshot": int(top["snapshot"]), "nodes": cfg.reference_nodes, "width": 0,
-                       "params": str(root / "train" / top["run"] / f"snap-{int(top['snapshot']):02d}.npz")}
+                   "params": top_params}
         specs = [ref] + [{"run": r["run"], "snapshot": int(r["snapshot"]), "nodes": int(m), "width": int(r["width"]),
                               "params": str(root / "train" / r["run"] / f"snap-{int(r['snapshot']):02d}.npz")}
                          for _, r in sub.iterrows() for m in cfg.test_nodes]
         agent_specs = [tournament.AgentSpec("reference", 0, -1, 0)] + [
             tournament.AgentSpec(s["run"], s["width"], s["snapshot"], s["nodes"]) for s in specs[1:]]
         # Snapshot indices are per run; schedule on the rank within the run so neighbours line up.
-        for i, j in tournament.schedule_pairs(agent_specs):
+        for i, j in tournament.schedule_pairs(agent_specs, reference_min_nodes=cfg.reference_min_nodes):
             a, b = specs[i], specs[j]
             key = cache.content_key("games", VERSIONS["games"], {
                 "board": n, "a": _agent_identity(a), "b": _agent_identity(b), "games": cfg.eval_games_per_pair,

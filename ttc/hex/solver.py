@@ -89,22 +89,20 @@ class HexSolver:
                 out[cell] = not self.mover_wins(*child)
         return out
 
-    def perfect_moves(self, black: int, white: int) -> list[int]:
-        """The moves a perfect player chooses among. Winning moves when there are any; in a lost
-        position, the moves that leave the opponent the fewest winning replies, so that the player
-        keeps resisting (a player that moved at random once lost would rate weak agents above it)."""
-        values = self.move_values(black, white)
-        wins = [c for c, v in values.items() if v]
-        if wins:
-            return wins
-        black_to_move = (black).bit_count() == (white).bit_count()
-        replies = {}
-        for cell in values:
+    def winning_move(self, black: int, white: int, order: list[int]) -> int | None:
+        """The first move in `order` that wins for the side to move, or None in a lost position.
+        With `order` a random permutation this is a uniformly random winning move, found without
+        solving every child."""
+        black_to_move = black.bit_count() == white.bit_count()
+        mine = black if black_to_move else white
+        for cell in order:
             bit = 1 << cell
+            if (black | white) & bit:
+                continue
             child = (black | bit, white) if black_to_move else (black, white | bit)
-            replies[cell] = sum(self.move_values(*child).values())
-        fewest = min(replies.values())
-        return [c for c, r in replies.items() if r == fewest]
+            if self.connected(mine | bit, black_to_move) or not self.mover_wins(*child):
+                return cell
+        return None
 
 
 def to_bitboards(board_row: np.ndarray) -> tuple[int, int]:
@@ -114,19 +112,20 @@ def to_bitboards(board_row: np.ndarray) -> tuple[int, int]:
     return black, white
 
 
-def perfect_agent(solver: HexSolver):
-    """An agent `(board [G, n*n], to_play [G], rng) -> actions [G]` playing a uniformly random
-    move among `solver.perfect_moves`. Choices are memoised per position."""
-    memo: dict[tuple[int, int], list[int]] = {}
+def perfect_agent(solver: HexSolver, when_lost):
+    """An agent `(board [G, n*n], to_play [G], rng) -> actions [G]`: a uniformly random winning move
+    where one exists; in lost positions the move of the agent `when_lost` (e.g. a strong network).
+    A perfect player that moved at random once lost would rate weak agents above itself."""
 
     def act(board: np.ndarray, to_play: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        actions = np.empty(board.shape[0], np.int64)
+        actions = np.full(board.shape[0], -1, np.int64)
         for g in range(board.shape[0]):
-            key = to_bitboards(board[g])
-            if key not in memo:
-                memo[key] = solver.perfect_moves(*key)
-            choices = memo[key]
-            actions[g] = choices[rng.integers(len(choices))]
+            move = solver.winning_move(*to_bitboards(board[g]), rng.permutation(solver.cells).tolist())
+            if move is not None:
+                actions[g] = move
+        lost = actions < 0
+        if lost.any():
+            actions[lost] = when_lost(board[lost], to_play[lost], rng)
         return actions
 
     return act

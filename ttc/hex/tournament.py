@@ -52,9 +52,10 @@ class AgentSpec:
     nodes: int
 
 
-def schedule_pairs(agents: list[AgentSpec]) -> list[tuple[int, int]]:
+def schedule_pairs(agents: list[AgentSpec], *, reference_min_nodes: int = 1) -> list[tuple[int, int]]:
     """Pairs (i, j) of indices into `agents`, chosen so that most pairs are close in strength and the
-    comparison graph is connected: everyone vs the reference (index 0); the same snapshot at adjacent
+    comparison graph is connected: every agent with at least `reference_min_nodes` nodes vs the
+    reference (index 0; perfect play is slow to query); the same snapshot at adjacent
     node budgets; adjacent snapshots of one run at the same budget; adjacent widths at the same
     grid snapshot and budget."""
     assert agents[0].run == "reference"
@@ -64,7 +65,8 @@ def schedule_pairs(agents: list[AgentSpec]) -> list[tuple[int, int]]:
     snapshots = {w: sorted({a.snapshot for a in agents[1:] if a.width == w}) for w in widths}
     pairs = []
     for k, a in enumerate(agents[1:], start=1):
-        pairs.append((k, 0))
+        if a.nodes >= reference_min_nodes:
+            pairs.append((k, 0))
         neighbours = []
         b = budgets.index(a.nodes)
         if b + 1 < len(budgets):

@@ -40,9 +40,10 @@ class HexConfig:
     solver_max_board: int = 4  # larger boards are anchored on `reference_nodes` of the best snapshot
     reference_nodes: int = 1024
     reference_min_nodes: int = 16  # agents with fewer nodes reach the reference through others
+    when_lost_nodes: int = 64  # perfect play in lost positions: the strongest network with this search
     elo_pseudocount: float = 1.0
     elo_level_step: float = 100.0
-    frontier_nodes: int = 64
+    frontier_nodes: int = 1  # test-time nodes of the Elo-vs-train-compute frontier and its fit
     # Execution
     seed: int = 0
     n_jobs: int = 2

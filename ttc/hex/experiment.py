@@ -193,7 +193,7 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
         top_params = str(root / "train" / top["run"] / f"snap-{int(top['snapshot']):02d}.npz")
         if n <= cfg.solver_max_board:  # perfect play; in lost positions, the strongest network's move
             ref = {"run": "perfect", "snapshot": -1, "nodes": 0, "width": 0, "solver": VERSIONS["solver"],
-                   "when_lost": f"{top['run']}/{int(top['snapshot'])}", "when_lost_nodes": cfg.frontier_nodes,
+                   "when_lost": f"{top['run']}/{int(top['snapshot'])}", "when_lost_nodes": cfg.when_lost_nodes,
                    "params": top_params}
         else:  # the strongest network, searched harder
             ref = {"run": top["run"], "snapshot": int(top["snapshot"]), "nodes": cfg.reference_nodes, "width": 0,

@@ -31,10 +31,11 @@ class ModelSize:
 
 # The default family; P (non-embedding) is printed by benchmarks/bench_training.py.
 FAMILY: dict[str, ModelSize] = {
-    "xs": ModelSize("xs", hidden=32, layers=2, heads=2, mlp=64),
-    "s": ModelSize("s", hidden=64, layers=3, heads=4, mlp=160),
-    "m": ModelSize("m", hidden=128, layers=4, heads=4, mlp=320),
-    "l": ModelSize("l", hidden=192, layers=5, heads=6, mlp=512),
+    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40),
+    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96),
+    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160),
+    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320),
+    "xl": ModelSize("xl", hidden=192, layers=5, heads=6, mlp=512),  # for full.toml / bigger machines
 }
 
 

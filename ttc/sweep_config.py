@@ -9,27 +9,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ttc.config import ConfigError
+from ttc.config import ConfigError, _merge
 from ttc.models import FAMILY, ModelSize
-from ttc.tasks.depgraph import DepGraphSpec, DepGraphTask
+from ttc.tasks import TASKS
 from ttc.train import TrainConfig
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    name: str = "depgraph"
+    name: str = "registers"  # a key of ttc.tasks.TASKS
     n_train: int = 20_000
     n_test: int = 400
-    n_ood: int = 400
+    n_ood: int = 200
     seed: int = 0
-    train: DepGraphSpec = DepGraphSpec()  # train and test distribution
-    ood: DepGraphSpec = DepGraphSpec(min_distractors=3, max_distractors=5, max_givens=5)
+    train: dict = field(default_factory=dict)  # spec fields overriding the task's train/test defaults
+    ood: dict = field(default_factory=dict)  # spec fields overriding the task's ood defaults
 
-    def build(self) -> DepGraphTask:
-        if self.name != "depgraph":
-            raise ConfigError(f"task.name={self.name!r}: the built-in task is 'depgraph'")
-        return DepGraphTask(train=self.train, ood=self.ood, n_train=self.n_train, n_test=self.n_test,
-                            n_ood=self.n_ood, seed=self.seed)
+    def build(self):
+        if self.name not in TASKS:
+            raise ConfigError(f"task.name={self.name!r} is unknown; use one of {', '.join(TASKS)}")
+        task_cls, spec_cls = TASKS[self.name]
+        default = task_cls()
+        train = _merge(default.train, self.train, "task.train")
+        ood = _merge(default.ood, self.ood, "task.ood")
+        return task_cls(train=train, ood=ood, n_train=self.n_train, n_test=self.n_test, n_ood=self.n_ood,
+                        seed=self.seed)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,6 @@ class DepGraphTask:
     def check_steps(self, problem: Problem, text: str) -> StepCheck:
         defs: dict[str, tuple] = problem.meta["defs"]
         values: dict[str, int] = problem.meta["values"]
-        m = self.train.modulus
         known = {n for n, d in defs.items() if d[0] == "given"}
         derived: set[str] = set()
         flags: list[bool] = []

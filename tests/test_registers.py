@@ -1,0 +1,101 @@
+"""The registers task (the default): generation, answer extraction, exact answer and step checking."""
+
+import dataclasses
+
+import pytest
+
+from ttc.tasks import Problem, TaskSpecError, process_correct
+from ttc.tasks.registers import RegistersSpec, RegistersTask
+
+# x starts at 3 with ops +4, -2, +7 ; y starts at 5 with ops -1, +3   (mod 10)
+# x: 3 -> 7 -> 5 -> 2        y: 5 -> 4 -> 7        answer "2,7"
+PROB = Problem(problem_id=0, prompt="x=3:+4-2+7;y=5:-1+3?", answer="2,7", n_steps=5,
+               meta={"start": {"x": 3, "y": 5}, "ops": {"x": [("+", 4), ("-", 2), ("+", 7)],
+                                                          "y": [("-", 1), ("+", 3)]}, "final": {"x": 2, "y": 7}})
+TASK = RegistersTask(n_train=200, n_test=30, n_ood=30)
+
+
+def judge(text):
+    ans = TASK.extract_answer(text)
+    ok = TASK.check_answer(PROB, ans)
+    chk = TASK.check_steps(PROB, text)
+    return ans, ok, chk, process_correct(ok, chk)
+
+
+@pytest.mark.parametrize("text", [
+    "x=3+4=7;x=7-2=5;x=5+7=2;y=5-1=4;y=4+3=7#2,7",  # registers one after the other
+    "y=5-1=4;x=3+4=7;y=4+3=7;x=7-2=5;x=5+7=2#2,7",  # interleaved
+])
+def test_any_interleaving_is_correct(text):
+    ans, ok, chk, pc = judge(text)
+    assert (ans, ok, pc) == ("2,7", True, True)
+    assert chk.first_wrong_step == -1 and chk.complete
+
+
+def test_arithmetic_slip_propagates_to_the_answer():
+    # 7-2 written as 4: x ends at 4+7=1, the answer is wrong
+    ans, ok, chk, pc = judge("x=3+4=7;x=7-2=4;x=4+7=1;y=5-1=4;y=4+3=7#1,7")
+    assert (ok, pc) == (False, False)
+    assert chk.step_correct == (True, False, False, True, True) and chk.first_wrong_step == 1
+
+
+def test_right_answer_wrong_process_by_an_equivalent_wrong_operation():
+    # y's first op is -1; applying +9 gives the same value mod 10, but it is not the question's operation
+    ans, ok, chk, pc = judge("x=3+4=7;x=7-2=5;x=5+7=2;y=5+9=4;y=4+3=7#2,7")
+    assert ok and not pc and chk.first_wrong_step == 3
+
+
+def test_skipping_an_operation_is_wrong_and_incomplete():
+    ans, ok, chk, pc = judge("x=3+4=7;x=7+7=4;y=5-1=4;y=4+3=7#4,7")
+    assert not ok and chk.step_correct == (True, False, True, True) and not chk.complete
+
+
+def test_guessed_answer_without_derivation_is_not_process_correct():
+    ans, ok, chk, pc = judge("x=3+4=7#2,7")
+    assert ok and not pc and chk.all_correct and not chk.complete
+
+
+def test_out_of_order_operation_and_wrong_start_value_are_wrong():
+    _, _, chk, _ = judge("x=3-2=1;y=4-1=3#1,3")
+    assert chk.step_correct == (False, False)
+
+
+@pytest.mark.parametrize("text", ["x=3+4=7", "#2", "#2,7,1", "#2,a", "#2,17", "#2,7#2,7", ""])
+def test_invalid_answers_are_none(text):
+    assert TASK.extract_answer(text) is None
+
+
+def test_step_ends():
+    text = "x=3+4=7;y=5-1=4#2,7"
+    assert TASK.step_ends(text) == [7, 15]
+
+
+def test_generation_deterministic_disjoint_and_gold_correct():
+    a, b = RegistersTask(n_train=300, n_test=40, seed=5), RegistersTask(n_train=300, n_test=40, seed=5)
+    assert [p.prompt for p in a.problems("test")] == [p.prompt for p in b.problems("test")]
+    assert not {p.prompt for p in a.problems("train")} & {p.prompt for p in a.problems("test")}
+    several = 0
+    for prob in a.problems("test"):
+        texts = {a.gold_solution(prob, s) for s in range(12)}
+        several += len(texts) > 1
+        for t in texts:
+            ok = a.check_answer(prob, a.extract_answer(t))
+            assert ok and process_correct(ok, a.check_steps(prob, t))
+        assert a.train.min_steps <= prob.n_steps <= a.train.max_steps
+    assert several > 20  # most problems have several correct solution strings
+
+
+def test_ood_is_longer_with_trained_chain_lengths():
+    ood = TASK.problems("ood")
+    assert all(p.n_steps == 7 for p in ood)
+    assert max(len(v) for p in ood for v in p.meta["ops"].values()) <= TASK.train.max_steps - 1
+
+
+@pytest.mark.parametrize("bad, word", [
+    (dict(modulus=1), "modulus"), (dict(min_steps=1), "min_steps"), (dict(min_steps=5, max_steps=3), "min_steps"),
+    (dict(n_registers=9), "n_registers"), (dict(max_operand=10), "max_operand"),
+    (dict(max_steps=12, max_ops_per_register=5), "max_ops_per_register"), (dict(max_steps=50), "max_steps"),
+])
+def test_bad_task_parameters_are_rejected(bad, word):
+    with pytest.raises(TaskSpecError, match=word):
+        RegistersTask(train=dataclasses.replace(RegistersSpec(max_steps=6), **bad))

@@ -1,0 +1,199 @@
+"""The embedded default task: two-register arithmetic ("registers").
+
+Each register starts from a given value and has its own list of operations (``+d`` or ``-d``,
+modulo ``modulus``); the question asks for every register's final value. A solution applies one
+operation per step, each register's operations in their listed order, the registers interleaved in
+any order::
+
+    prompt:    x=3:+4-2+7;y=5:-1+3?
+    solution:  x=3+4=7;y=5-1=4;x=7-2=5;y=4+3=7;x=5+7=2#2,7
+
+Why this design (see the core-pipeline issue): any interleaving is correct, so a problem has
+C(n_x + n_y, n_x) correct solution strings; only + and - are used, so a single wrong step changes the
+final value of its register (no x*0 collapses) and lucky right answers need errors that cancel; two
+registers make 100 possible answers while each step stays a one-digit table lookup; and every
+lookup is local (the register's latest value, its next operation), which small models learn within a
+CPU budget (a name-lookup design, ``depgraph``, is kept for larger budgets).
+
+A step is correct iff it applies the next unapplied operation of one register to that register's
+true current value, with the right result.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ttc.tasks.base import INVALID, Problem, StepCheck, TaskSpecError, check_split
+
+REGISTERS = "xyzw"
+STEP_SEP, ANSWER_MARK = ";", "#"
+_STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
+_OP_RE = re.compile(r"([+\-])(\d+)")
+
+
+@dataclass(frozen=True)
+class RegistersSpec:
+    """Difficulty knobs of one split's distribution."""
+
+    min_steps: int = 2  # total operations over all registers = steps of a solution
+    max_steps: int = 8
+    n_registers: int = 2  # answer space = modulus ** n_registers
+    modulus: int = 10
+    max_operand: int = 9  # operations add or subtract 1..max_operand
+    max_ops_per_register: int = 5  # longest single register chain
+
+    def validate(self) -> None:
+        def need(ok: bool, msg: str) -> None:
+            if not ok:
+                raise TaskSpecError(msg)
+
+        need(self.modulus >= 2, f"modulus={self.modulus} must be >= 2")
+        need(1 <= self.n_registers <= len(REGISTERS), f"n_registers={self.n_registers} must be in 1..{len(REGISTERS)}")
+        need(self.n_registers <= self.min_steps <= self.max_steps,
+             f"need n_registers <= min_steps <= max_steps (every register has >= 1 operation), got "
+             f"n_registers={self.n_registers}, steps {self.min_steps}..{self.max_steps}")
+        need(self.max_steps <= 40, f"max_steps={self.max_steps} is over 40; prompts would exceed the models' context")
+        need(self.max_ops_per_register * self.n_registers >= self.max_steps,
+             f"max_ops_per_register={self.max_ops_per_register} x n_registers={self.n_registers} cannot hold "
+             f"max_steps={self.max_steps}; raise max_ops_per_register or lower max_steps")
+        need(1 <= self.max_operand < self.modulus,
+             f"max_operand={self.max_operand} must be in 1..modulus-1={self.modulus - 1}")
+
+
+@dataclass(frozen=True)
+class RegistersTask:
+    train: RegistersSpec = RegistersSpec(max_steps=6)
+    # one step longer than training ever shows, with every register's chain within the trained range
+    ood: RegistersSpec = RegistersSpec(min_steps=7, max_steps=7)
+    n_train: int = 20_000
+    n_test: int = 500
+    n_ood: int = 500
+    seed: int = 0
+    name: str = "registers"
+
+    def __post_init__(self) -> None:
+        self.train.validate()
+        self.ood.validate()
+        if (self.ood.n_registers, self.ood.modulus) != (self.train.n_registers, self.train.modulus):
+            raise TaskSpecError("ood must keep train's n_registers and modulus (it changes difficulty, not format)")
+        for key in ("n_train", "n_test", "n_ood"):
+            if getattr(self, key) < 1:
+                raise TaskSpecError(f"{key}={getattr(self, key)} must be >= 1")
+
+    def problems(self, split: str) -> list[Problem]:
+        check_split(split)
+        spec = self.ood if split == "ood" else self.train
+        count = {"train": self.n_train, "test": self.n_test, "ood": self.n_ood}[split]
+        rng = np.random.default_rng([self.seed, {"train": 0, "test": 1, "ood": 2}[split]])
+        seen = set() if split == "train" else {p.prompt for p in self._train_cached()}
+        out: list[Problem] = []
+        while len(out) < count:
+            prob = _make_problem(spec, rng, len(out))
+            if prob.prompt not in seen:
+                seen.add(prob.prompt)
+                out.append(prob)
+        return out
+
+    def _train_cached(self) -> list[Problem]:
+        cache = self.__dict__.get("_train_problems")
+        if cache is None:
+            cache = self.problems("train")
+            object.__setattr__(self, "_train_problems", cache)
+        return cache
+
+    def spec_dict(self) -> dict:
+        return {"name": self.name, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,
+                "n_test": self.n_test, "n_ood": self.n_ood, "seed": self.seed}
+
+    def extract_answer(self, text: str) -> str | None:
+        if text.count(ANSWER_MARK) != 1:
+            return INVALID
+        parts = text.split(ANSWER_MARK, 1)[1].split(",")
+        if len(parts) != self.train.n_registers or not all(p.isdigit() and len(p) <= 6 for p in parts):
+            return INVALID
+        values = [int(p) for p in parts]
+        if any(v >= self.train.modulus for v in values):
+            return INVALID
+        return ",".join(str(v) for v in values)
+
+    def check_answer(self, problem: Problem, answer: str | None) -> bool:
+        return answer is not None and answer == problem.answer
+
+    def step_texts(self, text: str) -> list[str]:
+        body = text.split(ANSWER_MARK, 1)[0]
+        return body.split(STEP_SEP) if body else []
+
+    def step_ends(self, text: str) -> list[int]:
+        ends, pos = [], 0
+        for step in self.step_texts(text):
+            pos += len(step)
+            ends.append(pos)
+            pos += 1
+        return ends
+
+    def check_steps(self, problem: Problem, text: str) -> StepCheck:
+        m = self.train.modulus
+        start: dict[str, int] = problem.meta["start"]
+        ops: dict[str, list[tuple[str, int]]] = problem.meta["ops"]
+        value = dict(start)
+        applied = {r: 0 for r in start}
+        flags: list[bool] = []
+        for step in self.step_texts(text):
+            match = _STEP_RE.match(step)
+            ok = match is not None and match.group(1) in start
+            if ok:
+                r, x, op, d, res = match.groups()
+                k = applied[r]
+                ok = k < len(ops[r]) and (op, int(d)) == ops[r][k] and int(x) == value[r]
+                if ok:
+                    new = (value[r] + int(d)) % m if op == "+" else (value[r] - int(d)) % m
+                    ok = int(res) == new
+                    if ok:
+                        value[r] = new
+                        applied[r] = k + 1
+            flags.append(ok)
+        first = next((i for i, f in enumerate(flags) if not f), -1)
+        complete = all(applied[r] == len(ops[r]) for r in start)
+        return StepCheck(step_correct=tuple(flags), first_wrong_step=first, complete=complete)
+
+    def gold_solution(self, problem: Problem, seed: int) -> str:
+        """A correct solution whose interleaving of registers is uniformly random (seeded)."""
+        rng = np.random.default_rng(seed)
+        m = self.train.modulus
+        ops = problem.meta["ops"]
+        slots = [r for r in ops for _ in ops[r]]
+        order = [slots[i] for i in rng.permutation(len(slots))]
+        value, applied, steps = dict(problem.meta["start"]), {r: 0 for r in ops}, []
+        for r in order:
+            op, d = ops[r][applied[r]]
+            new = (value[r] + d) % m if op == "+" else (value[r] - d) % m
+            steps.append(f"{r}={value[r]}{op}{d}={new}")
+            value[r], applied[r] = new, applied[r] + 1
+        return STEP_SEP.join(steps) + ANSWER_MARK + problem.answer
+
+
+def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int) -> Problem:
+    m, k = spec.modulus, spec.n_registers
+    n_steps = int(rng.integers(spec.min_steps, spec.max_steps + 1))
+    while True:  # split n_steps into k positive parts, uniformly over compositions within the cap
+        cuts = np.sort(rng.choice(np.arange(1, n_steps), size=k - 1, replace=False)) if k > 1 else np.array([], int)
+        sizes = np.diff(np.concatenate([[0], cuts, [n_steps]])).astype(int)
+        if sizes.max() <= spec.max_ops_per_register:
+            break
+    regs = REGISTERS[:k]
+    start = {r: int(rng.integers(m)) for r in regs}
+    ops = {r: [("+-"[int(rng.integers(2))], int(rng.integers(1, spec.max_operand + 1))) for _ in range(n)]
+           for r, n in zip(regs, sizes)}
+    final = {}
+    for r in regs:
+        v = start[r]
+        for op, d in ops[r]:
+            v = (v + d) % m if op == "+" else (v - d) % m
+        final[r] = v
+    prompt = ";".join(f"{r}={start[r]}:" + "".join(f"{op}{d}" for op, d in ops[r]) for r in regs) + "?"
+    answer = ",".join(str(final[r]) for r in regs)
+    return Problem(problem_id=problem_id, prompt=prompt, answer=answer, n_steps=n_steps,
+                   meta={"start": start, "ops": ops, "final": final})

@@ -132,7 +132,7 @@ def _play_pairs(cfg: HexConfig, board: int, jobs: list[tuple[Path, dict, dict]],
                                          cfg.seed + board)
     out = []
     for path, a, b in jobs:
-        rng = np.random.default_rng([cfg.seed, board, len(out)])
+        rng = np.random.default_rng([cfg.seed, board, int(path.stem.split("-")[1][:8], 16)])  # per pair
         won = tournament.play_match(_make_agent(cfg, board, a, cache_dir), _make_agent(cfg, board, b, cache_dir),
                                     *openings, rng)
         result = {"first_wins": int(won.sum()), "games": int(won.size)}

@@ -1,0 +1,165 @@
+"""Verifier tests: hand-worked labels and layout, MC labels against a known success rate, value-head
+shapes, save/load, batch scoring = one-by-one scoring, metrics vs brute force, a tiny end to end."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from ttc.cache import Cache
+from ttc.generators import GeneratorSpec, ensure_generator
+from ttc.models import FAMILY, build_model
+from ttc.tasks.registers import RegistersSpec, RegistersTask
+from ttc.tokenizer import Codec, build_char_tokenizer
+from ttc.train import TrainConfig
+from ttc.verifiers import (ValueHeadLM, VerifierSpec, auc, calibration, ensure_verifier, score_pool, step_auc,
+                           within_problem_auc)
+from ttc.verifiers.labels import MASKED, layout, mc_labels, step_labels
+from ttc.verifiers.score import score_layout
+
+TASK = RegistersTask(train=RegistersSpec(max_steps=4), ood=RegistersSpec(min_steps=5, max_steps=5), n_train=200,
+                     n_test=20, n_ood=5)
+CODEC = Codec.of(build_char_tokenizer())
+PROMPT = "x=3:+4-2+7;y=5:-1+3?"
+GOLD = "x=3+4=7;y=5-1=4;x=7-2=5;y=4+3=7;x=5+7=2#2,7"
+
+
+def problem():
+    from ttc.tasks.base import Problem
+    return Problem(0, PROMPT, "2,7", 5, meta={"start": {"x": 3, "y": 5}, "ops": {
+        "x": [("+", 4), ("-", 2), ("+", 7)], "y": [("-", 1), ("+", 3)]}, "final": {"x": 2, "y": 7}})
+
+
+def test_step_labels_hand_worked():
+    p = problem()
+    wrong_step = GOLD.replace("y=5-1=4", "y=5-1=3")  # step 1 wrong, the answer still right (lucky)
+    wrong_answer = GOLD.replace("#2,7", "#2,8")  # every step right, answer miscopied
+    short = "x=3+4=7;y=5-1=4#7,4"  # right steps, incomplete: the answer is wrong
+    texts = [GOLD, wrong_step, wrong_answer, short]
+    flags = [TASK.check_steps(p, t).step_correct for t in texts]
+    ok = [TASK.check_answer(p, TASK.extract_answer(t)) for t in texts]
+    assert ok == [True, True, False, False]  # the ORM would label the lucky one right
+    labels = step_labels(flags, ok, K=6)
+    m = MASKED
+    np.testing.assert_array_equal(labels, [
+        [1, 1, 1, 1, 1, 1],  # 5 steps + the answer segment
+        [1, 0, m, m, m, m],  # up to and including the first wrong step
+        [1, 1, 1, 1, 1, 0],  # steps right, the answer segment wrong
+        [1, 1, 0, m, m, m],  # 2 right steps, then a wrong answer
+    ])
+
+
+def test_layout_positions_hand_worked():
+    lay = layout(TASK, CODEC, [PROMPT, PROMPT], [GOLD, "x=3+4"], [True, False])
+    start = len(PROMPT) + 1  # BOS
+    # separators of steps 0..4 at chars 7, 15, 23, 31, 39 ('#'); EOS at char len(GOLD)
+    np.testing.assert_array_equal(lay.seg_end[0], start + np.array([7, 15, 23, 31, 39, len(GOLD)]))
+    np.testing.assert_array_equal(lay.seg_tokens[0], [8, 8, 8, 8, 8, 4])  # answer: "2,7" + EOS
+    # truncated sample: its only step runs to the last token; the answer segment is empty
+    np.testing.assert_array_equal(lay.seg_end[1][:2], [start + 4, start + 4])
+    np.testing.assert_array_equal(lay.n_segments, [6, 2])
+    np.testing.assert_array_equal(lay.seg_tokens[1][:2], [5, 0])
+    assert lay.solution_mask[0].sum() == len(GOLD) + 1 and lay.solution_mask[1].sum() == 5
+    assert CODEC.decode(lay.input_ids[0, lay.seg_end[0][:5]]) == ";;;;#"
+
+
+def test_mc_labels_match_known_success_rate():
+    """A toy generator finishes any prefix correctly with probability q(k) = 0.9 - 0.2 k (k = steps
+    written): the labels must match q within 3 standard errors."""
+    p, m = problem(), 400
+    rng = np.random.default_rng(0)
+
+    def rollout(problems, prefixes, n):
+        out = []
+        for prefix in prefixes:
+            q = 0.9 - 0.2 * prefix.count(";")
+            out.append([GOLD if rng.random() < q else GOLD.replace("#2,7", "#0,0") for _ in range(n)])
+        return out
+
+    labels = mc_labels(TASK, [p], [GOLD], [True], K=6, rollout=rollout, m=m)[0]
+    q = np.array([0.9 - 0.2 * (k + 1) if k < 4 else 0.9 - 0.2 * 4 for k in range(5)])  # step 4 ends with '#'
+    se = np.sqrt(q * (1 - q) / m)
+    assert np.all(np.abs(labels[:5] - q) <= 3 * se + 1e-9), (labels, q)
+    assert labels[5] == 1.0  # the answer segment: the sample's own correctness
+
+
+def tiny_verifier(seed=0):
+    tok = build_char_tokenizer()
+    return ValueHeadLM(build_model(FAMILY["xs"], tok, seed=seed), width=8), tok
+
+
+def test_value_head_shapes_and_monotone_value():
+    model, _ = tiny_verifier()
+    lay = layout(TASK, CODEC, [PROMPT] * 3, [GOLD, "x=3+4=7;", "x"], [True, False, True])
+    out = model(torch.from_numpy(lay.input_ids), torch.from_numpy(lay.attention_mask),
+                torch.from_numpy(lay.solution_mask))
+    B, T = lay.input_ids.shape
+    assert out.lm_logits.shape == (B, T, len(CODEC.tokenizer)) and out.token_logit.shape == (B, T)
+    assert out.log_value.shape == (B, T)
+    lv = out.log_value.detach().numpy()
+    assert np.all(lv[:, : len(PROMPT) + 1] == 0)  # nothing before the solution
+    assert np.all(np.diff(lv, axis=1) <= 1e-7)  # a product of probabilities only falls
+    scores, steps = score_layout(model, lay)
+    assert scores.shape == (3,) and [len(s) for s in steps] == list(lay.n_segments)
+    np.testing.assert_allclose([np.prod(s) for s in steps], scores, rtol=1e-6)
+
+
+def test_batch_scoring_equals_one_by_one():
+    model, _ = tiny_verifier(seed=1)
+    texts = [GOLD, "x=3+4=7;y=5-1", "y=5-1=4;x=3+4=7#1,1", GOLD.replace("=7;y", "=8;y")]
+    fin = [True, False, True, True]
+    together = score_layout(model, layout(TASK, CODEC, [PROMPT] * 4, texts, fin), batch_size=3)
+    for i in range(4):
+        alone = score_layout(model, layout(TASK, CODEC, [PROMPT], [texts[i]], [fin[i]]))
+        np.testing.assert_allclose(alone[0][0], together[0][i], rtol=1e-5)
+        np.testing.assert_allclose(alone[1][0], together[1][i], rtol=1e-5)
+
+
+def test_save_load_round_trip(tmp_path):
+    model, tok = tiny_verifier(seed=2)
+    with torch.no_grad():
+        model.head[2].weight.normal_()  # make the head matter
+    model.save(tmp_path, tok)
+    again = ValueHeadLM.load(tmp_path)
+    lay = layout(TASK, CODEC, [PROMPT, PROMPT], [GOLD, "x=3+4=8;"], [True, False])
+    a, b = score_layout(model, lay), score_layout(again, lay)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_auc_hand_worked_and_within_problem_vs_brute_force():
+    assert auc([0.9, 0.8, 0.1], [1, 0, 0]) == 1.0
+    assert auc([0.5, 0.5, 0.1, 0.7], [1, 0, 0, 0]) == pytest.approx((1 + 0.5 + 0) / 3)  # tie = 1/2
+    rng = np.random.default_rng(0)
+    scores, labels, pids = rng.integers(0, 5, 60).astype(float), rng.random(60) < 0.4, np.repeat(np.arange(6), 10)
+    brute = []
+    for p in range(6):
+        s, y = scores[pids == p], labels[pids == p]
+        pairs = [(a, b) for a, b in itertools.product(s[y], s[~y])]
+        if pairs:
+            brute.append(np.mean([1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs]))
+    got, n = within_problem_auc(scores, labels, pids)
+    assert n == len(brute) and got == pytest.approx(np.mean(brute))
+    # step AUC stops at the first wrong step: the 0.99 after it is never read
+    assert step_auc([[0.9, 0.2, 0.99], [0.8, 0.7]], [[True, False, False], [True, True]]) == 1.0
+    ece, table = calibration([0.05, 0.05, 0.95, 0.95], [0, 0, 1, 1])
+    assert ece == pytest.approx(0.05) and list(table["count"]) == [2, 2]
+
+
+@pytest.mark.parametrize("kind,source", [("orm", ""), ("prm", "step"), ("prm", "mc")])
+def test_end_to_end_tiny(tmp_path, kind, source):
+    cache = Cache(tmp_path)
+    gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    spec = VerifierSpec(kind=kind, label_source=source, n_problems=6, samples_per_problem=3, steps=3,
+                        batch_size=4, n_val_problems=4, mc_rollouts=2, max_new_tokens=24, lm_batch_size=2)
+    rec = ensure_verifier(cache, TASK, gen, spec)
+    assert rec.train_samples == 18 and rec.train_flops == 6 * rec.params * rec.train_tokens
+    assert rec.label_source == (source or "outcome") and "within_problem_auc" in rec.metrics
+    again = ensure_verifier(cache, TASK, gen, spec)  # read from the cache
+    assert (again.key, again.path, again.train_tokens) == (rec.key, rec.path, rec.train_tokens)
+    pool = pd.DataFrame({"problem_id": [0, 0, 1], "text": [GOLD, "x=1", "y=2-1=1;"], "finished": [True, False, True]})
+    scores, steps = score_pool(rec, pool, TASK)
+    assert scores.shape == (3,) and np.all((scores > 0) & (scores <= 1)) and len(steps) == 3

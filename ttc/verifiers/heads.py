@@ -1,0 +1,89 @@
+"""The verifier network: a causal LM (initialised from a generator checkpoint) with a value head.
+
+Why this head. The issue's prototypes put a linear head on the LM's hidden states and found it never
+learned to *check* a step: within-problem AUC ~0.55, while the generator's own log-probability ranked
+best. So the head here is given what an LM already knows about each written token -- its own
+log-probability, its gap to the most likely token and the entropy there (Cobbe's verifier shares the
+LM; we just hand its LM head's opinion to the value head explicitly) -- and the value is built as a
+product over tokens:
+
+    value_t = prod_{s <= t, s in solution} sigmoid(a_s),   a_s = MLP([h_s ; f_s])      # [B, T]
+
+``sigmoid(a_s)`` is the probability that token ``s`` keeps the solution on track; a step's
+probability is the product over its tokens, and the solution's value the product over steps (the
+PRM "product of step probabilities" of Lightman 2023 falls out as the value at the last token).
+The features are detached: the value head learns to read the LM, the LM loss keeps the LM an LM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers import AutoModelForCausalLM
+
+HEAD_FILE, HEAD_CONFIG = "value_head.pt", "value_head.json"
+N_FEATURES = 3  # log p(token), log p(token) - max log p, entropy (nats)
+
+
+@dataclass(frozen=True)
+class VerifierOutput:
+    lm_logits: Tensor  # [B, T, V] next-token logits (the LM loss reads these)
+    token_logit: Tensor  # [B, T] a_t: logit that token t keeps the solution on track
+    log_value: Tensor  # [B, T] sum of logsigmoid(a_s) over solution tokens s <= t (0 before the solution)
+
+
+def token_features(lm_logits: Tensor, input_ids: Tensor) -> Tensor:
+    """[B, T, 3] features of each token t from the LM's prediction at t-1 (zeros at t = 0)."""
+    logp = torch.log_softmax(lm_logits[:, :-1].float(), -1)  # predicts tokens 1..T-1
+    written = logp.gather(-1, input_ids[:, 1:, None])[..., 0]
+    gap = written - logp.max(-1).values
+    entropy = -(logp.exp() * logp).sum(-1)
+    feats = torch.stack([written, gap, entropy], -1).clamp(min=-20.0)
+    return F.pad(feats, (0, 0, 1, 0))
+
+
+class ValueHeadLM(nn.Module):
+    """``lm``: any Hugging Face causal LM exposing hidden states; ``width``: the head's hidden width."""
+
+    def __init__(self, lm: nn.Module, *, width: int = 64, use_features: bool = True):
+        super().__init__()
+        self.lm = lm
+        self.use_features = use_features
+        d = lm.config.hidden_size
+        self.width = width
+        self.head = nn.Sequential(nn.Linear(d + N_FEATURES, width), nn.SiLU(), nn.Linear(width, 1))
+        with torch.no_grad():  # start near "every token is fine" (value ~ 0.95 over ~60 tokens)
+            self.head[2].weight.mul_(0.1)
+            self.head[2].bias.fill_(6.0)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, solution_mask: Tensor) -> VerifierOutput:
+        """input_ids/attention_mask [B, T] (right padded); solution_mask [B, T] bool: scored tokens."""
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        hidden = out.hidden_states[-1]  # [B, T, d] (after the final norm)
+        feats = token_features(out.logits.detach(), input_ids)
+        if not self.use_features:
+            feats = torch.zeros_like(feats)
+        token_logit = self.head(torch.cat([hidden, feats.to(hidden.dtype)], -1))[..., 0].float()
+        log_keep = F.logsigmoid(token_logit) * solution_mask
+        return VerifierOutput(out.logits, token_logit, log_keep.cumsum(-1))
+
+    def save(self, path: Path | str, tokenizer=None) -> None:
+        path = Path(path)
+        self.lm.save_pretrained(path)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(path)
+        torch.save(self.head.state_dict(), path / HEAD_FILE)
+        (path / HEAD_CONFIG).write_text(json.dumps({"width": self.width, "use_features": self.use_features}))
+
+    @classmethod
+    def load(cls, path: Path | str) -> "ValueHeadLM":
+        path = Path(path)
+        cfg = json.loads((path / HEAD_CONFIG).read_text())
+        model = cls(AutoModelForCausalLM.from_pretrained(path), **cfg)
+        model.head.load_state_dict(torch.load(path / HEAD_FILE, weights_only=True))
+        return model.eval()

@@ -1,0 +1,144 @@
+"""Training a verifier: value-head BCE on the chosen labels plus the generator's own LM loss (Cobbe).
+
+Pure: takes a model, a task and already built labels; returns losses. Data drawing, caching and
+records live in ``ttc.verifiers.store``.
+
+Losses (V_t = value after token t, p_k = probability of segment k given the prefix; see ``heads``):
+- orm: BCE(V_t, outcome) at every solution token (Cobbe's token-level value function);
+- prm / step labels: BCE(p_k, step label) for every labelled segment (up to the first wrong step);
+- prm / mc labels: BCE(V at the end of segment k, rollout success fraction) (Snell's value targets);
+- lm: next-token loss on fresh gold solutions of the train problems (the generator's original
+  objective), weighted by ``lm_loss_weight``; it keeps the LM whose opinion the head reads.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ttc.tasks.base import Problem, Task
+from ttc.tokenizer import Codec
+from ttc.train import make_batch
+from ttc.verifiers.labels import MASKED, Layout
+from ttc.verifiers.score import segment_logs
+
+KINDS = ("orm", "prm")
+LABEL_SOURCES = {"orm": ("outcome",), "prm": ("step", "mc")}
+
+
+@dataclass(frozen=True)
+class VerifierSpec:
+    kind: str = "prm"  # orm | prm
+    label_source: str = ""  # orm: outcome; prm: step (exact checker) | mc (rollouts); "" = the first
+    init_size: str | None = None  # size of the checkpoint the verifier starts from; None = the generator's
+    samples_per_problem: int = 16  # K sampled solutions per training problem
+    n_problems: int = 2000  # training problems (the first n of the train split)
+    steps: int = 300  # optimiser steps
+    batch_size: int = 64  # sampled solutions per step
+    lr: float = 5e-4  # transformer
+    head_lr: float = 3e-3  # value head
+    lm_loss_weight: float = 1.0  # 0 turns the joint LM loss off
+    lm_batch_size: int = 16  # gold solutions per step for the LM loss
+    mc_rollouts: int = 8  # M rollouts per step prefix (label_source = mc)
+    head_width: int = 64
+    use_features: bool = True  # feed the head the LM's per-token log-prob features
+    n_val_problems: int = 200  # held-out train-split problems for the logged metrics
+    temperature: float = 1.0  # sampling of the training data
+    max_new_tokens: int = 120
+    seed: int = 0
+
+    @property
+    def labels(self) -> str:
+        return self.label_source or LABEL_SOURCES.get(self.kind, ("?",))[0]
+
+    def validate(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"verifier.kind={self.kind!r}; use orm or prm")
+        if self.labels not in LABEL_SOURCES[self.kind]:
+            raise ValueError(f"verifier.label_source={self.label_source!r} does not fit kind={self.kind!r}; "
+                             f"use one of {', '.join(LABEL_SOURCES[self.kind])}")
+        for key in ("samples_per_problem", "n_problems", "steps", "batch_size", "mc_rollouts", "head_width",
+                    "max_new_tokens", "lm_batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"verifier.{key}={getattr(self, key)} must be >= 1")
+        if not (0 < self.lr < 1 and 0 < self.head_lr < 1) or self.lm_loss_weight < 0:
+            raise ValueError("verifier: lr and head_lr must be in (0, 1), lm_loss_weight >= 0")
+
+
+def _log1mexp(x: Tensor) -> Tensor:
+    """log(1 - exp(x)) for x < 0, stable at both ends."""
+    x = x.clamp(max=-1e-6)
+    return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def _bce_log(log_p: Tensor, target: Tensor) -> Tensor:
+    return -(target * log_p + (1 - target) * _log1mexp(log_p))
+
+
+def verifier_loss(out, kind: str, labels: str, sol: Tensor, ends: Tensor, targets: Tensor,
+                  seg_tokens: Tensor) -> Tensor:
+    """targets: [B] outcome labels (orm) or [B, K] segment labels with MASKED (prm)."""
+    if kind == "orm":
+        per_token = _bce_log(out.log_value, targets[:, None].expand_as(out.log_value)) * sol
+        return (per_token.sum(1) / sol.sum(1).clamp(min=1)).mean()
+    log_v = out.log_value.gather(1, ends)  # [B, K] value at each segment end
+    log_p = segment_logs(out.log_value, ends) if labels == "step" else log_v
+    use = (targets != MASKED) & (seg_tokens > 0)
+    return (_bce_log(log_p, targets.clamp(min=0)) * use).sum() / use.sum().clamp(min=1)
+
+
+def train_verifier(model, task: Task, codec: Codec, spec: VerifierSpec, lay: Layout, targets: np.ndarray,
+                   gold_problems: list[Problem], *, progress: bool = False) -> dict:
+    """Trains ``model`` (a ValueHeadLM) in place; returns loss traces and tokens processed."""
+    spec.validate()
+    rng = np.random.default_rng(spec.seed)
+    torch.manual_seed(spec.seed)
+    head = list(model.head.parameters())
+    body = [p for p in model.lm.parameters()]
+    opt = torch.optim.AdamW([{"params": body, "lr": spec.lr, "weight_decay": 0.0},
+                             {"params": head, "lr": spec.head_lr, "weight_decay": 0.0}], betas=(0.9, 0.98))
+    base = [spec.lr, spec.head_lr]
+    warm = max(1, spec.steps // 10)
+    S = lay.input_ids.shape[0]
+    order = np.concatenate([rng.permutation(S) for _ in range(math.ceil(spec.steps * spec.batch_size / S))])
+    tokens, v_trace, lm_trace = 0, [], []
+    model.train()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=spec.steps, desc=f"train {spec.kind}/{spec.labels}", leave=False)
+    for step in range(spec.steps):
+        scale = min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / spec.steps))
+        for g, lr in zip(opt.param_groups, base):
+            g["lr"] = lr * scale
+        rows = order[step * spec.batch_size: (step + 1) * spec.batch_size]
+        width = int(lay.lengths[rows].max())
+        sol = torch.from_numpy(lay.solution_mask[rows, :width])
+        out = model(torch.from_numpy(lay.input_ids[rows, :width]), torch.from_numpy(lay.attention_mask[rows, :width]),
+                    sol)
+        loss = verifier_loss(out, spec.kind, spec.labels, sol, torch.from_numpy(lay.seg_end[rows]),
+                             torch.from_numpy(targets[rows]).float(), torch.from_numpy(lay.seg_tokens[rows]))
+        v_trace.append(loss.item())
+        tokens += int(lay.attention_mask[rows].sum())
+        if spec.lm_loss_weight > 0:
+            ids, mask, lab, n_tok = make_batch(task, codec, gold_problems, rng, spec.lm_batch_size)
+            lm_loss = model.lm(input_ids=ids, attention_mask=mask, labels=lab).loss
+            loss = loss + spec.lm_loss_weight * lm_loss
+            lm_trace.append(lm_loss.item())
+            tokens += n_tok
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(v_trace[-20:]):.3f}")
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return {"verifier_loss_first": float(np.mean(v_trace[:20])), "verifier_loss_last": float(np.mean(v_trace[-20:])),
+            "lm_loss_last": float(np.mean(lm_trace[-20:])) if lm_trace else None, "train_tokens": tokens}

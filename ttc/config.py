@@ -78,11 +78,12 @@ def _merge(current: Any, delta: dict, where: str) -> Any:
     fields = {f.name for f in dataclasses.fields(current)}
     unknown = sorted(set(delta) - fields)
     if unknown:
-        raise ConfigError(f"unknown config key '{where}.{unknown[0]}'; known keys here: {', '.join(sorted(fields))}")
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"unknown config key '{name}'; known keys here: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in delta.items():
         sub = getattr(current, name)
-        key = f"{where}.{name}"
+        key = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(sub) and isinstance(value, dict):
             kwargs[name] = _merge(sub, value, key)
         else:
@@ -134,7 +135,7 @@ def load_config(cls: type, path: str | Path | None = None, overrides: list[str] 
     for text in overrides:
         keys, value = parse_override(text)
         table = deep_update(table, nest(keys, value))
-    return _merge(cls(), table, cls.__name__.lower()) if table else cls()
+    return _merge(cls(), table, "") if table else cls()
 
 
 def to_dict(obj: Any) -> Any:

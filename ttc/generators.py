@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from ttc.cache import Cache, content_key
 from ttc.compute import flop_params
@@ -70,6 +71,7 @@ def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress:
             pass
         done.unlink(missing_ok=True)  # damaged or incomplete: retrain (deterministic, same result)
 
+    hf_logging.disable_progress_bar()  # no per-shard bars inside our own progress bars
     tokenizer = build_char_tokenizer()
     model = build_model(spec.size, tokenizer, seed=spec.train.seed)
     records: list[Checkpoint] = []

@@ -75,7 +75,7 @@ class PoolsConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
-    rules: tuple[str, ...] = ("single", "majority", "best_of_n:logprob", "weighted_vote:logprob", "coverage")
+    rules: tuple[str, ...] = ("single", "majority", "best_of_n:logprob", "weighted_vote:prob", "coverage")
     n_trials: int = 400  # subsampling trials for rules without a closed form
     confidence: float = 0.95
     seed: int = 0

@@ -1,0 +1,148 @@
+"""The sweep end to end on a tiny config: results written, reproducible, resumable, bad configs rejected."""
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import ttc.generators
+import ttc.pools
+from ttc.config import ConfigError, load_config
+from ttc.sweep_config import SweepConfig
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from experiments import sweep as sweep_script  # noqa: E402
+
+TINY = """
+[task]
+n_train = 300
+n_test = 12
+n_ood = 6
+[task.train]
+max_steps = 4
+[task.ood]
+min_steps = 5
+max_steps = 5
+[generators]
+sizes = ["t1", "t2"]
+[generators.custom]
+t1 = {hidden = 8, layers = 1, heads = 2, mlp = 16}
+t2 = {hidden = 16, layers = 1, heads = 2, mlp = 32}
+[generators.train]
+tokens = 6000
+n_checkpoints = 3
+warmup_steps = 5
+[pools]
+n_problems = 12
+n_samples = 4
+checkpoint_samples = 2
+ood_problems = 6
+max_new_tokens = 40
+[eval]
+ns = [1, 2, 4]
+n_trials = 50
+[run]
+hex = false
+progress = false
+"""
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path, tmp_path
+
+
+def _run(path, tmp, results):
+    args = ["--config", str(path), "--set", f'run.cache_dir="{tmp / "cache"}"',
+            "--set", f'run.results_dir="{tmp / results}"']
+    assert sweep_script.main(args) == 0
+    return tmp / results
+
+
+def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
+    path, tmp = tiny
+    first = _run(path, tmp, "r1")
+    curves = pd.read_csv(first / "curves.csv")
+    need = {"task", "generator", "params", "train_flops", "verifier", "rule", "n", "accuracy", "ci_low", "ci_high",
+            "gen_flops_per_problem", "verify_flops_per_problem", "n_problems", "seed", "config_hash"}
+    assert need <= set(curves.columns)
+    assert set(curves["rule"]) >= {"single", "majority", "coverage", "best_of_n:logprob"}
+    assert ((curves["accuracy"] >= 0) & (curves["accuracy"] <= 1)).all()
+    for name in ("best_of_n", "ood", "model_size", "train_test_tradeoff", "coverage", "compute_frontier",
+                 "false_positives"):
+        assert (first / "figures" / f"{name}.png").stat().st_size > 0
+        assert (first / "figures" / f"{name}.pdf").exists() and (first / "figures" / f"{name}.csv").exists()
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["config_hash"] == curves["config_hash"].iloc[0] and summary["generators"]
+    assert json.loads((first / "config.json").read_text())["config"]["pools"]["n_samples"] == 4
+
+    # warm rerun: nothing is trained or sampled again, and the curves are identical
+    def boom(*a, **k):
+        raise AssertionError("cache miss on a warm rerun")
+
+    monkeypatch.setattr(ttc.generators, "train_generator", boom)
+    monkeypatch.setattr(ttc.pools, "draw_pool", boom)
+    second = _run(path, tmp, "r2")
+    pd.testing.assert_frame_equal(curves, pd.read_csv(second / "curves.csv"))
+
+
+def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatch):
+    path, tmp = tiny
+    calls = {"pools": 0, "train": 0}
+    real_draw, real_train = ttc.pools.draw_pool, ttc.generators.train_generator
+
+    def dying_draw(*a, **k):
+        calls["pools"] += 1
+        if calls["pools"] == 3:
+            raise KeyboardInterrupt  # killed in the middle of the pool stage
+        return real_draw(*a, **k)
+
+    def counting_train(*a, **k):
+        calls["train"] += 1
+        return real_train(*a, **k)
+
+    monkeypatch.setattr(ttc.pools, "draw_pool", dying_draw)
+    monkeypatch.setattr(ttc.generators, "train_generator", counting_train)
+    with pytest.raises(KeyboardInterrupt):
+        _run(path, tmp, "r")
+    assert calls["train"] == 2 and not (tmp / "r" / "curves.csv").exists()
+    monkeypatch.setattr(ttc.pools, "draw_pool", real_draw)
+    fresh = {"n": 0}
+
+    def counting_draw(*a, **k):
+        fresh["n"] += 1
+        return real_draw(*a, **k)
+
+    monkeypatch.setattr(ttc.pools, "draw_pool", counting_draw)
+    _run(path, tmp, "r")
+    assert calls["train"] == 2  # generators were not retrained
+    n_cells = 2 * (3 + 1) + 1  # per generator: 2 intermediate + final + greedy; one ood pool
+    assert fresh["n"] == n_cells - 2  # the two pools finished before the kill were reused
+    assert (tmp / "r" / "curves.csv").exists()
+
+
+@pytest.mark.parametrize("override, word", [
+    ("pools.n_samples=2", "eval.ns"), ("bogus=1", "unknown config key"), ("pools.n_samples=true", "integer"),
+    ("generators.sizes=[\"nope\"]", "unknown size"), ("task.train.modulus=1", "modulus"),
+    ("pools.n_problems=999", "n_test"), ("run.n_jobs=0", "n_jobs"),
+])
+def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
+    path, tmp = tiny
+    rc = sweep_script.main(["--config", str(path), "--set", override, "--set", f'run.results_dir="{tmp / "x"}"'])
+    assert rc == 2 and not (tmp / "x").exists()
+    err = capsys.readouterr().err.strip()
+    assert word in err and len(err.splitlines()) == 1
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(SweepConfig, tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pools\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(SweepConfig, bad)

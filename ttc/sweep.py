@@ -1,0 +1,155 @@
+"""The sweep engine: train generators → sample pools → (verifiers, scores) → curves.
+
+Each stage is a content-addressed cached step (``ttc.cache``): a cell's key hashes everything it
+depends on, so changing one knob recomputes only what depends on it, and a run killed at any moment
+resumes without redoing finished cells. Independent cells run through joblib with a selectable
+backend. This module computes and returns data; ``experiments/sweep.py`` writes ``results/``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+from joblib import Parallel, delayed
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer
+
+from ttc.cache import Cache, content_key
+from ttc.compute import inference_flops
+from ttc.config import to_dict
+from ttc.evaluate import RuleSpec, curves
+from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, load_checkpoint
+from ttc.pools import PoolSpec, cached_pool
+from ttc.sweep_config import SweepConfig
+from ttc.tasks.base import Task
+from ttc.tokenizer import Codec
+
+
+@dataclass(frozen=True)
+class PoolCell:
+    checkpoint: Checkpoint
+    spec: PoolSpec
+    role: str  # final | checkpoint | ood | greedy
+
+
+def _threads(cfg: SweepConfig) -> int:
+    if cfg.run.torch_threads:
+        return cfg.run.torch_threads
+    jobs = cfg.run.n_jobs if cfg.run.n_jobs > 0 else (os.cpu_count() or 1)
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
+    torch.set_num_threads(_threads(cfg))
+    spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
+    return ensure_generator(Cache(cfg.run.cache_dir), cfg.task.build(), spec, progress=cfg.run.progress)
+
+
+def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
+    torch.set_num_threads(_threads(cfg))
+    path = cell.checkpoint.path
+    codec = Codec.of(AutoTokenizer.from_pretrained(path))  # cheap; the model itself loads only on a miss
+    pool, _ = cached_pool(Cache(cfg.run.cache_dir), cell.checkpoint.key, lambda: load_checkpoint(path)[0],
+                          codec, cfg.task.build(), cell.spec, progress=cfg.run.progress)
+    return pool
+
+
+def _parallel(cfg: SweepConfig, fn, items: list, desc: str) -> list:
+    if cfg.run.n_jobs == 1 or len(items) <= 1:
+        return [fn(cfg, it) for it in tqdm(items, desc=desc, disable=not cfg.run.progress)]
+    return Parallel(n_jobs=cfg.run.n_jobs, backend=cfg.run.backend)(delayed(fn)(cfg, it) for it in items)
+
+
+def train_generators(cfg: SweepConfig) -> dict[str, list[Checkpoint]]:
+    names = list(cfg.generators.sizes)
+    return dict(zip(names, _parallel(cfg, _train_one, names, "generators")))
+
+
+def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[PoolCell]:
+    p = cfg.pools
+    final = PoolSpec(split="test", n_problems=p.n_problems, n_samples=p.n_samples, temperature=p.temperature,
+                     max_new_tokens=p.max_new_tokens, seed=p.seed)
+    cells = []
+    for name, ckpts in generators.items():
+        for ck in ckpts:
+            if ck.final:
+                cells.append(PoolCell(ck, final, "final"))
+                cells.append(PoolCell(ck, replace(final, n_samples=1, temperature=0.0), "greedy"))
+            else:
+                cells.append(PoolCell(ck, replace(final, n_samples=p.checkpoint_samples), "checkpoint"))
+    largest = max(generators, key=lambda n: generators[n][-1].params)
+    cells.append(PoolCell(generators[largest][-1], replace(final, split="ood", n_problems=p.ood_problems), "ood"))
+    return cells
+
+
+def _rule_specs(rules: tuple[str, ...]) -> list[RuleSpec]:
+    out = []
+    for r in rules:
+        rule, _, score = r.partition(":")
+        out.append(RuleSpec(rule, score=f"score_{score}" if score else "score", label=r))
+    return out
+
+
+def with_generator_scores(pool: pd.DataFrame) -> pd.DataFrame:
+    """The generator's own scores: mean log-prob per token, and its exponent for weighted votes."""
+    mean_lp = pool["logprob"] / pool["gen_tokens"].clip(lower=1)
+    return pool.assign(score_logprob=mean_lp, score_prob=np.exp(mean_lp))
+
+
+def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task) -> pd.DataFrame:
+    pool = with_generator_scores(pool)
+    k = cell.spec.n_samples
+    ns = [n for n in cfg.eval.ns if n <= k] or [1]
+    rules = _rule_specs(cfg.eval.rules) if k > 1 else _rule_specs(("single",))
+    frame = curves(pool, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
+                   confidence=cfg.eval.confidence)
+    ck = cell.checkpoint
+    prompt = pool.groupby("problem_id")["prompt_tokens"].first().mean()
+    gen = pool["gen_tokens"].mean()
+    frame["gen_flops_per_problem"] = inference_flops(ck.params, 1) * (prompt + frame["n"] * gen)
+    frame["verify_flops_per_problem"] = 0.0
+    meta = {"task": task.name, "generator": ck.generator, "checkpoint_tokens": ck.tokens, "final": ck.final,
+            "params": ck.params, "train_flops": ck.train_flops, "split": cell.spec.split, "role": cell.role,
+            "temperature": cell.spec.temperature, "pool_size": k, "verifier": "none", "seed": cell.spec.seed}
+    for key, value in reversed(list(meta.items())):
+        frame.insert(0, key, value)
+    frame["verifier"] = np.where(frame["rule"].str.contains(":"), frame["rule"].str.split(":").str[1], "none")
+    return frame
+
+
+def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
+    right = pool["is_correct"]
+    return {"generator": cell.checkpoint.generator, "checkpoint_tokens": cell.checkpoint.tokens,
+            "params": cell.checkpoint.params, "train_flops": cell.checkpoint.train_flops, "role": cell.role,
+            "split": cell.spec.split, "temperature": cell.spec.temperature, "pool_size": cell.spec.n_samples,
+            "n_problems": pool["problem_id"].nunique(), "accuracy": float(right.mean()),
+            "process_correct": float(pool["process_correct"].mean()),
+            "lucky_share": float((right & ~pool["process_correct"]).sum() / max(1, right.sum())),
+            "invalid_rate": float(pool["answer"].isna().mean()),
+            "mean_gen_tokens": float(pool["gen_tokens"].mean()),
+            "distinct_correct_texts_per_problem": float(
+                pool[pool["process_correct"]].groupby("problem_id")["text"].nunique().mean()
+                if pool["process_correct"].any() else 0.0)}
+
+
+def run_sweep(cfg: SweepConfig) -> dict:
+    """All language-model stages; returns {'curves', 'pools', 'generators', 'config_hash'}."""
+    cfg.validate()
+    task = cfg.task.build()
+    generators = train_generators(cfg)
+    cells = pool_cells(cfg, generators)
+    pools = _parallel(cfg, _pool_one, cells, "pools")
+    frames, stats = [], []
+    for cell, pool in tqdm(list(zip(cells, pools)), desc="curves", disable=not cfg.run.progress):
+        frames.append(cell_curves(cfg, cell, pool, task))
+        stats.append(pool_stats(cell, pool))
+    # run settings (paths, workers, progress bars) do not change results, so they are not hashed
+    config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
+    table = pd.concat(frames, ignore_index=True)
+    table["config_hash"] = config_hash
+    gens = pd.DataFrame([{**asdict(ck)} for cks in generators.values() for ck in cks]).drop(columns=["path"])
+    return {"curves": table, "pools": pd.DataFrame(stats), "generators": gens, "config_hash": config_hash}

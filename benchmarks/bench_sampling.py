@@ -1,7 +1,7 @@
 """Sampling throughput: ``ttc.sampling.sample`` against ``model.generate(do_sample=True)``.
 
-Three random-weight Llama models (~30k, ~130k, ~800k parameters), 256 prompts of 40-80 tokens,
-16 samples each, both at the same batch (rows decoded together). Two generation settings:
+Three random-weight Llama models (~30k, ~130k, ~800k parameters), 64 prompts of 40-80 tokens
+(``--prompts``), 16 samples each, both at the same batch (rows decoded together). Two generation settings:
 
 * fixed: EOS never produced, every sample is exactly ``--fixed-len`` tokens long;
 * eos:   EOS = token 0 at its natural rate under the random model (~1/40 per step), capped at
@@ -22,6 +22,7 @@ import statistics
 import time
 
 import torch
+import transformers
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttc.sampling import sample
@@ -84,7 +85,7 @@ def timed(fn) -> tuple[float, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prompts", type=int, default=256)
+    ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--fixed-len", type=int, default=48)
@@ -93,6 +94,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is stable on a shared box)")
     ap.add_argument("--sizes", default=",".join(SIZES))
     args = ap.parse_args()
+    transformers.logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
     gen = torch.Generator().manual_seed(1)
     lengths = torch.randint(40, 81, (args.prompts,), generator=gen)

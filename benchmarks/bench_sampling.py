@@ -77,10 +77,18 @@ def run_generate(model, prompts, *, n_samples, max_new, eos, batch) -> int:
     return total
 
 
-def timed(fn) -> tuple[float, int]:
+def timed_sample(model, prompts, *, n_samples, max_new, eos, batch, seed) -> tuple[float, int]:
     t = time.perf_counter()
-    tokens = fn()
-    return time.perf_counter() - t, tokens
+    out = sample(model, prompts, n_samples=n_samples, max_new_tokens=max_new,
+                 eos_token_id=-1 if eos is None else eos, seed=seed, max_batch=batch)
+    return time.perf_counter() - t, int(out.gen_tokens.sum())
+
+
+def timed_generate(model, prompts, *, n_samples, max_new, eos, batch, seed) -> tuple[float, int]:
+    torch.manual_seed(seed)
+    t = time.perf_counter()
+    n_tokens = run_generate(model, prompts, n_samples=n_samples, max_new=max_new, eos=eos, batch=batch)
+    return time.perf_counter() - t, n_tokens
 
 
 def main() -> None:
@@ -112,13 +120,10 @@ def main() -> None:
         for setting, max_new, eos in (("fixed", args.fixed_len, None), ("eos", args.max_new, 0)):
             ours, theirs = [], []
             for rep in range(args.repeats):  # interleaved so drifts in machine load hit both alike
-                dt, n_tok = timed(lambda: int(sample(
-                    model, prompts, n_samples=args.samples, max_new_tokens=max_new,
-                    eos_token_id=-1 if eos is None else eos, seed=rep, max_batch=args.batch).gen_tokens.sum()))
+                kwargs = {"n_samples": args.samples, "max_new": max_new, "eos": eos, "batch": args.batch, "seed": rep}
+                dt, n_tok = timed_sample(model, prompts, **kwargs)
                 ours.append(n_tok / dt)
-                torch.manual_seed(rep)
-                dt, n_tok_gen = timed(lambda: run_generate(model, prompts, n_samples=args.samples,
-                                                           max_new=max_new, eos=eos, batch=args.batch))
+                dt, n_tok_gen = timed_generate(model, prompts, **kwargs)
                 theirs.append(n_tok_gen / dt)
             a, b = statistics.median(ours), statistics.median(theirs)
             per_sample = n_tok / (args.prompts * args.samples)

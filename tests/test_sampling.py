@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, Qwen2Config,
-                          Qwen2ForCausalLM)
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 
 from ttc.fast_llama import LeanLlama
 from ttc.sampling import sample, sequence_logprobs, stream_keys, stream_uniforms
@@ -130,7 +136,7 @@ def test_first_token_distribution_matches_tempered_softmax():
 
 def test_seeded_sampling_is_reproducible_and_seeds_differ():
     model, prompts = tiny_llama(), random_prompts(5)
-    kwargs = dict(n_samples=4, max_new_tokens=12, eos_token_id=EOS)
+    kwargs = {"n_samples": 4, "max_new_tokens": 12, "eos_token_id": EOS}
     a, b = sample(model, prompts, seed=3, **kwargs), sample(model, prompts, seed=3, **kwargs)
     c = sample(model, prompts, seed=4, **kwargs)
     assert same_tokens(a, b) and np.array_equal(a.logprob, b.logprob)
@@ -139,7 +145,7 @@ def test_seeded_sampling_is_reproducible_and_seeds_differ():
 
 def test_streams_do_not_depend_on_batching_or_sample_count():
     model, prompts = tiny_llama(), random_prompts(6)
-    kwargs = dict(max_new_tokens=12, eos_token_id=EOS, seed=5)
+    kwargs = {"max_new_tokens": 12, "eos_token_id": EOS, "seed": 5}
     wide = sample(model, prompts, n_samples=5, max_batch=1024, **kwargs)
     narrow = sample(model, prompts, n_samples=5, max_batch=2, **kwargs)  # splits each prompt's samples
     fewer = sample(model, prompts, n_samples=3, **kwargs)
@@ -203,7 +209,7 @@ def test_greedy_equals_generate():
 # -- the generic engine ---------------------------------------------------------------------------------
 def test_hf_engine_on_llama_agrees_with_lean_engine():
     model, prompts = tiny_llama(), random_prompts(5)
-    kwargs = dict(n_samples=4, max_new_tokens=10, eos_token_id=EOS, seed=9)
+    kwargs = {"n_samples": 4, "max_new_tokens": 10, "eos_token_id": EOS, "seed": 9}
     lean, hf = sample(model, prompts, engine="lean", **kwargs), sample(model, prompts, engine="hf", max_batch=6,
                                                                           **kwargs)
     assert same_tokens(lean, hf) and np.array_equal(lean.finished, hf.finished)
@@ -213,7 +219,7 @@ def test_hf_engine_on_llama_agrees_with_lean_engine():
 @pytest.mark.parametrize("build", [tiny_gpt2, tiny_qwen2])
 def test_hf_engine_on_other_models(build):
     model, prompts = build(), random_prompts(4)
-    kwargs = dict(n_samples=3, max_new_tokens=8, eos_token_id=EOS, max_batch=4)
+    kwargs = {"n_samples": 3, "max_new_tokens": 8, "eos_token_id": EOS, "max_batch": 4}
     out = sample(model, prompts, temperature=1.5, seed=1, **kwargs)
     check_contract(out, prompts, n_samples=3, max_new_tokens=8)
     check_logprob_matches_teacher_forcing(model, out, prompts)

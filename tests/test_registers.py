@@ -85,10 +85,13 @@ def test_generation_deterministic_disjoint_and_gold_correct():
     assert several > 20  # most problems have several correct solution strings
 
 
-def test_ood_is_longer_with_trained_chain_lengths():
+def test_ood_holds_the_long_problems_that_are_rare_in_training():
     ood = TASK.problems("ood")
-    assert all(p.n_steps == 7 for p in ood)
-    assert max(len(v) for p in ood for v in p.meta["ops"].values()) <= TASK.train.max_steps - 1
+    assert all(p.n_steps in (7, 8) for p in ood)
+    train = RegistersTask(n_train=4000).problems("train")
+    long_share = sum(p.n_steps >= 7 for p in train) / len(train)
+    # P(7 or 8 steps) = (0.7**5 + 0.7**6) / sum(0.7**k, k=0..6) = 0.0936; 3 SE tolerance at n=4000 is 0.014
+    assert abs(long_share - 0.0936) < 0.014
 
 
 @pytest.mark.parametrize("bad, word", [
@@ -99,3 +102,8 @@ def test_ood_is_longer_with_trained_chain_lengths():
 def test_bad_task_parameters_are_rejected(bad, word):
     with pytest.raises(TaskSpecError, match=word):
         RegistersTask(train=dataclasses.replace(RegistersSpec(max_steps=6), **bad))
+
+
+def test_length_decay_must_be_a_probability_ratio():
+    with pytest.raises(TaskSpecError, match="length_decay"):
+        RegistersSpec(length_decay=0).validate()

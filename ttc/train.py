@@ -24,7 +24,7 @@ from ttc.tokenizer import Codec
 
 @dataclass(frozen=True)
 class TrainConfig:
-    tokens: int = 3_000_000  # training budget: non-pad tokens processed (prompt + solution)
+    tokens: int = 2_000_000  # training budget: non-pad tokens processed (prompt + solution)
     batch_size: int = 16  # sequences per step: small batches = more steps per token, which these tiny
     # models need far more than big batches (measured: 3-4x faster to a given accuracy than 64)
     lr: float = 2e-3

@@ -44,6 +44,7 @@ class RegistersSpec:
     modulus: int = 10
     max_operand: int = 9  # operations add or subtract 1..max_operand
     max_ops_per_register: int = 5  # longest single register chain
+    length_decay: float = 1.0  # P(steps = s) ∝ length_decay ** (s - min_steps); 1.0 = uniform
 
     def validate(self) -> None:
         def need(ok: bool, msg: str) -> None:
@@ -59,15 +60,18 @@ class RegistersSpec:
         need(self.max_ops_per_register * self.n_registers >= self.max_steps,
              f"max_ops_per_register={self.max_ops_per_register} x n_registers={self.n_registers} cannot hold "
              f"max_steps={self.max_steps}; raise max_ops_per_register or lower max_steps")
+        need(0 < self.length_decay <= 1, f"length_decay={self.length_decay} must be in (0, 1]")
         need(1 <= self.max_operand < self.modulus,
              f"max_operand={self.max_operand} must be in 1..modulus-1={self.modulus - 1}")
 
 
 @dataclass(frozen=True)
 class RegistersTask:
-    train: RegistersSpec = RegistersSpec(max_steps=6)
-    # one step longer than training ever shows, with every register's chain within the trained range
-    ood: RegistersSpec = RegistersSpec(min_steps=7, max_steps=7)
+    # 2-8 steps, long problems rare (7-8 steps are ~9% of train/test problems) ...
+    train: RegistersSpec = RegistersSpec(max_steps=8, length_decay=0.7)
+    # ... and the ood split is made of them only: harder in a controlled way (rare lengths), not unseen
+    # ones (pure length extrapolation takes models this small to chance)
+    ood: RegistersSpec = RegistersSpec(min_steps=7, max_steps=8)
     n_train: int = 20_000
     n_test: int = 500
     n_ood: int = 500
@@ -177,7 +181,9 @@ class RegistersTask:
 
 def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int) -> Problem:
     m, k = spec.modulus, spec.n_registers
-    n_steps = int(rng.integers(spec.min_steps, spec.max_steps + 1))
+    lengths = np.arange(spec.min_steps, spec.max_steps + 1)
+    weights = spec.length_decay ** (lengths - spec.min_steps)
+    n_steps = int(rng.choice(lengths, p=weights / weights.sum()))
     while True:  # split n_steps into k positive parts, uniformly over compositions within the cap
         cuts = np.sort(rng.choice(np.arange(1, n_steps), size=k - 1, replace=False)) if k > 1 else np.array([], int)
         sizes = np.diff(np.concatenate([[0], cuts, [n_steps]])).astype(int)

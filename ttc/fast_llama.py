@@ -40,14 +40,16 @@ def is_supported(model) -> bool:
 
 @dataclass
 class DecodeState:
-    """Mutable KV cache for one block of samples. L layers, H kv heads, D head dim; head-major, so
-    that for each kv head the queries of one prompt's samples are one contiguous matrix."""
+    """Mutable KV cache for one block of samples. L layers, H kv heads, g query heads per kv head,
+    D head dim. The prompt cache is head-major, so that for each kv head the queries of one prompt's
+    samples form one matrix; the per-row suffix cache is row-major."""
     prefix_k: Tensor      # [L, H, n_prefix, P, D] prompt keys (after RoPE), right-padded
     prefix_v: Tensor      # [L, H, n_prefix, P, D]
     prefix_bias: Tensor   # [n_prefix, P] 0 on prompt slots, -inf on padding
     prefix_len: Tensor    # [n_prefix] int64 prompt lengths
-    suffix_k: Tensor      # [L, H, rows_max, T, D] keys of generated tokens, slot s = step s
-    suffix_v: Tensor      # [L, H, rows_max, T, D]
+    suffix_k: Tensor      # [L, rows_max, T, H * D] keys of generated tokens, slot s = step s
+    suffix_v: Tensor      # [L, rows_max, T, H * D]
+    q_diag: Tensor        # [rows_max, H, g, H, D] zero but for the block diagonal (see ``step``)
     row_prefix: Tensor    # [B] int64 prefix slot of each active row (sorted)
     grid_index: Tensor    # [B] int64 row's place in the [n_prefix * k_max] grid of prompt queries
     k_max: int            # most active rows sharing one prefix slot
@@ -169,10 +171,12 @@ class LeanLlama:
         self._ensure_rope(length + max_steps + 1)
         bias = torch.zeros(n_prefix, length, device=device, dtype=self.dtype)
         bias.masked_fill_(torch.arange(length, device=device)[None] >= prefix_len[:, None], float("-inf"))
-        shape = (n_layers, self.n_kv, row_prefix.shape[0], max(max_steps, 1), self.head_dim)
+        rows, nkv, d = row_prefix.shape[0], self.n_kv, self.head_dim
+        shape = (n_layers, rows, max(max_steps, 1), nkv * d)
         state = DecodeState(prefix_k.transpose(1, 2).contiguous(), prefix_v.transpose(1, 2).contiguous(),
                             bias, prefix_len, torch.empty(shape, device=device, dtype=self.dtype),
                             torch.empty(shape, device=device, dtype=self.dtype),
+                            torch.zeros(rows, nkv, self.group, nkv, d, device=device, dtype=self.dtype),
                             row_prefix, row_prefix, 0, True, bias, prefix_len)
         self._regrid(state, row_prefix)
         return state
@@ -195,7 +199,7 @@ class LeanLlama:
         s = state.steps
         if s:
             for cache in (state.suffix_k, state.suffix_v):
-                cache[:, :, :keep.shape[0], :s] = cache[:, :, keep, :s]
+                cache[:, :keep.shape[0], :s] = cache[:, keep, :s]
         row_prefix = state.row_prefix[keep]
         used = torch.unique_consecutive(row_prefix)
         n_prefix = state.prefix_k.shape[2]
@@ -218,25 +222,31 @@ class LeanLlama:
         if not state.dense:  # rows scattered into a [n_prefix * k_max] grid with holes
             q_grid = tokens.new_zeros((nkv, n_prefix * k_max, g, d), dtype=self.dtype)
             p_grid = tokens.new_zeros((nkv, n_prefix * k_max, g, length), dtype=self.dtype)
+        # Own suffix: per row, a [g, D] x [D, s+1] product per kv head is far too small for a
+        # batched matmul, so all heads go at once: [H * g, H * D] x [H * D, s+1] with the queries
+        # on the block diagonal (H-fold redundant FLOPs, but one matrix per row instead of H).
+        q_diag = state.q_diag[:b]
+        q_on_diag = q_diag.diagonal(dim1=1, dim2=3)                              # [B, g, D, H] view
         x = F.embedding(tokens, self.embed)
         for i, layer in enumerate(self.layers):
             ln1, w_qkv, w_o = layer[:3]
             qkv = F.linear(self._rms(x, ln1), w_qkv).view(b, nh + 2 * nkv, d)
             qk = self._rope(qkv[:, :nh + nkv], cos, sin)
-            state.suffix_k[i, :, :b, s] = qk[:, nh:].transpose(0, 1)
-            state.suffix_v[i, :, :b, s] = qkv[:, nh + nkv:].transpose(0, 1)
-            q = (qk[:, :nh] * self.scale).view(b, nkv, g, d).transpose(0, 1)      # [H, B, g, D]
+            state.suffix_k[i, :b, s] = qk[:, nh:].reshape(b, nkv * d)
+            state.suffix_v[i, :b, s] = qkv[:, nh + nkv:].reshape(b, nkv * d)
+            q = (qk[:, :nh] * self.scale).view(b, nkv, g, d)
             # Shared prompt: one [k_max * g, D] x [D, P] matmul per (kv head, prompt).
             if state.dense:
-                q_grid = q.contiguous()
+                q_grid = q.transpose(0, 1).contiguous()
             else:
-                q_grid.index_copy_(1, state.grid_index, q)
+                q_grid.index_copy_(1, state.grid_index, q.transpose(0, 1))
             scores_p = q_grid.view(nkv, n_prefix, k_max * g, d) @ state.prefix_k[i].transpose(-1, -2)
             scores_p = scores_p.view(nkv, n_prefix * k_max, g, length)
             if not state.dense:
                 scores_p = scores_p.index_select(1, state.grid_index)
-            # Own suffix: [g, D] x [D, s+1] per (kv head, row).
-            scores_s = q @ state.suffix_k[i, :, :b, :s + 1].transpose(-1, -2)      # [H, B, g, s+1]
+            q_on_diag.copy_(q.permute(0, 2, 3, 1))
+            scores_s = q_diag.view(b, nh, nkv * d) @ state.suffix_k[i, :b, :s + 1].transpose(1, 2)
+            scores_s = scores_s.view(b, nkv, g, s + 1).transpose(0, 1)            # [H, B, g, s+1]
             probs = torch.softmax(torch.cat([scores_p + state.row_bias, scores_s], -1), -1)
             if state.dense:
                 p_grid = probs[..., :length]
@@ -246,8 +256,10 @@ class LeanLlama:
             out_p = out_p.view(nkv, n_prefix * k_max, g, d)
             if not state.dense:
                 out_p = out_p.index_select(1, state.grid_index)
-            attn = out_p + probs[..., length:] @ state.suffix_v[i, :, :b, :s + 1]  # [H, B, g, D]
-            x = x + F.linear(attn.transpose(0, 1).reshape(b, nh * d), w_o)
+            probs_s = probs[..., length:].transpose(0, 1).reshape(b, nh, s + 1)
+            out_s = (probs_s @ state.suffix_v[i, :b, :s + 1]).view(b, nkv, g, nkv, d)
+            attn = out_p.transpose(0, 1) + out_s.diagonal(dim1=1, dim2=3).permute(0, 3, 1, 2)
+            x = x + F.linear(attn.reshape(b, nh * d), w_o)
             x = x + self._mlp(x, layer)
         state.steps = s + 1
         return self._logits(x)

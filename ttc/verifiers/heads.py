@@ -28,6 +28,7 @@ from transformers import AutoModelForCausalLM
 
 HEAD_FILE, HEAD_CONFIG = "value_head.pt", "value_head.json"
 N_FEATURES = 3  # log p(token), log p(token) - max log p, entropy (nats)
+HEAD_INITS = ("likelihood", "flat")
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,24 @@ def token_features(lm_logits: Tensor, input_ids: Tensor) -> Tensor:
 class ValueHeadLM(nn.Module):
     """``lm``: any Hugging Face causal LM exposing hidden states; ``width``: the head's hidden width."""
 
-    def __init__(self, lm: nn.Module, *, width: int = 64, use_features: bool = True):
+    def __init__(self, lm: nn.Module, *, width: int = 64, use_features: bool = True, init: str = "likelihood"):
         super().__init__()
+        if init not in HEAD_INITS:
+            raise ValueError(f"value head init={init!r}; use one of {', '.join(HEAD_INITS)}")
         self.lm = lm
-        self.use_features = use_features
+        self.use_features, self.width, self.init = use_features, width, init
         d = lm.config.hidden_size
-        self.width = width
         self.head = nn.Sequential(nn.Linear(d + N_FEATURES, width), nn.SiLU(), nn.Linear(width, 1))
-        with torch.no_grad():  # start near "every token is fine" (value ~ 0.95 over ~60 tokens)
+        self.skip = nn.Linear(N_FEATURES, 1)  # a linear path from the features, so "likelihood" can start there
+        with torch.no_grad():
             self.head[2].weight.mul_(0.1)
-            self.head[2].bias.fill_(6.0)
+            self.head[2].bias.zero_()
+            self.skip.weight.zero_()
+            if init == "likelihood":  # a_t = gap_t + 5: tokens the LM would not have written cost the most
+                self.skip.weight[0, 1] = 1.0
+                self.skip.bias.fill_(5.0)
+            else:  # "flat": every token ~fine (value ~0.9 over ~40 tokens), nothing preferred
+                self.skip.bias.fill_(6.0)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, solution_mask: Tensor) -> VerifierOutput:
         """input_ids/attention_mask [B, T] (right padded); solution_mask [B, T] bool: scored tokens."""
@@ -68,7 +77,8 @@ class ValueHeadLM(nn.Module):
         feats = token_features(out.logits.detach(), input_ids)
         if not self.use_features:
             feats = torch.zeros_like(feats)
-        token_logit = self.head(torch.cat([hidden, feats.to(hidden.dtype)], -1))[..., 0].float()
+        feats = feats.to(hidden.dtype)
+        token_logit = (self.head(torch.cat([hidden, feats], -1)) + self.skip(feats))[..., 0].float()
         log_keep = F.logsigmoid(token_logit) * solution_mask
         return VerifierOutput(out.logits, token_logit, log_keep.cumsum(-1))
 
@@ -77,13 +87,15 @@ class ValueHeadLM(nn.Module):
         self.lm.save_pretrained(path)
         if tokenizer is not None:
             tokenizer.save_pretrained(path)
-        torch.save(self.head.state_dict(), path / HEAD_FILE)
-        (path / HEAD_CONFIG).write_text(json.dumps({"width": self.width, "use_features": self.use_features}))
+        torch.save({k: v for k, v in self.state_dict().items() if not k.startswith("lm.")}, path / HEAD_FILE)
+        (path / HEAD_CONFIG).write_text(json.dumps({"width": self.width, "use_features": self.use_features,
+                                                    "init": self.init}))
 
     @classmethod
     def load(cls, path: Path | str) -> "ValueHeadLM":
         path = Path(path)
         cfg = json.loads((path / HEAD_CONFIG).read_text())
         model = cls(AutoModelForCausalLM.from_pretrained(path), **cfg)
-        model.head.load_state_dict(torch.load(path / HEAD_FILE, weights_only=True))
+        missing = model.load_state_dict(torch.load(path / HEAD_FILE, weights_only=True), strict=False).missing_keys
+        assert all(k.startswith("lm.") for k in missing), missing
         return model.eval()

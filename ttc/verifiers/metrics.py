@@ -65,3 +65,43 @@ def verifier_metrics(scores, step_scores, pool: pd.DataFrame, *, probabilities: 
     if probabilities:
         out["ece"] = calibration(scores, pool["is_correct"])[0]
     return out
+
+
+def selection_table(pool: pd.DataFrame, scores: dict[str, np.ndarray], ns, *, z: float = 1.96) -> pd.DataFrame:
+    """Best-of-N accuracy of each scorer next to majority vote, exact over uniform N-subsets of the pool.
+
+    One row per (scorer, n): accuracy with its 95% CI across problems, and the paired per-problem
+    difference to majority@n with its CI (``delta``, ``delta_low``, ``delta_high``). Rows for
+    'majority' and 'coverage' (pass@n) are included for reference. scores: name -> [S] in pool order."""
+    from ttc.estimators import EXACT, ProblemArrays
+
+    ns = np.asarray(sorted(ns))
+    order = np.lexsort((pool["sample_idx"].to_numpy(), pool["problem_id"].to_numpy()))
+    sorted_pool = pool.iloc[order]
+    bounds = np.flatnonzero(np.diff(sorted_pool["problem_id"].to_numpy())) + 1
+    groups = np.split(np.arange(len(order)), bounds)
+
+    def arrays(score):
+        out = []
+        for g in groups:
+            sub = sorted_pool.iloc[g]
+            ids = pd.factorize(sub["answer"].to_numpy(dtype=object), use_na_sentinel=True)[0].astype(np.int64)
+            ok = sub["is_correct"].to_numpy(bool) & (ids >= 0)
+            s = np.full(len(g), np.nan) if score is None else np.asarray(score, float)[order][g]
+            out.append(ProblemArrays(ids, s, ok, ok[:, None].astype(float)))
+        return out
+
+    plain = arrays(None)
+    per = {"majority": EXACT["majority"](plain, ns)[..., 0], "coverage": EXACT["coverage"](plain, ns)[..., 0]}
+    for name, s in scores.items():
+        per[name] = EXACT["best_of_n"](arrays(s), ns)[..., 0]
+    rows = []
+    n_prob = len(groups)
+    for name, v in per.items():
+        d = v - per["majority"]
+        for j, n in enumerate(ns):
+            se, dse = v[:, j].std(ddof=1) / np.sqrt(n_prob), d[:, j].std(ddof=1) / np.sqrt(n_prob)
+            rows.append({"scorer": name, "n": int(n), "accuracy": v[:, j].mean(), "ci_low": v[:, j].mean() - z * se,
+                         "ci_high": v[:, j].mean() + z * se, "delta": d[:, j].mean(),
+                         "delta_low": d[:, j].mean() - z * dse, "delta_high": d[:, j].mean() + z * dse})
+    return pd.DataFrame(rows)

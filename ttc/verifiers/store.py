@@ -104,7 +104,7 @@ def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: Verif
     targets, rollout_flops = _targets(spec, task, train_pool, lay, problems, gen_model, codec)
 
     model = ValueHeadLM(AutoModelForCausalLM.from_pretrained(init.path), width=spec.head_width,
-                        use_features=spec.use_features)
+                        use_features=spec.use_features, init=spec.head_init)
     log = train_verifier(model, task, codec, spec, lay, targets, problems[: spec.n_problems], progress=progress)
     train_seconds = time.perf_counter() - t0
 

@@ -46,6 +46,7 @@ class VerifierSpec:
     mc_rollouts: int = 8  # M rollouts per step prefix (label_source = mc)
     head_width: int = 64
     use_features: bool = True  # feed the head the LM's per-token log-prob features
+    head_init: str = "likelihood"  # likelihood: start as a log-prob-gap scorer; flat: start indifferent
     n_val_problems: int = 200  # held-out train-split problems for the logged metrics
     temperature: float = 1.0  # sampling of the training data
     max_new_tokens: int = 120
@@ -97,7 +98,7 @@ def train_verifier(model, task: Task, codec: Codec, spec: VerifierSpec, lay: Lay
     spec.validate()
     rng = np.random.default_rng(spec.seed)
     torch.manual_seed(spec.seed)
-    head = list(model.head.parameters())
+    head = list(model.head.parameters()) + list(model.skip.parameters())
     body = [p for p in model.lm.parameters()]
     opt = torch.optim.AdamW([{"params": body, "lr": spec.lr, "weight_decay": 0.0},
                              {"params": head, "lr": spec.head_lr, "weight_decay": 0.0}], betas=(0.9, 0.98))

@@ -1,0 +1,103 @@
+"""Train the default ORM and PRM on samples of the default largest generator; compare on a test pool.
+
+    python experiments/verifiers.py                       # default generator 'l', designs orm,prm
+    python experiments/verifiers.py --size m --designs orm,prm,prm_mc,prm_nofeat --set steps=200
+
+Prints, for every scorer, held-out verifier metrics and best-of-N vs majority at several N with 95%
+CIs (paired per-problem difference to majority). Writes nothing but cache entries; the generator
+must already be in the cache (this script never trains one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from ttc.cache import Cache
+from ttc.config import ConfigError
+from ttc.generators import GeneratorSpec, ensure_generator, generator_key, load_checkpoint
+from ttc.pools import PoolSpec, cached_pool
+from ttc.sweep_config import SweepConfig
+from ttc.verifiers import (SCORERS, VerifierSpec, ensure_verifier, generator_step_logprobs, score_pool,
+                           verifier_metrics)
+from ttc.verifiers.metrics import selection_table
+
+# design name -> VerifierSpec fields (on top of --set); the first two are the defaults
+DESIGNS = {
+    "orm": dict(kind="orm"),
+    "prm": dict(kind="prm", label_source="step"),
+    "prm_mc": dict(kind="prm", label_source="mc", n_problems=500, samples_per_problem=4),
+    "orm_nofeat": dict(kind="orm", use_features=False),
+    "prm_nofeat": dict(kind="prm", label_source="step", use_features=False),
+    "prm_nolm": dict(kind="prm", label_source="step", lm_loss_weight=0.0),
+}
+
+
+def parse_set(items: list[str]) -> dict:
+    fields = {f.name: f for f in dataclasses.fields(VerifierSpec)}
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise ConfigError(f"--set {key}: unknown VerifierSpec field; use one of {', '.join(fields)}")
+        default = getattr(VerifierSpec(), key)
+        out[key] = value if isinstance(default, str) or default is None else type(default)(
+            value.lower() in ("1", "true") if isinstance(default, bool) else value)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="l")
+    ap.add_argument("--cache", default=".cache")
+    ap.add_argument("--designs", default="orm,prm")
+    ap.add_argument("--ns", default="1,4,16,64")
+    ap.add_argument("--test-problems", type=int, default=None, help="default: the sweep's pools.n_problems")
+    ap.add_argument("--set", nargs="*", default=[])
+    args = ap.parse_args(argv)
+    cfg = SweepConfig()
+    task, cache = cfg.task.build(), Cache(args.cache)
+    gspec = GeneratorSpec(cfg.generators.shape(args.size), cfg.generators.train_for(args.size))
+    if not cache.path("generators", generator_key(task, gspec), ".json").exists():
+        print(f"generator {args.size!r} is not in {args.cache}; run the sweep first", file=sys.stderr)
+        return 2
+    gen = ensure_generator(cache, task, gspec)[-1]
+    model, codec = load_checkpoint(gen.path)
+    p = cfg.pools
+    pool, _ = cached_pool(cache, gen.key, lambda: model, codec, task, PoolSpec(
+        split="test", n_problems=args.test_problems or p.n_problems, n_samples=p.n_samples, temperature=p.temperature,
+        max_new_tokens=p.max_new_tokens, seed=p.seed), progress=True)
+    overrides = parse_set(args.set)
+    print(f"generator {args.size} ({gen.params} P): single-sample {pool.is_correct.mean():.3f}, process-correct "
+          f"{pool.process_correct.mean():.3f}; test pool {pool.problem_id.nunique()} problems x {p.n_samples}")
+
+    scores, metrics = {name: fn(pool) for name, fn in SCORERS.items()}, {}
+    t0 = time.perf_counter()
+    steps = generator_step_logprobs(gen, pool, task)
+    scores["gen_step_min"] = np.array([s.min() for s in steps])  # the generator's least likely step
+    metrics["gen_step_min"] = {"score_s": time.perf_counter() - t0}
+    for name in args.designs.split(","):
+        spec = VerifierSpec(**{**DESIGNS[name], **overrides})
+        rec = ensure_verifier(cache, task, gen, spec, progress=True)
+        t0 = time.perf_counter()
+        scores[name], step_scores = score_pool(rec, pool, task)
+        metrics[name] = {**verifier_metrics(scores[name], step_scores, pool), "train_s": rec.train_seconds,
+                         "score_s": time.perf_counter() - t0, "val_within_auc": rec.metrics.get("within_problem_auc"),
+                         "train_pflops": rec.train_flops / 1e15}
+    for name in scores:
+        base = verifier_metrics(scores[name], None, pool, probabilities=False)
+        metrics[name] = {**base, **metrics.get(name, {})}
+    pd.set_option("display.width", 200)
+    print(pd.DataFrame(metrics).T.round(3).to_string())
+    table = selection_table(pool, scores, [int(n) for n in args.ns.split(",")])
+    print(table.round(3).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -56,6 +56,23 @@ def _check_step_scores(value, where: str, name: str) -> list[float]:
     return [float(v) for v in steps]
 
 
+def _typed(value, kind: type, where: str, key: str):
+    """An optional JSONL field checked against its kind (bool, int, float score, list of steps)."""
+    if kind is bool and not isinstance(value, bool):
+        raise PoolError(f"{where}: '{key}' must be true or false, got {_type_name(value)}")
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise PoolError(f"{where}: '{key}' must be an integer, got {_type_name(value)}")
+    if kind is float:
+        if not _is_number(value):
+            raise PoolError(f"{where}: '{key}' must be a number, got {_type_name(value)}")
+        if not math.isfinite(value):
+            raise PoolError(f"{where}: '{key}' is {value}; scores must be finite numbers")
+        return float(value)
+    if kind is list:
+        return _check_step_scores(value, where, key)
+    return value
+
+
 def _read_jsonl(path: Path, score: str, step_scores: str) -> pd.DataFrame:
     columns: dict[str, list] = {k: [] for k in ("problem_id", "answer", "is_correct")}
     optional = {"process_correct": bool, score: float, step_scores: list, "gen_tokens": int}
@@ -99,19 +116,7 @@ def _read_jsonl(path: Path, score: str, step_scores: str) -> pd.DataFrame:
                             f"{where}: '{key}' is here but not on earlier lines; all lines or none"
                         )
                     seen[key], columns[key] = line_no, []
-                value = rec[key]
-                if kind is bool and not isinstance(value, bool):
-                    raise PoolError(f"{where}: '{key}' must be true or false, got {_type_name(value)}")
-                if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
-                    raise PoolError(f"{where}: '{key}' must be an integer, got {_type_name(value)}")
-                if kind is float:
-                    if not _is_number(value):
-                        raise PoolError(f"{where}: '{key}' must be a number, got {_type_name(value)}")
-                    if not math.isfinite(value):
-                        raise PoolError(f"{where}: '{key}' is {value}; scores must be finite numbers")
-                    value = float(value)
-                if kind is list:
-                    value = _check_step_scores(value, where, key)
+                value = _typed(rec[key], kind, where, key)
                 columns[key].append(value)
     frame = pd.DataFrame(columns).rename(columns={score: "score", step_scores: "step_scores"})
     frame.insert(1, "sample_idx", frame.groupby("problem_id", sort=False).cumcount())

@@ -216,7 +216,8 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
 
     ``max_batch`` bounds the rows decoded together: max_batch // n_samples prompts at a time, or
     one prompt split into blocks of max_batch samples. ``engine``: "auto" (lean Llama forward when
-    supported, else the model's own forward), "lean" or "hf". The model's device and dtype are used.
+    supported, else the model's own forward), "lean" or "hf". The model's device and dtype are used;
+    the model is put in eval mode for the call and its training flag restored afterwards.
     """
     if n_samples < 1 or max_new_tokens < 1 or max_batch < 1 or temperature < 0:
         raise ValueError("need n_samples >= 1, max_new_tokens >= 1, max_batch >= 1, temperature >= 0")
@@ -227,9 +228,8 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
     use_lean = engine == "lean" or (engine == "auto" and is_supported(model))
     runner = _LeanEngine(model) if use_lean else _HFEngine(model)
     n, k = len(prompts), n_samples
-    all_tokens = np.full((n, k, max_new_tokens), -1, dtype=np.int64)
-    logprob = np.zeros((n, k))
-    n_gen = np.zeros((n, k), dtype=np.int64)
+    tokens: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (n * k)  # slot prompt * k + sample
+    logprob, n_gen, finished = np.zeros(n * k), np.zeros(n * k, dtype=np.int64), np.zeros(n * k, dtype=bool)
     order = sorted(range(n), key=lambda i: len(prompts[i]))  # similar lengths share a group
     group, block = max(1, max_batch // k), min(k, max_batch)
     was_training = model.training
@@ -252,24 +252,22 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
                     out, lp, gen = _run_block(runner, handle, prefill_logits, row_prefix, keys,
                                               temperature=temperature, max_new_tokens=max_new_tokens,
                                               eos_token_id=eos_token_id)
-                    shape = (len(members), k1 - k0)
-                    all_tokens[members, k0:k1] = out.cpu().numpy().reshape(*shape, max_new_tokens)
-                    logprob[members, k0:k1] = lp.cpu().numpy().reshape(shape)
-                    n_gen[members, k0:k1] = gen.cpu().numpy().reshape(shape)
+                    slots = (np.asarray(members)[:, None] * k + np.arange(k0, k1)).reshape(-1)
+                    out, gen = out.cpu().numpy(), gen.cpu().numpy()
+                    ended = out[np.arange(len(gen)), gen - 1] == eos_token_id  # gen >= 1 always
+                    logprob[slots], n_gen[slots], finished[slots] = lp.cpu().numpy(), gen, ended
+                    for slot, row, length in zip(slots, out, gen - ended):
+                        tokens[slot] = row[:length].copy()
                     if bar is not None:
-                        bar.update(shape[0] * shape[1])
+                        bar.update(len(slots))
     finally:
         model.train(was_training)
         if bar is not None:
             bar.close()
-    flat_tokens, flat_gen = all_tokens.reshape(n * k, max_new_tokens), n_gen.reshape(-1)
-    last = flat_tokens[np.arange(n * k), np.maximum(flat_gen - 1, 0)]
-    finished = (flat_gen > 0) & (last == eos_token_id)
-    tokens = [row[:g - int(f)].copy() for row, g, f in zip(flat_tokens, flat_gen, finished)]
     return Samples(
         prompt_index=np.repeat(np.arange(n, dtype=np.int64), k),
         sample_index=np.tile(np.arange(k, dtype=np.int64), n),
-        tokens=tokens, finished=finished, logprob=logprob.reshape(-1), gen_tokens=flat_gen,
+        tokens=tokens, finished=finished, logprob=logprob, gen_tokens=n_gen,
         prompt_tokens_processed=int(sum(len(p) for p in prompts)),
     )
 

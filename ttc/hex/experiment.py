@@ -16,6 +16,7 @@ import functools
 import importlib
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,7 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
     `results_dir/{snapshots,games,agents,iso_elo,frontier}.csv`, `figures/` and `summary.json`.
     Returns the summary (headline keys prefixed `hex_`)."""
     cfg = config
+    start = time.time()
     cache_dir, results_dir = Path(cache_dir), Path(results_dir)
     root = cache_dir / "hex"
     torch.set_num_threads(1)
@@ -173,16 +175,22 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
         if n <= cfg.solver_max_board:
             load_solver(n, str(cache_dir))
 
-    # Training runs, largest first.
-    runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths),
-                  key=lambda nw: -NetShape(nw[0], nw[1], cfg.net_depth).forward_macs * nw[0])
+    # Training runs, longest first (wall time goes with the number of forward passes).
+    def evals(nw):
+        macs = cfg.max_train_macs[cfg.board_sizes.index(nw[0])]
+        return min(macs / NetShape(nw[0], nw[1], cfg.net_depth).forward_macs, cfg.max_selfplay_evals)
+
+    runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths), key=evals, reverse=True)
     tasks = [delayed(_train_run)(cfg, n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
+    seconds = {"solver": time.time() - start}
     snaps = pd.DataFrame([r for recs in _parallel(cfg, tasks, len(tasks), "hex train", progress, lambda r: 1)
                           for r in recs])
     snaps["run"] = [run_key(cfg, n, w) for n, w in zip(snaps["board"], snaps["width"])]
     # A generation can overshoot several grid points: keep the first snapshot of each state.
     snaps = snaps.sort_values(["board", "width", "snapshot"])
     snaps = snaps[~snaps.duplicated(["board", "width", "selfplay_evals"])].reset_index(drop=True)
+
+    seconds["train"] = time.time() - start - sum(seconds.values())
 
     # Tournament pairs per board.
     pair_jobs, pair_meta = {}, []
@@ -219,6 +227,7 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
         n_chunks = max(1, min(len(jobs), 8 * cfg.n_jobs))
         tasks += [delayed(_play_pairs)(cfg, n, jobs[c::n_chunks], str(cache_dir)) for c in range(n_chunks)]
     _parallel(cfg, tasks, sum(len(j) for j in pair_jobs.values()), "hex games", progress)
+    seconds["games"] = time.time() - start - sum(seconds.values())
 
     # Elo per board, anchored on the reference.
     game_rows, agent_rows = [], []
@@ -240,7 +249,11 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
                 "elo": elo.elo[k], "elo_se": elo.se[k],
                 "anchor": "perfect" if n <= cfg.solver_max_board else "reference"})
     agents = pd.DataFrame(agent_rows)
-    return _write_results(cfg, results_dir, snaps, pd.DataFrame(game_rows), agents)
+    summary = _write_results(cfg, results_dir, snaps, pd.DataFrame(game_rows), agents)
+    seconds["analysis"] = time.time() - start - sum(seconds.values())
+    summary["hex_stage_seconds"] = {k: round(v, 1) for k, v in seconds.items()}  # this call (cached stages ≈ 0)
+    cache.write_json(results_dir / "summary.json", {k: v for k, v in summary.items() if k != "hex_figures"})
+    return summary
 
 
 def _label(spec: dict) -> str:

@@ -46,6 +46,22 @@ class HexSolver:
                 return False
             reach = grown
 
+    def _reach(self, stones: int, edge: int) -> int:
+        reach = stones & edge
+        while True:
+            grown = self._grow(reach) & stones
+            if grown == reach:
+                return reach
+            reach = grown
+
+    def winning_cells(self, stones: int, empty: int, black: bool) -> int:
+        """Bitmask of the empty cells that would join this player's sides at once: a new chain must run
+        from the start edge to the new stone and on from it to the goal edge."""
+        start, goal = (self.top, self.bottom) if black else (self.left, self.right)
+        from_start = self._grow(self._reach(stones, start)) | start
+        from_goal = self._grow(self._reach(stones, goal)) | goal
+        return empty & from_start & from_goal
+
     # --- solving ----------------------------------------------------------------------------
     def mover_wins(self, black: int, white: int) -> bool:
         """True when the side to move wins with perfect play (nobody has connected yet)."""
@@ -53,23 +69,25 @@ class HexSolver:
         hit = self.table.get(key)
         if hit is not None:
             return hit
-        black_to_move = (black).bit_count() == (white).bit_count()
-        mine, _theirs = (black, white) if black_to_move else (white, black)
+        black_to_move = black.bit_count() == white.bit_count()
+        mine, theirs = (black, white) if black_to_move else (white, black)
         empty = self.full & ~(black | white)
-        result = False
-        for cell in self.order:  # an immediate connection first: it needs no search
-            bit = 1 << cell
-            if empty & bit and self.connected(mine | bit, black_to_move):
-                result = True
-                break
+        if self.winning_cells(mine, empty, black_to_move):
+            result = True
         else:
-            for cell in self.order:
-                bit = 1 << cell
-                if empty & bit:
-                    child = (black | bit, white) if black_to_move else (black, white | bit)
-                    if not self.mover_wins(*child):
-                        result = True
-                        break
+            # Two opponent threats cannot both be blocked; one must be.
+            threats = self.winning_cells(theirs, empty, not black_to_move)
+            if threats.bit_count() >= 2:
+                result = False
+            else:
+                result = False
+                for cell in self.order:
+                    bit = 1 << cell
+                    if empty & bit and (not threats or threats == bit):
+                        child = (black | bit, white) if black_to_move else (black, white | bit)
+                        if not self.mover_wins(*child):
+                            result = True
+                            break
         self.table[key] = result
         return result
 

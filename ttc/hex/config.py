@@ -20,8 +20,8 @@ class HexConfig:
     board_sizes: tuple[int, ...] = (3, 4)
     net_widths: tuple[int, ...] = (8, 16, 32, 64)
     net_depth: int = 2
-    max_train_macs: tuple[float, ...] = (1e8, 3e10)  # self-play MACs of each board's last snapshot
-    n_snapshots: int = 13  # at max_train_macs / √2^k, k = 0..n-1
+    max_train_macs: tuple[float, ...] = (1e8, 1.5e10)  # self-play MACs of each board's last snapshot
+    n_snapshots: int = 15  # at max_train_macs / √2^k, k = 0..n-1
     max_selfplay_evals: int = 4_000_000  # per run; small nets stop early (wall-clock guard)
     games_per_generation: tuple[int, ...] = (16, 128)
     # Self-play and optimiser
@@ -35,11 +35,11 @@ class HexConfig:
     buffer_positions: int = 20_000
     # Evaluation
     test_nodes: tuple[int, ...] = (1, 4, 16, 64, 256)
-    eval_games_per_pair: int = 128
+    eval_games_per_pair: int = 96
     eval_opening_stones: int = 2
     solver_max_board: int = 4  # larger boards are anchored on `reference_nodes` of the best snapshot
     reference_nodes: int = 1024
-    reference_min_nodes: int = 16  # agents with fewer nodes reach the reference through others
+    reference_min_nodes: int = 64  # agents with fewer nodes reach the reference through others
     when_lost_nodes: int = 64  # perfect play in lost positions: the strongest network with this search
     elo_pseudocount: float = 1.0
     elo_level_step: float = 100.0

@@ -164,9 +164,16 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
     """Train every (board, width) run, play the tournaments, fit Elo and the trade-off, and write
     `results_dir/{snapshots,games,agents,iso_elo,frontier}.csv`, `figures/` and `summary.json`.
     Returns the summary (headline keys prefixed `hex_`)."""
+    threads = torch.get_num_threads()
+    try:
+        return _run(config, Path(cache_dir), Path(results_dir), progress)
+    finally:
+        torch.set_num_threads(threads)  # one thread per process while running; the caller's back after
+
+
+def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) -> dict:
     cfg = config
     start = time.time()
-    cache_dir, results_dir = Path(cache_dir), Path(results_dir)
     root = cache_dir / "hex"
     torch.set_num_threads(1)
 

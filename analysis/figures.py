@@ -221,18 +221,26 @@ def fig_compute_frontier(curves: pd.DataFrame):
     d = d.sort_values("total_flops_per_problem")
     env = d.assign(best=d["accuracy"].cummax())
     env = env[env["accuracy"] >= env["best"]]
+    gens = list(d.sort_values("params")["generator"].unique())
+    rules = sorted(d["rule"].unique())
+    colors = dict(zip(gens, plt.cm.viridis(np.linspace(0, 0.9, len(gens)))))
+    styles = dict(zip(rules, ["-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1))] * 3))
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots()
+        fig, ax = plt.subplots(figsize=(7.5, 4.4))
         for (gen, rule), g in d.groupby(["generator", "rule"], sort=False):
-            ax.plot(g["total_flops_per_problem"], g["accuracy"] * 100, marker=".", lw=0.8, alpha=0.6,
-                    label=f"{gen}: {_label(rule)}")
+            ax.plot(g["total_flops_per_problem"], g["accuracy"] * 100, marker=".", lw=1, alpha=0.8,
+                    color=colors[gen], ls=styles[rule])
+        for gen in gens:
+            ax.plot([], [], color=colors[gen], lw=3, label=f"generator {gen}")
+        for rule in rules:
+            ax.plot([], [], color="gray", ls=styles[rule], label=_label(rule))
         ax.step(env["total_flops_per_problem"], env["accuracy"] * 100, where="post", color="k", lw=2,
                 label="compute-optimal envelope")
         ax.set_xscale("log")
         ax.set_xlabel("inference FLOPs per problem (generation + verification)")
         ax.set_ylabel("accuracy (% of test problems)")
-        ax.set_title("Compute frontier")
-        ax.legend(ncol=2, fontsize=6)
+        ax.set_title("Compute frontier (color: generator, line style: rule)")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
     d["on_envelope"] = d.index.isin(env.index)
     return fig, d, {"frontier_points": int(len(env))}

@@ -9,7 +9,7 @@ checkpoint go through the same ``load_checkpoint``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -32,6 +32,10 @@ class GeneratorSpec:
     size: ModelSize
     train: TrainConfig
 
+    def resolved(self) -> "GeneratorSpec":
+        """The spec with the learning rate filled in from the shape when the train config leaves it unset."""
+        return self if self.train.lr is not None else replace(self, train=replace(self.train, lr=self.size.lr))
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -47,6 +51,7 @@ class Checkpoint:
 
 
 def generator_key(task: Task, spec: GeneratorSpec) -> str:
+    spec = spec.resolved()
     return content_key("generator", TRAINER_VERSION, task.spec_dict(), asdict(spec), DEFAULT_CHARS)
 
 
@@ -60,6 +65,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dty
 
 def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress: bool = False) -> list[Checkpoint]:
     """Train (or read from the cache) one generator; returns its checkpoints, smallest compute first."""
+    spec = spec.resolved()
     gkey = generator_key(task, spec)
     done = cache.path("generators", gkey, ".json")
     if done.exists():

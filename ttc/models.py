@@ -20,6 +20,7 @@ class ModelSize:
     heads: int
     mlp: int  # SwiGLU inner width
     max_len: int = 256  # positions
+    lr: float = 2e-3  # peak learning rate that trains this shape fastest (wider shapes need less)
 
     def validate(self) -> None:
         if self.hidden % self.heads:
@@ -31,11 +32,12 @@ class ModelSize:
 
 # The default family; P (non-embedding) is printed by benchmarks/bench_training.py.
 FAMILY: dict[str, ModelSize] = {
-    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40),
-    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96),
-    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160),
-    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320),
-    "xl": ModelSize("xl", hidden=192, layers=5, heads=6, mlp=512),  # for full.toml / bigger machines
+    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40, lr=3e-3),
+    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96, lr=3e-3),
+    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160, lr=2e-3),
+    # measured: at 2e-3 this shape sat on its loss plateau past 1M tokens; at 1e-3 it reached 80% greedy at 1M
+    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320, lr=1e-3),
+    "xl": ModelSize("xl", hidden=192, layers=5, heads=6, mlp=512, lr=7e-4),  # for full.toml / bigger machines
 }
 
 

@@ -7,7 +7,7 @@ model size) before anything runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ttc.config import ConfigError, _merge
 from ttc.models import FAMILY, ModelSize
@@ -42,7 +42,7 @@ class GeneratorsConfig:
     train: TrainConfig = TrainConfig()
     # per-size token budgets (override train.tokens), e.g. {l = 4000000}
     tokens: dict[str, int] = field(default_factory=dict)
-    # extra shapes: {name = {hidden = 96, layers = 3, heads = 4, mlp = 256}}
+    # extra shapes: {name = {hidden = 96, layers = 3, heads = 4, mlp = 256, lr = 1.5e-3}}
     custom: dict[str, dict] = field(default_factory=dict)
 
     def shape(self, name: str) -> ModelSize:
@@ -50,15 +50,15 @@ class GeneratorsConfig:
             try:
                 return ModelSize(name=name, **self.custom[name])
             except TypeError as e:
-                raise ConfigError(f"generators.custom.{name}: {e}; use hidden, layers, heads, mlp") from None
+                raise ConfigError(f"generators.custom.{name}: {e}; use hidden, layers, heads, mlp, lr") from None
         if name not in FAMILY:
             raise ConfigError(f"generators.sizes: unknown size {name!r}; use one of {', '.join(FAMILY)} "
                               "or define it under [generators.custom]")
         return FAMILY[name]
 
     def train_for(self, name: str) -> TrainConfig:
-        from dataclasses import replace
-        return replace(self.train, tokens=self.tokens[name]) if name in self.tokens else self.train
+        cfg = replace(self.train, tokens=self.tokens[name]) if name in self.tokens else self.train
+        return cfg if cfg.lr is not None else replace(cfg, lr=self.shape(name).lr)
 
 
 @dataclass(frozen=True)

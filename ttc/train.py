@@ -24,10 +24,10 @@ from ttc.tokenizer import Codec
 
 @dataclass(frozen=True)
 class TrainConfig:
-    tokens: int = 2_000_000  # training budget: non-pad tokens processed (prompt + solution)
+    tokens: int = 1_000_000  # training budget: non-pad tokens processed (prompt + solution)
     batch_size: int = 16  # sequences per step: small batches = more steps per token, which these tiny
     # models need far more than big batches (measured: 3-4x faster to a given accuracy than 64)
-    lr: float = 2e-3
+    lr: float | None = None  # peak learning rate; None = the model shape's own (ttc.models.ModelSize.lr)
     min_lr_frac: float = 0.1  # cosine decay floor
     warmup_steps: int = 50
     weight_decay: float = 0.01
@@ -39,6 +39,8 @@ class TrainConfig:
         for key in ("tokens", "batch_size", "n_checkpoints"):
             if getattr(self, key) < 1:
                 raise ValueError(f"train.{key}={getattr(self, key)} must be >= 1")
+        if self.lr is None:
+            raise ValueError("train.lr is unset; resolve it from the model shape (GeneratorSpec) first")
         if not (0 < self.lr < 1):
             raise ValueError(f"train.lr={self.lr} must be in (0, 1)")
 

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from ttc.hex import HexConfig, HexConfigError, run_hex
+from ttc.hex.cache import json_safe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     summary = run_hex(config, cache_dir=args.cache_dir, results_dir=args.results_dir, progress=not args.quiet)
     summary["hex_wall_seconds"] = round(time.time() - start, 1)
-    print(json.dumps({k: v for k, v in summary.items() if k != "hex_figures"}, indent=1, default=float))
+    print(json.dumps(json_safe({k: v for k, v in summary.items() if k != "hex_figures"}), indent=1))
     return 0
 
 

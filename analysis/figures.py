@@ -157,7 +157,8 @@ def fit_tradeoff(pts: pd.DataFrame) -> dict:
             "targets": [float(t) for t in targets]}
 
 
-def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "majority", targets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6)):
+def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "majority",
+                            targets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)):
     pts = tradeoff_points(curves, rule, list(targets))
     fit = fit_tradeoff(pts) if len(pts) else {"slope": None}
     with plt.rc_context(STYLE):

@@ -146,3 +146,11 @@ def test_config_file_errors(tmp_path):
     bad.write_text("[pools\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(SweepConfig, bad)
+
+
+@pytest.mark.parametrize("name", ["default.toml", "full.toml"])
+def test_shipped_configs_validate(name):
+    cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / name)
+    cfg.validate()
+    from ttc.hex import HexConfig
+    HexConfig.from_dict(cfg.hex)

@@ -24,7 +24,7 @@ from ttc.tokenizer import Codec
 
 @dataclass(frozen=True)
 class TrainConfig:
-    tokens: int = 1_000_000  # training budget: non-pad tokens processed (prompt + solution)
+    tokens: int = 1_500_000  # training budget: non-pad tokens processed (prompt + solution)
     batch_size: int = 16  # sequences per step: small batches = more steps per token, which these tiny
     # models need far more than big batches (measured: 3-4x faster to a given accuracy than 64)
     lr: float | None = None  # peak learning rate; None = the model shape's own (ttc.models.ModelSize.lr)
@@ -118,7 +118,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
         tokens += n_tok
         recent = (recent + [loss.item()])[-20:]
         bar.update(n_tok)
-        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+        bar.set_postfix(loss=f"{np.mean(recent):.3f}", refresh=False)
         while marks and tokens >= marks[0]:
             marks.pop(0)
             info = CheckpointInfo(step=step, tokens=tokens, params=params,

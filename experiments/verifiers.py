@@ -31,7 +31,9 @@ from ttc.verifiers.metrics import selection_table
 DESIGNS = {
     "orm": dict(kind="orm"),
     "prm": dict(kind="prm", label_source="step"),
-    "prm_mc": dict(kind="prm", label_source="mc", n_problems=500, samples_per_problem=4),
+    "prm_mc": dict(kind="prm", label_source="mc", n_problems=300, samples_per_problem=4, mc_rollouts=4),
+    "orm_flat": dict(kind="orm", head_init="flat"),
+    "prm_flat": dict(kind="prm", label_source="step", head_init="flat"),
     "orm_nofeat": dict(kind="orm", use_features=False),
     "prm_nofeat": dict(kind="prm", label_source="step", use_features=False),
     "prm_nolm": dict(kind="prm", label_source="step", lm_loss_weight=0.0),
@@ -46,8 +48,12 @@ def parse_set(items: list[str]) -> dict:
         if key not in fields:
             raise ConfigError(f"--set {key}: unknown VerifierSpec field; use one of {', '.join(fields)}")
         default = getattr(VerifierSpec(), key)
-        out[key] = value if isinstance(default, str) or default is None else type(default)(
-            value.lower() in ("1", "true") if isinstance(default, bool) else value)
+        if isinstance(default, bool):
+            out[key] = value.lower() in ("1", "true")
+        elif isinstance(default, (int, float)):
+            out[key] = type(default)(value)
+        else:
+            out[key] = None if value.lower() == "none" else value
     return out
 
 
@@ -57,35 +63,49 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=".cache")
     ap.add_argument("--designs", default="orm,prm")
     ap.add_argument("--ns", default="1,4,16,64")
-    ap.add_argument("--test-problems", type=int, default=None, help="default: the sweep's pools.n_problems")
+    ap.add_argument("--split", default="test", choices=["test", "ood"])
+    ap.add_argument("--test-problems", type=int, default=None, help="default: the sweep's pools.n_problems "
+                    "(ood: pools.ood_problems)")
+    ap.add_argument("--data-sweep", default="", help="PROBLEMSxSAMPLES,... : train each design at each "
+                    "training-set size for one epoch (20..300 steps) and print its row (Cobbe's Figure 5)")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
     cfg = SweepConfig()
     task, cache = cfg.task.build(), Cache(args.cache)
-    gspec = GeneratorSpec(cfg.generators.shape(args.size), cfg.generators.train_for(args.size))
-    if not cache.path("generators", generator_key(task, gspec), ".json").exists():
-        print(f"generator {args.size!r} is not in {args.cache}; run the sweep first", file=sys.stderr)
-        return 2
-    gen = ensure_generator(cache, task, gspec)[-1]
+
+    def cached_generator(size: str):
+        gspec = GeneratorSpec(cfg.generators.shape(size), cfg.generators.train_for(size))
+        if not cache.path("generators", generator_key(task, gspec), ".json").exists():
+            raise SystemExit(f"generator {size!r} is not in {args.cache}; run the sweep first")
+        return ensure_generator(cache, task, gspec)[-1]
+
+    gen = cached_generator(args.size)
     model, codec = load_checkpoint(gen.path)
     p = cfg.pools
     pool, _ = cached_pool(cache, gen.key, lambda: model, codec, task, PoolSpec(
-        split="test", n_problems=args.test_problems or p.n_problems, n_samples=p.n_samples, temperature=p.temperature,
+        split=args.split, n_problems=args.test_problems or (p.n_problems if args.split == "test" else p.ood_problems), n_samples=p.n_samples, temperature=p.temperature,
         max_new_tokens=p.max_new_tokens, seed=p.seed), progress=True)
     overrides = parse_set(args.set)
     print(f"generator {args.size} ({gen.params} P): single-sample {pool.is_correct.mean():.3f}, process-correct "
-          f"{pool.process_correct.mean():.3f}; test pool {pool.problem_id.nunique()} problems x {p.n_samples}")
+          f"{pool.process_correct.mean():.3f}; {args.split} pool {pool.problem_id.nunique()} problems x {p.n_samples}")
 
     scores, metrics = {name: fn(pool) for name, fn in SCORERS.items()}, {}
     t0 = time.perf_counter()
-    steps = generator_step_logprobs(gen, pool, task)
+    steps = generator_step_logprobs(gen, pool, task, split=args.split)
     scores["gen_step_min"] = np.array([s.min() for s in steps])  # the generator's least likely step
     metrics["gen_step_min"] = {"score_s": time.perf_counter() - t0}
-    for name in args.designs.split(","):
-        spec = VerifierSpec(**{**DESIGNS[name], **overrides})
-        rec = ensure_verifier(cache, task, gen, spec, progress=True)
+    runs = [(name, {}) for name in args.designs.split(",")]
+    for point in filter(None, args.data_sweep.split(",")):
+        n_prob, k = (int(x) for x in point.split("x"))
+        epoch = -(-n_prob * k // VerifierSpec().batch_size)
+        runs += [(f"{name}@{point}", dict(n_problems=n_prob, samples_per_problem=k, steps=min(300, max(20, epoch))))
+                 for name in args.designs.split(",")]
+    for name, size in runs:
+        spec = VerifierSpec(**{**DESIGNS[name.split("@")[0]], **overrides, **size})
+        init = cached_generator(spec.init_size) if spec.init_size else None
+        rec = ensure_verifier(cache, task, gen, spec, init_checkpoint=init, progress=True)
         t0 = time.perf_counter()
-        scores[name], step_scores = score_pool(rec, pool, task)
+        scores[name], step_scores = score_pool(rec, pool, task, split=args.split)
         metrics[name] = {**verifier_metrics(scores[name], step_scores, pool), "train_s": rec.train_seconds,
                          "score_s": time.perf_counter() - t0, "val_within_auc": rec.metrics.get("within_problem_auc"),
                          "train_pflops": rec.train_flops / 1e15}

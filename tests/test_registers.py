@@ -87,11 +87,13 @@ def test_generation_deterministic_disjoint_and_gold_correct():
 
 def test_ood_holds_the_long_problems_that_are_rare_in_training():
     ood = TASK.problems("ood")
-    assert all(p.n_steps in (7, 8) for p in ood)
+    assert all(p.n_steps in (5, 6) for p in ood)
     train = RegistersTask(n_train=4000).problems("train")
     long_share = sum(p.n_steps >= 7 for p in train) / len(train)
     # P(7 or 8 steps) = (0.7**5 + 0.7**6) / sum(0.7**k, k=0..6) = 0.0936; 3 SE tolerance at n=4000 is 0.014
     assert abs(long_share - 0.0936) < 0.014
+    ood_share = sum(p.n_steps in (5, 6) for p in train) / len(train)
+    assert abs(ood_share - (0.7**3 + 0.7**4) / sum(0.7**k for k in range(7))) < 0.021  # 3 SE
 
 
 @pytest.mark.parametrize("bad, word", [

@@ -50,9 +50,14 @@ class Checkpoint:
     final: bool  # the end of the training budget
 
 
+def training_view(task: Task) -> dict:
+    """The part of a task's spec that training reads (not the test/ood splits)."""
+    return {k: v for k, v in task.spec_dict().items() if k not in ("ood", "n_test", "n_ood")}
+
+
 def generator_key(task: Task, spec: GeneratorSpec) -> str:
     spec = spec.resolved()
-    return content_key("generator", TRAINER_VERSION, task.spec_dict(), asdict(spec), DEFAULT_CHARS)
+    return content_key("generator", TRAINER_VERSION, training_view(task), asdict(spec), DEFAULT_CHARS)
 
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dtype=None):
@@ -88,7 +93,7 @@ def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress:
         def fill(d: Path) -> dict:
             m.save_pretrained(d)
             tokenizer.save_pretrained(d)
-            meta = {"generator": spec.size.name, **asdict(info), "task": task.spec_dict(),
+            meta = {"generator": spec.size.name, **asdict(info), "task": training_view(task),
                     "size": asdict(spec.size), "train": asdict(spec.train),
                     "params_convention": "P = all parameters except the input token embedding"}
             (d / CKPT_META).write_text(json.dumps(meta, indent=1))

@@ -108,7 +108,12 @@ def draw_pool(model, codec: Codec, task: Task, spec: PoolSpec, *, progress: bool
 
 
 def pool_key(checkpoint_key: str, task: Task, spec: PoolSpec) -> str:
-    return content_key("pool", checkpoint_key, task.spec_dict(), asdict(spec))
+    # A split's problems depend on the train spec (test problems seen in training are dropped), the
+    # seed and that split's own spec -- not on the other held-out split or on the split sizes.
+    view = {k: v for k, v in task.spec_dict().items() if k not in ("n_test", "n_ood")}
+    if spec.split != "ood":
+        view.pop("ood", None)
+    return content_key("pool", checkpoint_key, view, asdict(spec))
 
 
 def cached_pool(cache: Cache, checkpoint_key: str, model_loader, codec: Codec, task: Task, spec: PoolSpec,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
 
@@ -20,7 +21,8 @@ import pandas as pd
 
 from ttc.cache import Cache
 from ttc.config import ConfigError
-from ttc.generators import GeneratorSpec, ensure_generator, generator_key, load_checkpoint
+from ttc.evaluate import RuleSpec, curves
+from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key, load_checkpoint
 from ttc.pools import PoolSpec, cached_pool
 from ttc.sweep_config import SweepConfig
 from ttc.verifiers import (SCORERS, VerifierSpec, ensure_verifier, generator_step_logprobs, score_pool,
@@ -61,6 +63,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="l")
     ap.add_argument("--cache", default=".cache")
+    ap.add_argument("--generator", default=None, help="a cached generator's key (generators/KEY.json) instead "
+                    "of the default --size; its final checkpoint is used")
     ap.add_argument("--designs", default="orm,prm")
     ap.add_argument("--ns", default="1,4,16,64")
     ap.add_argument("--split", default="test", choices=["test", "ood"])
@@ -68,6 +72,7 @@ def main(argv=None) -> int:
                     "(ood: pools.ood_problems)")
     ap.add_argument("--data-sweep", default="", help="PROBLEMSxSAMPLES,... : train each design at each "
                     "training-set size for one epoch (20..300 steps) and print its row (Cobbe's Figure 5)")
+    ap.add_argument("--trials", type=int, default=100, help="subsampling trials for weighted voting")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
     cfg = SweepConfig()
@@ -79,14 +84,17 @@ def main(argv=None) -> int:
             raise SystemExit(f"generator {size!r} is not in {args.cache}; run the sweep first")
         return ensure_generator(cache, task, gspec)[-1]
 
-    gen = cached_generator(args.size)
+    if args.generator:
+        gen = Checkpoint(**json.loads(cache.path("generators", args.generator, ".json").read_text())[-1])
+    else:
+        gen = cached_generator(args.size)
     model, codec = load_checkpoint(gen.path)
     p = cfg.pools
     pool, _ = cached_pool(cache, gen.key, lambda: model, codec, task, PoolSpec(
         split=args.split, n_problems=args.test_problems or (p.n_problems if args.split == "test" else p.ood_problems), n_samples=p.n_samples, temperature=p.temperature,
         max_new_tokens=p.max_new_tokens, seed=p.seed), progress=True)
     overrides = parse_set(args.set)
-    print(f"generator {args.size} ({gen.params} P): single-sample {pool.is_correct.mean():.3f}, process-correct "
+    print(f"generator {gen.generator} {gen.key} ({gen.params} P, {gen.tokens} tokens): single-sample {pool.is_correct.mean():.3f}, process-correct "
           f"{pool.process_correct.mean():.3f}; {args.split} pool {pool.problem_id.nunique()} problems x {p.n_samples}")
 
     scores, metrics = {name: fn(pool) for name, fn in SCORERS.items()}, {}
@@ -114,8 +122,15 @@ def main(argv=None) -> int:
         metrics[name] = {**base, **metrics.get(name, {})}
     pd.set_option("display.width", 200)
     print(pd.DataFrame(metrics).T.round(3).to_string())
-    table = selection_table(pool, scores, [int(n) for n in args.ns.split(",")])
+    ns = [int(n) for n in args.ns.split(",")]
+    table = selection_table(pool, scores, ns)
     print(table.round(3).to_string(index=False))
+    # Snell's weighted best-of-N: sum of scores per distinct answer (probabilities; exp of log-probs)
+    weighted = pool.assign(**{f"w_{k}": np.exp(v) if k.startswith(("logprob", "gen_")) else v
+                              for k, v in scores.items()})
+    vote = curves(weighted, [RuleSpec("weighted_vote", score=f"w_{k}", label=f"weighted_vote:{k}") for k in scores],
+                  ns, trials=args.trials, seed=0)
+    print(vote[["rule", "n", "accuracy", "ci_low", "ci_high", "mc_se"]].round(3).to_string(index=False))
     return 0
 
 

@@ -35,6 +35,7 @@ DESIGNS = {
     "prm": dict(kind="prm", label_source="step"),
     "prm_mc": dict(kind="prm", label_source="mc", n_problems=300, samples_per_problem=4, mc_rollouts=4),
     "orm_flat": dict(kind="orm", head_init="flat"),
+    "orm_last": dict(kind="orm", orm_tokens="last"),
     "prm_flat": dict(kind="prm", label_source="step", head_init="flat"),
     "orm_nofeat": dict(kind="orm", use_features=False),
     "prm_nofeat": dict(kind="prm", label_source="step", use_features=False),

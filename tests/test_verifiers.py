@@ -163,3 +163,18 @@ def test_end_to_end_tiny(tmp_path, kind, source):
     pool = pd.DataFrame({"problem_id": [0, 0, 1], "text": [GOLD, "x=1", "y=2-1=1;"], "finished": [True, False, True]})
     scores, steps = score_pool(rec, pool, TASK)
     assert scores.shape == (3,) and np.all((scores > 0) & (scores <= 1)) and len(steps) == 3
+
+
+def test_orm_losses_read_the_right_tokens():
+    """'last' reads only the final value; 'all' averages over solution tokens (hand-worked, one sample)."""
+    from types import SimpleNamespace
+
+    from ttc.verifiers.train import verifier_loss
+    log_value = torch.log(torch.tensor([[1.0, 0.5, 0.25, 0.25]]))  # prompt token, 2 solution tokens, padding
+    sol = torch.tensor([[False, True, True, False]])
+    out = SimpleNamespace(log_value=log_value)
+    y = torch.tensor([1.0])
+    last = verifier_loss(out, "orm", "outcome", sol, None, y, None, orm_tokens="last")
+    every = verifier_loss(out, "orm", "outcome", sol, None, y, None, orm_tokens="all")
+    assert last.item() == pytest.approx(-np.log(0.25), rel=1e-4)
+    assert every.item() == pytest.approx(-(np.log(0.5) + np.log(0.25)) / 2, rel=1e-4)

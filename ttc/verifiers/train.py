@@ -46,6 +46,7 @@ class VerifierSpec:
     mc_rollouts: int = 8  # M rollouts per step prefix (label_source = mc)
     head_width: int = 64
     use_features: bool = True  # feed the head the LM's per-token log-prob features
+    orm_tokens: str = "all"  # orm: BCE on the value after every solution token (Cobbe) | "last" token only
     head_init: str = "likelihood"  # likelihood: start as a log-prob-gap scorer; flat: start indifferent
     n_val_problems: int = 200  # held-out train-split problems for the logged metrics
     temperature: float = 1.0  # sampling of the training data
@@ -66,6 +67,8 @@ class VerifierSpec:
                     "max_new_tokens", "lm_batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"verifier.{key}={getattr(self, key)} must be >= 1")
+        if self.orm_tokens not in ("all", "last"):
+            raise ValueError(f"verifier.orm_tokens={self.orm_tokens!r}; use all or last")
         if not (0 < self.lr < 1 and 0 < self.head_lr < 1) or self.lm_loss_weight < 0:
             raise ValueError("verifier: lr and head_lr must be in (0, 1), lm_loss_weight >= 0")
 
@@ -81,8 +84,10 @@ def _bce_log(log_p: Tensor, target: Tensor) -> Tensor:
 
 
 def verifier_loss(out, kind: str, labels: str, sol: Tensor, ends: Tensor, targets: Tensor,
-                  seg_tokens: Tensor) -> Tensor:
+                  seg_tokens: Tensor, *, orm_tokens: str = "all") -> Tensor:
     """targets: [B] outcome labels (orm) or [B, K] segment labels with MASKED (prm)."""
+    if kind == "orm" and orm_tokens == "last":  # log_value stays flat after the solution: column -1 is the end
+        return _bce_log(out.log_value[:, -1], targets).mean()
     if kind == "orm":
         per_token = _bce_log(out.log_value, targets[:, None].expand_as(out.log_value)) * sol
         return (per_token.sum(1) / sol.sum(1).clamp(min=1)).mean()
@@ -122,7 +127,8 @@ def train_verifier(model, task: Task, codec: Codec, spec: VerifierSpec, lay: Lay
         out = model(torch.from_numpy(lay.input_ids[rows, :width]), torch.from_numpy(lay.attention_mask[rows, :width]),
                     sol)
         loss = verifier_loss(out, spec.kind, spec.labels, sol, torch.from_numpy(lay.seg_end[rows]),
-                             torch.from_numpy(targets[rows]).float(), torch.from_numpy(lay.seg_tokens[rows]))
+                             torch.from_numpy(targets[rows]).float(), torch.from_numpy(lay.seg_tokens[rows]),
+                             orm_tokens=spec.orm_tokens)
         v_trace.append(loss.item())
         tokens += int(lay.attention_mask[rows].sum())
         if spec.lm_loss_weight > 0:

@@ -124,3 +124,9 @@ def test_directory_entries_need_their_completion_mark(tmp_path):
     (path / DONE_MARK).unlink()  # as if killed before the mark was written
     assert cache.dir_ready("ckpt", "k") is None and not path.exists()
     assert json.loads(cache.write_dir("ckpt", "k", fill).joinpath(DONE_MARK).read_text())["key"] == "k"
+
+
+def test_checkpoint_schedule_is_geometric_and_ends_at_the_budget():
+    from ttc.train import checkpoint_schedule
+    assert checkpoint_schedule(1600, 5) == [100, 200, 400, 800, 1600]
+    assert checkpoint_schedule(1000, 3, ratio=2 ** 0.5) == [500, 707, 1000]

@@ -32,7 +32,8 @@ class TrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    n_checkpoints: int = 5  # geometric: tokens/2**(n-1), ..., tokens/2, tokens
+    n_checkpoints: int = 5  # geometric: tokens/r**(n-1), ..., tokens/r, tokens
+    checkpoint_ratio: float = 2.0  # r, the factor of training compute between checkpoints
     seed: int = 0
 
     def validate(self) -> None:
@@ -43,6 +44,8 @@ class TrainConfig:
             raise ValueError("train.lr is unset; resolve it from the model shape (GeneratorSpec) first")
         if not (0 < self.lr < 1):
             raise ValueError(f"train.lr={self.lr} must be in (0, 1)")
+        if self.checkpoint_ratio <= 1:
+            raise ValueError(f"train.checkpoint_ratio={self.checkpoint_ratio} must be > 1")
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,9 @@ class CheckpointInfo:
     loss: float  # mean solution-token loss over the last 20 steps (nats/token)
 
 
-def checkpoint_schedule(total_tokens: int, n: int) -> list[int]:
-    """Token counts at which to checkpoint: geometric (factor 2), ending at the budget."""
-    return sorted({max(1, total_tokens // 2 ** k) for k in range(n)})
+def checkpoint_schedule(total_tokens: int, n: int, ratio: float = 2.0) -> list[int]:
+    """Token counts at which to checkpoint: geometric (factor ``ratio``), ending at the budget."""
+    return sorted({max(1, int(total_tokens / ratio ** k)) for k in range(n)})
 
 
 def make_batch(task: Task, codec: Codec, problems: list[Problem], rng: np.random.Generator,
@@ -100,7 +103,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
         frac = min(1.0, (step - cfg.warmup_steps) / max(1, est_steps - cfg.warmup_steps))
         return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
 
-    marks = checkpoint_schedule(cfg.tokens, cfg.n_checkpoints)
+    marks = checkpoint_schedule(cfg.tokens, cfg.n_checkpoints, cfg.checkpoint_ratio)
     infos: list[CheckpointInfo] = []
     tokens, step, recent = 0, 0, []
     model.train()

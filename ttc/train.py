@@ -59,7 +59,7 @@ class CheckpointInfo:
 
 def checkpoint_schedule(total_tokens: int, n: int, ratio: float = 2.0) -> list[int]:
     """Token counts at which to checkpoint: geometric (factor ``ratio``), ending at the budget."""
-    return sorted({max(1, int(total_tokens / ratio ** k)) for k in range(n)})
+    return sorted({max(1, round(total_tokens / ratio ** k)) for k in range(n)})
 
 
 def make_batch(task: Task, codec: Codec, problems: list[Problem], rng: np.random.Generator,

@@ -13,8 +13,10 @@ need to know which task produced them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
 
 INVALID: None = None  # the explicit "no answer could be extracted" marker
 SPLITS = ("train", "test", "ood")
@@ -79,3 +81,74 @@ def lucky_share(is_correct: Sequence[bool], is_process_correct: Sequence[bool]) 
     """Share of right answers whose reasoning was wrong ("right answer, wrong process")."""
     right = [p for c, p in zip(is_correct, is_process_correct) if c]
     return float("nan") if not right else 1.0 - sum(right) / len(right)
+
+
+STEP_SEP, ANSWER_MARK = ";", "#"  # the built-in tasks' step separator and final-answer marker
+
+
+class GeneratedTask:
+    """What the built-in generated tasks share: seeded splits, the ``#a,b`` answer, ``;``-separated steps.
+
+    A subclass is a frozen dataclass with fields ``train``, ``ood`` (specs with ``modulus``),
+    ``n_train``, ``n_test``, ``n_ood``, ``seed``, ``name``; it defines ``n_answers`` and
+    ``make_problem(spec, rng, problem_id)``.
+    """
+
+    n_answers: int
+
+    def make_problem(self, spec, rng: np.random.Generator, problem_id: int) -> Problem:
+        raise NotImplementedError
+
+    def problems(self, split: str) -> list[Problem]:
+        check_split(split)
+        spec = self.ood if split == "ood" else self.train
+        count = {"train": self.n_train, "test": self.n_test, "ood": self.n_ood}[split]
+        # Each split has its own stream; held-out prompts that also occur in train are dropped, and no
+        # prompt repeats within a split.
+        rng = np.random.default_rng([self.seed, {"train": 0, "test": 1, "ood": 2}[split]])
+        seen = set() if split == "train" else {p.prompt for p in self._train_cached()}
+        out: list[Problem] = []
+        while len(out) < count:
+            prob = self.make_problem(spec, rng, len(out))
+            if prob.prompt not in seen:
+                seen.add(prob.prompt)
+                out.append(prob)
+        return out
+
+    def _train_cached(self) -> list[Problem]:
+        cache = self.__dict__.get("_train_problems")
+        if cache is None:
+            cache = self.problems("train")
+            object.__setattr__(self, "_train_problems", cache)
+        return cache
+
+    def spec_dict(self) -> dict:
+        return {"name": self.name, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,
+                "n_test": self.n_test, "n_ood": self.n_ood, "seed": self.seed}
+
+    def extract_answer(self, text: str) -> str | None:
+        if text.count(ANSWER_MARK) != 1:
+            return INVALID
+        parts = text.split(ANSWER_MARK, 1)[1].split(",")
+        if len(parts) != self.n_answers or not all(p.isdigit() and len(p) <= 6 for p in parts):
+            return INVALID
+        values = [int(p) for p in parts]
+        if any(v >= self.train.modulus for v in values):
+            return INVALID
+        return ",".join(str(v) for v in values)
+
+    def check_answer(self, problem: Problem, answer: str | None) -> bool:
+        return answer is not None and answer == problem.answer
+
+    def step_texts(self, text: str) -> list[str]:
+        body = text.split(ANSWER_MARK, 1)[0]
+        return body.split(STEP_SEP) if body else []
+
+    def step_ends(self, text: str) -> list[int]:
+        """Offset (exclusive) of each step's last character; a PRM reads its score there."""
+        ends, pos = [], 0
+        for step in self.step_texts(text):
+            pos += len(step)
+            ends.append(pos)
+            pos += 1  # the separator
+        return ends

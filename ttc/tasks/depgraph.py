@@ -25,15 +25,15 @@ each value lookup into a one-hop copy, which small models learn far faster than 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ttc.tasks.base import INVALID, Problem, StepCheck, TaskSpecError, check_split
+from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError
 
 NAMES = "abcdefghijklmnopqrstuvwxyz"
 OPS = "+-"
-STEP_SEP, ANSWER_MARK, PROMPT_END, DEF_SEP, QUESTION_MARK = ";", "#", ":", ",", "?"
+PROMPT_END, DEF_SEP, QUESTION_MARK = ":", ",", "?"
 _STEP_RE = re.compile(r"^([a-z])=([a-z])([+\-])([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
 
 
@@ -73,7 +73,7 @@ class DepGraphSpec:
 
 
 @dataclass(frozen=True)
-class DepGraphTask:
+class DepGraphTask(GeneratedTask):
     """Problems for every split, generated deterministically from ``seed``."""
 
     train: DepGraphSpec = DepGraphSpec()
@@ -93,61 +93,12 @@ class DepGraphTask:
             if getattr(self, key) < 1:
                 raise TaskSpecError(f"{key}={getattr(self, key)} must be >= 1")
 
-    # ---- problems ---------------------------------------------------------------------------------
-    def problems(self, split: str) -> list[Problem]:
-        check_split(split)
-        spec = self.ood if split == "ood" else self.train
-        count = {"train": self.n_train, "test": self.n_test, "ood": self.n_ood}[split]
-        # Each split has its own stream; test and train come from the same distribution but the
-        # test prompts that also occur in train are dropped (tiny tasks can repeat problems).
-        rng = np.random.default_rng([self.seed, {"train": 0, "test": 1, "ood": 2}[split]])
-        seen = set() if split == "train" else {p.prompt for p in self._train_cached()}
-        out: list[Problem] = []
-        while len(out) < count:
-            prob = _make_problem(spec, rng, problem_id=len(out))
-            if prob.prompt not in seen:
-                out.append(prob)
-        return out
+    @property
+    def n_answers(self) -> int:
+        return self.train.n_targets
 
-    def _train_cached(self) -> list[Problem]:
-        cache = self.__dict__.get("_train_problems")
-        if cache is None:
-            cache = self.problems("train")
-            object.__setattr__(self, "_train_problems", cache)
-        return cache
-
-    def spec_dict(self) -> dict:
-        return {"name": self.name, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,
-                "n_test": self.n_test, "n_ood": self.n_ood, "seed": self.seed}
-
-    # ---- judging ----------------------------------------------------------------------------------
-    def extract_answer(self, text: str) -> str | None:
-        if text.count(ANSWER_MARK) != 1:
-            return INVALID
-        ans = text.split(ANSWER_MARK, 1)[1]
-        parts = ans.split(",")
-        if len(parts) != self.train.n_targets or not all(p.isdigit() and len(p) <= 6 for p in parts):
-            return INVALID
-        values = [int(p) for p in parts]
-        if any(v >= self.train.modulus for v in values):
-            return INVALID
-        return ",".join(str(v) for v in values)
-
-    def check_answer(self, problem: Problem, answer: str | None) -> bool:
-        return answer is not None and answer == problem.answer
-
-    def step_texts(self, text: str) -> list[str]:
-        body = text.split(ANSWER_MARK, 1)[0]
-        return [s for s in body.split(STEP_SEP)] if body else []
-
-    def step_ends(self, text: str) -> list[int]:
-        """Offset (exclusive) of each step's last character; a PRM reads its score there."""
-        ends, pos = [], 0
-        for step in self.step_texts(text):
-            pos += len(step)
-            ends.append(pos)
-            pos += 1  # the separator
-        return ends
+    def make_problem(self, spec, rng: np.random.Generator, problem_id: int) -> Problem:
+        return _make_problem(spec, rng, problem_id)
 
     def check_steps(self, problem: Problem, text: str) -> StepCheck:
         defs: dict[str, tuple] = problem.meta["defs"]

@@ -22,14 +22,13 @@ true current value, with the right result.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-from ttc.tasks.base import INVALID, Problem, StepCheck, TaskSpecError, check_split
+from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError
 
 REGISTERS = "xyzw"
-STEP_SEP, ANSWER_MARK = ";", "#"
 _STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
 _OP_RE = re.compile(r"([+\-])(\d+)")
 
@@ -66,7 +65,7 @@ class RegistersSpec:
 
 
 @dataclass(frozen=True)
-class RegistersTask:
+class RegistersTask(GeneratedTask):
     # 2-8 steps, long problems rare (5-8 steps are 27% of train/test problems, 7-8 steps 9%) ...
     train: RegistersSpec = RegistersSpec(max_steps=8, length_decay=0.7)
     # ... and the ood split holds 5-6-step problems only: harder in a controlled way (lengths that are
@@ -88,56 +87,12 @@ class RegistersTask:
             if getattr(self, key) < 1:
                 raise TaskSpecError(f"{key}={getattr(self, key)} must be >= 1")
 
-    def problems(self, split: str) -> list[Problem]:
-        check_split(split)
-        spec = self.ood if split == "ood" else self.train
-        count = {"train": self.n_train, "test": self.n_test, "ood": self.n_ood}[split]
-        rng = np.random.default_rng([self.seed, {"train": 0, "test": 1, "ood": 2}[split]])
-        seen = set() if split == "train" else {p.prompt for p in self._train_cached()}
-        out: list[Problem] = []
-        while len(out) < count:
-            prob = _make_problem(spec, rng, len(out))
-            if prob.prompt not in seen:
-                seen.add(prob.prompt)
-                out.append(prob)
-        return out
+    @property
+    def n_answers(self) -> int:
+        return self.train.n_registers
 
-    def _train_cached(self) -> list[Problem]:
-        cache = self.__dict__.get("_train_problems")
-        if cache is None:
-            cache = self.problems("train")
-            object.__setattr__(self, "_train_problems", cache)
-        return cache
-
-    def spec_dict(self) -> dict:
-        return {"name": self.name, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,
-                "n_test": self.n_test, "n_ood": self.n_ood, "seed": self.seed}
-
-    def extract_answer(self, text: str) -> str | None:
-        if text.count(ANSWER_MARK) != 1:
-            return INVALID
-        parts = text.split(ANSWER_MARK, 1)[1].split(",")
-        if len(parts) != self.train.n_registers or not all(p.isdigit() and len(p) <= 6 for p in parts):
-            return INVALID
-        values = [int(p) for p in parts]
-        if any(v >= self.train.modulus for v in values):
-            return INVALID
-        return ",".join(str(v) for v in values)
-
-    def check_answer(self, problem: Problem, answer: str | None) -> bool:
-        return answer is not None and answer == problem.answer
-
-    def step_texts(self, text: str) -> list[str]:
-        body = text.split(ANSWER_MARK, 1)[0]
-        return body.split(STEP_SEP) if body else []
-
-    def step_ends(self, text: str) -> list[int]:
-        ends, pos = [], 0
-        for step in self.step_texts(text):
-            pos += len(step)
-            ends.append(pos)
-            pos += 1
-        return ends
+    def make_problem(self, spec, rng: np.random.Generator, problem_id: int) -> Problem:
+        return _make_problem(spec, rng, problem_id)
 
     def check_steps(self, problem: Problem, text: str) -> StepCheck:
         m = self.train.modulus

@@ -175,8 +175,8 @@ def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any",
         ax.set_xlabel("training compute (FLOPs, 6·P·tokens)")
         ax.set_ylabel("test compute per problem (FLOPs, 2·P·tokens)")
         k = fit.get("test_compute_saved_per_10x_train")
-        ax.set_title(f"Train vs test compute ({'best rule' if rule == 'any' else _label(rule)}): "
-                     f"10× train saves {k}× test"
+        ax.set_title(f"Train vs test compute ({'best rule' if rule == 'any' else _label(rule)}): 10× train "
+                     f"saves {k:.3g}× test\n(fit on {fit['n_points']} frontier points, R² {fit['r2']})"
                      if k else "Train vs test compute")
         ax.legend()
         fig.tight_layout()

@@ -23,10 +23,13 @@ from ttc.compute import inference_flops
 from ttc.config import to_dict
 from ttc.evaluate import RuleSpec, curves
 from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, load_checkpoint
-from ttc.pools import PoolSpec, cached_pool
+from ttc.pools import PoolSpec, cached_pool, pool_key
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
 from ttc.tokenizer import Codec
+
+
+CURVES_VERSION = 1  # bump when cell_curves changes what it computes
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,14 @@ def run_sweep(cfg: SweepConfig) -> dict:
     generators = train_generators(cfg)
     cells = pool_cells(cfg, generators)
     pools = _parallel(cfg, _pool_one, cells, "pools")
+    cache = Cache(cfg.run.cache_dir)
     frames, stats = [], []
     for cell, pool in tqdm(list(zip(cells, pools)), desc="curves", disable=not cfg.run.progress):
-        frames.append(cell_curves(cfg, cell, pool, task))
+        # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
+        key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
+                          to_dict(cfg.eval), cell.role, asdict(cell.checkpoint))
+        frame, _ = cache.frame("curves", key, lambda: cell_curves(cfg, cell, pool, task))
+        frames.append(frame)
         stats.append(pool_stats(cell, pool))
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})

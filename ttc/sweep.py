@@ -152,7 +152,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
         # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
         key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
                           to_dict(cfg.eval), cell.role, asdict(cell.checkpoint))
-        frame, _ = cache.frame("curves", key, lambda: cell_curves(cfg, cell, pool, task))
+        frame, _ = cache.frame("curves", key, lambda c=cell, p=pool: cell_curves(cfg, c, p, task))
         frames.append(frame)
         stats.append(pool_stats(cell, pool))
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed

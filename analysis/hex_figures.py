@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import cm, colors
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from ttc.hex import fits
 
@@ -98,6 +99,7 @@ def tradeoff(iso: pd.DataFrame) -> Figure:
                 ax.plot(10 ** xs, 10 ** (y0 + fit["slope"] * xs), "--", color=color, lw=0.7)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
         ax.set_xlabel("self-play compute (MACs)")
         ax.set_ylabel("least test compute per move (MACs)")
         ax.set_title(f"{board}×{board}")

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     out = run_sweep(cfg)
     lm_seconds = round(time.time() - start, 1)
-    for name in ("curves", "pools", "generators"):
+    for name in ("curves", "pools", "generators", "verifiers"):
         tmp = results / f".{name}.csv.tmp"
         out[name].to_csv(tmp, index=False)
         os.replace(tmp, results / f"{name}.csv")

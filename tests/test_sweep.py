@@ -41,9 +41,21 @@ n_samples = 4
 checkpoint_samples = 2
 ood_problems = 6
 max_new_tokens = 40
+[verifiers]
+kinds = ["prm"]
+[verifiers.common]
+init_size = "t1"
+n_problems = 20
+samples_per_problem = 2
+steps = 3
+batch_size = 8
+lm_batch_size = 4
+n_val_problems = 5
+max_new_tokens = 40
 [eval]
 ns = [1, 2, 4]
 n_trials = 50
+rules = ["single", "majority", "best_of_n:logprob", "weighted_vote:prob", "best_of_n:prm", "coverage"]
 [run]
 hex = false
 progress = false
@@ -71,7 +83,11 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     need = {"task", "generator", "params", "train_flops", "verifier", "rule", "n", "accuracy", "ci_low", "ci_high",
             "gen_flops_per_problem", "verify_flops_per_problem", "n_problems", "seed", "config_hash"}
     assert need <= set(curves.columns)
-    assert set(curves["rule"]) >= {"single", "majority", "coverage", "best_of_n:logprob"}
+    assert set(curves["rule"]) >= {"single", "majority", "coverage", "best_of_n:logprob", "best_of_n:prm"}
+    prm = curves[curves["rule"] == "best_of_n:prm"]
+    assert (prm["verify_flops_per_problem"] > 0).all() and (prm["verifier"] == "prm").all()
+    assert (curves.loc[curves["verifier"] == "none", "verify_flops_per_problem"] == 0).all()
+    assert len(pd.read_csv(first / "verifiers.csv")) == 1
     assert ((curves["accuracy"] >= 0) & (curves["accuracy"] <= 1)).all()
     for name in ("best_of_n", "ood", "model_size", "train_test_tradeoff", "coverage", "compute_frontier",
                  "false_positives"):
@@ -115,7 +131,8 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     fresh = {"n": 0}
 
     def counting_draw(*a, **k):
-        fresh["n"] += 1
+        spec = a[3] if len(a) > 3 else k["spec"]
+        fresh["n"] += spec.split != "train"  # the verifier's training pools come from the train split
         return real_draw(*a, **k)
 
     monkeypatch.setattr(ttc.pools, "draw_pool", counting_draw)
@@ -130,6 +147,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("pools.n_samples=2", "eval.ns"), ("bogus=1", "unknown config key"), ("pools.n_samples=true", "integer"),
     ("generators.sizes=[\"nope\"]", "unknown size"), ("task.train.modulus=1", "modulus"),
     ("pools.n_problems=999", "n_test"), ("run.n_jobs=0", "n_jobs"),
+    ('eval.rules=["best_of_n:orm"]', "needs the orm verifier"), ('verifiers.kinds=["xrm"]', "unknown kind"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny

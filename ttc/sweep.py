@@ -107,7 +107,8 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
     pool = with_generator_scores(pool)
     k = cell.spec.n_samples
     ns = [n for n in cfg.eval.ns if n <= k] or [1]
-    rules = _rule_specs(cfg.eval.rules) if k > 1 else _rule_specs(("single",))
+    rules = [r for r in _rule_specs(cfg.eval.rules) if r.score == "score" or r.score in pool.columns]
+    rules = rules if k > 1 else _rule_specs(("single",))
     frame = curves(pool, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
                    confidence=cfg.eval.confidence)
     ck = cell.checkpoint
@@ -115,6 +116,10 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
     gen = pool["gen_tokens"].mean()
     frame["gen_flops_per_problem"] = inference_flops(ck.params, 1) * (prompt + frame["n"] * gen)
     frame["verify_flops_per_problem"] = 0.0
+    for kind in ("orm", "prm"):  # a verifier scores every one of the N samples
+        if f"verify_flops_{kind}" in pool.columns:
+            uses = frame["rule"].str.endswith(f":{kind}")
+            frame.loc[uses, "verify_flops_per_problem"] = frame.loc[uses, "n"] * pool[f"verify_flops_{kind}"].mean()
     meta = {"task": task.name, "generator": ck.generator, "checkpoint_tokens": ck.tokens, "final": ck.final,
             "params": ck.params, "train_flops": ck.train_flops, "split": cell.spec.split, "role": cell.role,
             "temperature": cell.spec.temperature, "pool_size": k, "verifier": "none", "seed": cell.spec.seed}
@@ -122,6 +127,43 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
         frame.insert(0, key, value)
     frame["verifier"] = np.where(frame["rule"].str.contains(":"), frame["rule"].str.split(":").str[1], "none")
     return frame
+
+
+def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
+    """Verifiers of the largest generator's final checkpoint, one per kind (cached)."""
+    from ttc.verifiers import ensure_verifier
+    if not cfg.verifiers.kinds:
+        return {}
+    torch.set_num_threads(_threads(cfg))
+    largest = max((cks[-1] for cks in generators.values()), key=lambda c: c.params)
+    cache, task = Cache(cfg.run.cache_dir), cfg.task.build()
+    out = {}
+    for kind in tqdm(cfg.verifiers.kinds, desc="verifiers", disable=not cfg.run.progress):
+        spec = cfg.verifiers.spec(kind)
+        init = generators[spec.init_size][-1] if spec.init_size else None  # verifier size chosen freely
+        out[kind] = ensure_verifier(cache, task, largest, spec, init_checkpoint=init, progress=cfg.run.progress)
+    return out
+
+
+def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, verifiers: dict) -> pd.DataFrame:
+    """Add score_<kind>, step_scores_<kind> and verify_flops_<kind> for the generator the verifiers judge."""
+    from ttc.verifiers import score_pool, scoring_flops
+    task, cache = cfg.task.build(), Cache(cfg.run.cache_dir)
+    for kind, rec in verifiers.items():
+        if rec.generator != cell.checkpoint.key:
+            continue
+        key = content_key("scores", rec.key, pool_key(cell.checkpoint.key, task, cell.spec))
+
+        def build(rec=rec) -> pd.DataFrame:
+            scores, steps = score_pool(rec, pool, task, split=cell.spec.split)
+            return pd.DataFrame({"score": scores, "step_scores": [list(map(float, s)) for s in steps],
+                                 "flops": scoring_flops(rec, pool)})
+
+        scored, _ = cache.frame("scores", key, build)
+        pool = pool.assign(**{f"score_{kind}": scored["score"].to_numpy(),
+                              f"step_scores_{kind}": list(scored["step_scores"]),
+                              f"verify_flops_{kind}": scored["flops"].to_numpy()})
+    return pool
 
 
 def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
@@ -146,12 +188,15 @@ def run_sweep(cfg: SweepConfig) -> dict:
     generators = train_generators(cfg)
     cells = pool_cells(cfg, generators)
     pools = _parallel(cfg, _pool_one, cells, "pools")
+    verifiers = train_verifiers(cfg, generators)
     cache = Cache(cfg.run.cache_dir)
     frames, stats = [], []
     for cell, pool in tqdm(list(zip(cells, pools)), desc="curves", disable=not cfg.run.progress):
+        pool = with_verifier_scores(cfg, cell, pool, verifiers)
         # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
         key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
-                          to_dict(cfg.eval), cell.role, asdict(cell.checkpoint))
+                          to_dict(cfg.eval), cell.role, asdict(cell.checkpoint),
+                          sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key))
         frame, _ = cache.frame("curves", key, lambda c=cell, p=pool: cell_curves(cfg, c, p, task))
         frames.append(frame)
         stats.append(pool_stats(cell, pool))
@@ -160,4 +205,8 @@ def run_sweep(cfg: SweepConfig) -> dict:
     table = pd.concat(frames, ignore_index=True)
     table["config_hash"] = config_hash
     gens = pd.DataFrame([{**asdict(ck)} for cks in generators.values() for ck in cks]).drop(columns=["path"])
-    return {"curves": table, "pools": pd.DataFrame(stats), "generators": gens, "config_hash": config_hash}
+    vers = pd.DataFrame([{k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
+                         | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
+                         for r in verifiers.values()])
+    return {"curves": table, "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
+            "config_hash": config_hash}

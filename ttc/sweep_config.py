@@ -73,9 +73,23 @@ class PoolsConfig:
 
 
 @dataclass(frozen=True)
+class VerifiersConfig:
+    kinds: tuple[str, ...] = ("orm", "prm")  # trained on the largest generator's samples; () = none
+    common: dict = field(default_factory=dict)  # VerifierSpec fields shared by every kind
+    orm: dict = field(default_factory=dict)  # VerifierSpec fields for the ORM only
+    prm: dict = field(default_factory=dict)  # ... for the PRM only
+
+    def spec(self, kind: str):
+        from ttc.verifiers import VerifierSpec
+        return _merge(VerifierSpec(kind=kind), {**self.common, **getattr(self, kind)}, f"verifiers.{kind}")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     ns: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
-    rules: tuple[str, ...] = ("single", "majority", "best_of_n:logprob", "weighted_vote:prob", "coverage")
+    # rule or rule:scorer; scorers: logprob/prob (the generator's own), orm, prm (trained verifiers)
+    rules: tuple[str, ...] = ("single", "majority", "best_of_n:logprob", "weighted_vote:prob", "best_of_n:orm",
+                              "best_of_n:prm", "weighted_vote:prm", "coverage")
     n_trials: int = 400  # subsampling trials for rules without a closed form
     confidence: float = 0.95
     seed: int = 0
@@ -97,6 +111,7 @@ class SweepConfig:
     task: TaskConfig = TaskConfig()
     generators: GeneratorsConfig = GeneratorsConfig()
     pools: PoolsConfig = PoolsConfig()
+    verifiers: VerifiersConfig = VerifiersConfig()
     eval: EvalConfig = EvalConfig()
     run: RunConfig = RunConfig()
     hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
@@ -134,5 +149,24 @@ class SweepConfig:
             raise ConfigError(f"eval.confidence={self.eval.confidence} must be in (0, 1)")
         if self.eval.n_trials < 1:
             raise ConfigError("eval.n_trials must be >= 1")
+        for kind in self.verifiers.kinds:
+            if kind not in ("orm", "prm"):
+                raise ConfigError(f"verifiers.kinds: unknown kind {kind!r}; use orm and/or prm")
+            try:
+                spec = self.verifiers.spec(kind)
+                spec.validate()
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
+            if spec.init_size is not None and spec.init_size not in self.generators.sizes:
+                raise ConfigError(f"verifiers.{kind}: init_size={spec.init_size!r} is not among generators.sizes")
+        for rule in self.eval.rules:
+            name, _, scorer = rule.partition(":")
+            if name not in ("single", "majority", "coverage", "best_of_n", "weighted_vote", "top_k_vote"):
+                raise ConfigError(f"eval.rules: unknown rule {name!r}")
+            if scorer in ("orm", "prm") and scorer not in self.verifiers.kinds:
+                raise ConfigError(f"eval.rules: {rule!r} needs the {scorer} verifier, which verifiers.kinds does "
+                                  f"not train; add {scorer!r} to verifiers.kinds or drop the rule")
+            if scorer not in ("", "logprob", "prob", "orm", "prm"):
+                raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm")
         if self.run.n_jobs == 0:
             raise ConfigError("run.n_jobs=0: use 1 (serial), k workers, or -1 (all cores)")

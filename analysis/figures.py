@@ -266,6 +266,33 @@ def fig_false_positives(curves: pd.DataFrame):
     return fig, d, {}
 
 
+def fig_verifier_data(data: pd.DataFrame):
+    """Verifier selection vs verifier training data, against majority and single sample (Cobbe Fig. 5)."""
+    nmax = int(data["n"].max())
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        ver = data[(data["verifier"] != "none") & (data["n"] == nmax)].sort_values("train_samples")
+        for rule, g in ver.groupby("rule", sort=False):
+            ax.errorbar(g["train_samples"], g["accuracy"] * 100,
+                        yerr=[(g["accuracy"] - g["ci_low"]) * 100, (g["ci_high"] - g["accuracy"]) * 100],
+                        marker="o", ms=4, capsize=2, label=f"{_label(rule)}, N={nmax}")
+        for rule, ls in (("majority", "--"), ("single", ":")):
+            b = data[(data["rule"] == rule) & (data["n"] == (nmax if rule == "majority" else data["n"].min()))]
+            if len(b):
+                ax.axhline(float(b["accuracy"].iloc[0]) * 100, color="gray", ls=ls,
+                           label=f"{_label(rule)}" + (f", N={nmax}" if rule == "majority" else ""))
+        ax.set_xscale("log")
+        ax.set_xlabel("verifier training samples (problems × samples per problem)")
+        ax.set_ylabel("accuracy (% of test problems)")
+        ax.set_title(f"Verifier data vs selection — generator {data['generator'].iloc[0]}")
+        ax.legend()
+        fig.tight_layout()
+    best = ver.loc[ver["accuracy"].idxmax()] if len(ver) else None
+    return fig, data, {"verifier_data_best": None if best is None else
+                       {"rule": best["rule"], "train_samples": int(best["train_samples"]),
+                        "accuracy": round(float(best["accuracy"]), 4)}}
+
+
 FIGURES = {
     "best_of_n": lambda c: fig_best_of_n(c, "test"),
     "ood": lambda c: fig_best_of_n(c, "ood"),
@@ -277,11 +304,14 @@ FIGURES = {
 }
 
 
-def write_figures(curves: pd.DataFrame, out_dir: Path) -> dict:
+def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None) -> dict:
     """Every figure as PNG + PDF with its CSV under out_dir; returns the headline numbers."""
     out_dir.mkdir(parents=True, exist_ok=True)
     numbers: dict = {}
-    for name, make in FIGURES.items():
+    makers = dict(FIGURES)
+    if verifier_data is not None and len(verifier_data):
+        makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
+    for name, make in makers.items():
         fig, data, nums = make(curves)
         fig.savefig(out_dir / f"{name}.png", dpi=150)
         fig.savefig(out_dir / f"{name}.pdf")

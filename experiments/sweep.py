@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = results / f".{name}.csv.tmp"
         out[name].to_csv(tmp, index=False)
         os.replace(tmp, results / f"{name}.csv")
-    numbers = write_figures(out["curves"], results / "figures")
+    numbers = write_figures(out["curves"], results / "figures", verifier_data=out["verifier_data"])
     meta = {"config_hash": out["config_hash"], "command": command, "lm_wall_seconds": lm_seconds,
             "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token inferred, "
                                  "6P/token trained"}

@@ -43,6 +43,7 @@ ood_problems = 6
 max_new_tokens = 40
 [verifiers]
 kinds = ["prm"]
+data_problems = [10]
 [verifiers.common]
 init_size = "t1"
 n_problems = 20
@@ -88,6 +89,8 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     assert (prm["verify_flops_per_problem"] > 0).all() and (prm["verifier"] == "prm").all()
     assert (curves.loc[curves["verifier"] == "none", "verify_flops_per_problem"] == 0).all()
     assert len(pd.read_csv(first / "verifiers.csv")) == 1
+    data = pd.read_csv(first / "figures" / "verifier_data.csv")
+    assert set(data["train_problems"].dropna()) == {10, 20} and (first / "figures" / "verifier_data.png").exists()
     assert ((curves["accuracy"] >= 0) & (curves["accuracy"] <= 1)).all()
     for name in ("best_of_n", "ood", "model_size", "train_test_tradeoff", "coverage", "compute_frontier",
                  "false_positives"):

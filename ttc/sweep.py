@@ -181,6 +181,33 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
                 if pool["process_correct"].any() else 0.0)}
 
 
+def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
+    """Selection accuracy vs verifier training data (problems x samples), against majority and single."""
+    from ttc.verifiers import ensure_verifier
+    if not cfg.verifiers.data_problems or not cfg.verifiers.kinds:
+        return pd.DataFrame()
+    cache, task = Cache(cfg.run.cache_dir), cfg.task.build()
+    nmax = max(n for n in cfg.eval.ns if n <= cell.spec.n_samples)
+    ns = sorted({n for n in (4, 16, nmax) if n <= nmax})
+    base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
+    rows = []
+    jobs = [(kind, n) for kind in cfg.verifiers.kinds
+            for n in sorted({*cfg.verifiers.data_problems, cfg.verifiers.spec(kind).n_problems})]
+    for kind, n_problems in tqdm(jobs, desc="verifier data sweep", disable=not cfg.run.progress):
+        spec = replace(cfg.verifiers.spec(kind), n_problems=n_problems)
+        init = generators[spec.init_size][-1] if spec.init_size else None
+        rec = ensure_verifier(cache, task, cell.checkpoint, spec, init_checkpoint=init, progress=cfg.run.progress)
+        scored = with_verifier_scores(cfg, cell, pool, {kind: rec})
+        table = curves(scored, [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
+                                RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")],
+                       ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
+        rows.append(table.assign(verifier=kind, train_problems=n_problems, train_samples=rec.train_samples,
+                                 verifier_train_flops=rec.train_flops,
+                                 val_within_problem_auc=rec.metrics.get("within_problem_auc")))
+    out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)
+    return out.assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)
+
+
 def run_sweep(cfg: SweepConfig) -> dict:
     """All language-model stages; returns {'curves', 'pools', 'generators', 'config_hash'}."""
     cfg.validate()
@@ -202,6 +229,10 @@ def run_sweep(cfg: SweepConfig) -> dict:
         stats.append(pool_stats(cell, pool))
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
+    final = next(i for i, c in enumerate(cells) if c.role == "final" and verifiers
+                 and c.checkpoint.key == next(iter(verifiers.values())).generator) if verifiers else None
+    data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final]) if final is not None \
+        else pd.DataFrame()
     table = pd.concat(frames, ignore_index=True)
     table["config_hash"] = config_hash
     gens = pd.DataFrame([{**asdict(ck)} for cks in generators.values() for ck in cks]).drop(columns=["path"])
@@ -209,4 +240,4 @@ def run_sweep(cfg: SweepConfig) -> dict:
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
                          for r in verifiers.values()])
     return {"curves": table, "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
-            "config_hash": config_hash}
+            "verifier_data": data_sweep, "config_hash": config_hash}

@@ -78,6 +78,9 @@ class VerifiersConfig:
     common: dict = field(default_factory=dict)  # VerifierSpec fields shared by every kind
     orm: dict = field(default_factory=dict)  # VerifierSpec fields for the ORM only
     prm: dict = field(default_factory=dict)  # ... for the PRM only
+    # verifier-data sweep (Cobbe Fig. 5): extra training-problem counts, each kind retrained on the first
+    # n problems (same samples per problem and steps); () = no sweep
+    data_problems: tuple[int, ...] = ()
 
     def spec(self, kind: str):
         from ttc.verifiers import VerifierSpec

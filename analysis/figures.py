@@ -89,6 +89,12 @@ def fig_model_size(curves: pd.DataFrame):
         eq, lower = _interp_log_params(single, acc)
         numbers[rule] = {"accuracy": round(acc, 4), "equivalent_params": round(eq),
                          "size_multiplier": round(eq / float(largest["params"]), 2), "lower_bound": lower}
+        if lower:  # beyond the family: an extrapolation of the top two sizes' log-linear trend, labelled so
+            top = single.sort_values("params").tail(2)
+            gain = float(np.diff(top["accuracy"])[0]) / float(np.diff(np.log10(top["params"].astype(float)))[0])
+            if gain > 0:
+                numbers[rule]["extrapolated_size_multiplier"] = round(
+                    10 ** ((acc - float(largest["accuracy"])) / gain), 1)
     data = pd.concat(rows, ignore_index=True)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()

@@ -59,6 +59,9 @@ def render_markdown(summary: dict) -> str:
     m = summary.get("verifier_size_multiplier")
     if m:
         bound = " (a lower bound: it beats every single-sample model)" if m["lower_bound"] else ""
+        if "extrapolated_size_multiplier" in m:
+            bound += (f"; extrapolating the two largest sizes' log-linear single-sample trend: "
+                      f"~{m['extrapolated_size_multiplier']}x (an extrapolation, not a measurement)")
         lines += ["", "## Equivalent model size (Cobbe's 30×)", "",
                   f"- best selection rule `{m['rule']}` at the largest N: {m['accuracy']:.1%}, as good as a single-sample "
                   f"model of {m['equivalent_params']:,} params = **{m['size_multiplier']}×** the largest generator{bound}."]

@@ -154,7 +154,7 @@ def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, v
             continue
         key = content_key("scores", rec.key, pool_key(cell.checkpoint.key, task, cell.spec))
 
-        def build(rec=rec) -> pd.DataFrame:
+        def build(rec=rec, pool=pool) -> pd.DataFrame:
             scores, steps = score_pool(rec, pool, task, split=cell.spec.split)
             return pd.DataFrame({"score": scores, "step_scores": [list(map(float, s)) for s in steps],
                                  "flops": scoring_flops(rec, pool)})
@@ -197,10 +197,17 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
         spec = replace(cfg.verifiers.spec(kind), n_problems=n_problems)
         init = generators[spec.init_size][-1] if spec.init_size else None
         rec = ensure_verifier(cache, task, cell.checkpoint, spec, init_checkpoint=init, progress=cfg.run.progress)
-        scored = with_verifier_scores(cfg, cell, pool, {kind: rec})
-        table = curves(scored, [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
-                                RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")],
-                       ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
+        key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
+                          to_dict(cfg.eval), ns)
+
+        def build(kind=kind, rec=rec) -> pd.DataFrame:
+            scored = with_verifier_scores(cfg, cell, pool, {kind: rec})
+            rules = [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
+                     RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")]
+            return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
+                          confidence=cfg.eval.confidence)
+
+        table, _ = cache.frame("curves", key, build)
         rows.append(table.assign(verifier=kind, train_problems=n_problems, train_samples=rec.train_samples,
                                  verifier_train_flops=rec.train_flops,
                                  val_within_problem_auc=rec.metrics.get("within_problem_auc")))

@@ -45,7 +45,8 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
 def render_markdown(summary: dict) -> str:
     lines = ["# ttc — headline numbers of the default sweep", "",
              f"Config hash `{summary.get('config_hash')}`; command `{summary.get('command')}`; "
-             f"language-model stages took {summary.get('lm_wall_seconds')} s.", "",
+             f"this run's language-model stages took {summary.get('lm_wall_seconds')} s (cached cells are reused; "
+             "a cold run trains and samples everything).", "",
              "## Generators (test split, sampled at T=1 unless greedy)", "",
              "| generator | P (non-emb) | train FLOPs | pass@1 greedy | pass@1 sampled | process-correct | lucky share |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -71,6 +72,9 @@ def render_markdown(summary: dict) -> str:
                   f"- rule `{tt['rule']}`: slope {tt['slope']} of log10 test vs log10 train compute, "
                   f"R² {tt['r2']}, {tt['n_points']} frontier points → 10× train compute saves "
                   f"**{tt['test_compute_saved_per_10x_train']}×** test compute."]
+        if tt["n_points"] < 8:
+            lines.append(f"- caution: only {tt['n_points']} frontier points support this fit (generators that jump "
+                         "from chance to competence between checkpoints make the trade-off a step, not a slope).")
     cov = summary.get("coverage_fit", {})
     if cov:
         lines += ["", "## Coverage law c(k) = exp(a·k^b) (Brown et al.)", ""]

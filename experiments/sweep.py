@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,9 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from ttc.sweep import run_sweep
 
     command = "python " + " ".join(shlex.quote(a) for a in [f"experiments/{Path(__file__).name}", *sys.argv[1:]])
-    results = REPO / cfg.run.results_dir if not Path(cfg.run.results_dir).is_absolute() else Path(cfg.run.results_dir)
-    cache_dir = REPO / cfg.run.cache_dir if not Path(cfg.run.cache_dir).is_absolute() else Path(cfg.run.cache_dir)
-    from dataclasses import replace
+    # relative paths are taken from the repository root; absolute ones stay as they are
+    results, cache_dir = REPO / cfg.run.results_dir, REPO / cfg.run.cache_dir
     cfg = replace(cfg, run=replace(cfg.run, cache_dir=str(cache_dir)))
     results.mkdir(parents=True, exist_ok=True)
 

@@ -17,7 +17,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from ttc.cache import Cache, content_key
-from ttc.compute import flop_params
 from ttc.models import ModelSize, build_model
 from ttc.tasks.base import Task
 from ttc.tokenizer import DEFAULT_CHARS, Codec, build_char_tokenizer
@@ -104,7 +103,6 @@ def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress:
                                   tokens=info.tokens, train_flops=info.train_flops, step=info.step,
                                   loss=info.loss, final=False))
 
-    assert flop_params(model) > 0
     train_generator(model, task, Codec.of(tokenizer), spec.train, on_checkpoint=save, progress=progress,
                     desc=f"train {spec.size.name}")
     records[-1] = Checkpoint(**{**asdict(records[-1]), "final": True})

@@ -39,6 +39,22 @@ class PoolCell:
     role: str  # final | checkpoint | ood | greedy
 
 
+_TASKS: dict[str, Task] = {}
+
+
+def _task(cfg: SweepConfig) -> Task:
+    """One task object per task config and process: its generated splits are then built only once."""
+    key = content_key(to_dict(cfg.task))
+    if key not in _TASKS:
+        _TASKS[key] = cfg.task.build()
+    return _TASKS[key]
+
+
+def largest_final(generators: dict[str, list[Checkpoint]]) -> Checkpoint:
+    """The final checkpoint of the generator with the most parameters (the one verifiers judge)."""
+    return max((cks[-1] for cks in generators.values()), key=lambda c: c.params)
+
+
 def _threads(cfg: SweepConfig) -> int:
     if cfg.run.torch_threads:
         return cfg.run.torch_threads
@@ -49,7 +65,7 @@ def _threads(cfg: SweepConfig) -> int:
 def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
     torch.set_num_threads(_threads(cfg))
     spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
-    return ensure_generator(Cache(cfg.run.cache_dir), cfg.task.build(), spec, progress=cfg.run.progress)
+    return ensure_generator(Cache(cfg.run.cache_dir), _task(cfg), spec, progress=cfg.run.progress)
 
 
 def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
@@ -57,7 +73,7 @@ def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     path = cell.checkpoint.path
     codec = Codec.of(AutoTokenizer.from_pretrained(path))  # cheap; the model itself loads only on a miss
     pool, _ = cached_pool(Cache(cfg.run.cache_dir), cell.checkpoint.key, lambda: load_checkpoint(path)[0],
-                          codec, cfg.task.build(), cell.spec, progress=cfg.run.progress)
+                          codec, _task(cfg), cell.spec, progress=cfg.run.progress)
     return pool
 
 
@@ -84,8 +100,8 @@ def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> lis
                 cells.append(PoolCell(ck, replace(final, n_samples=1, temperature=0.0), "greedy"))
             else:
                 cells.append(PoolCell(ck, replace(final, n_samples=p.checkpoint_samples), "checkpoint"))
-    largest = max(generators, key=lambda n: generators[n][-1].params)
-    cells.append(PoolCell(generators[largest][-1], replace(final, split="ood", n_problems=p.ood_problems), "ood"))
+    ood = replace(final, split="ood", n_problems=p.ood_problems)
+    cells.append(PoolCell(largest_final(generators), ood, "ood"))
     return cells
 
 
@@ -99,7 +115,8 @@ def _rule_specs(rules: tuple[str, ...]) -> list[RuleSpec]:
 
 def with_generator_scores(pool: pd.DataFrame) -> pd.DataFrame:
     """The generator's own scores: mean log-prob per token, and its exponent for weighted votes."""
-    mean_lp = pool["logprob"] / pool["gen_tokens"].clip(lower=1)
+    from ttc.verifiers import SCORERS
+    mean_lp = SCORERS["logprob_per_token"](pool)
     return pool.assign(score_logprob=mean_lp, score_prob=np.exp(mean_lp))
 
 
@@ -120,35 +137,34 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
         if f"verify_flops_{kind}" in pool.columns:
             uses = frame["rule"].str.endswith(f":{kind}")
             frame.loc[uses, "verify_flops_per_problem"] = frame.loc[uses, "n"] * pool[f"verify_flops_{kind}"].mean()
+    verifier = frame["rule"].str.partition(":")[2].replace("", "none")  # the scorer a rule reads
     meta = {"task": task.name, "generator": ck.generator, "checkpoint_tokens": ck.tokens, "final": ck.final,
             "params": ck.params, "train_flops": ck.train_flops, "split": cell.spec.split, "role": cell.role,
-            "temperature": cell.spec.temperature, "pool_size": k, "verifier": "none", "seed": cell.spec.seed}
+            "temperature": cell.spec.temperature, "pool_size": k, "verifier": verifier, "seed": cell.spec.seed}
     for key, value in reversed(list(meta.items())):
         frame.insert(0, key, value)
-    frame["verifier"] = np.where(frame["rule"].str.contains(":"), frame["rule"].str.split(":").str[1], "none")
     return frame
+
+
+def _ensure_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], spec):
+    """A verifier of the largest generator's samples, started from the checkpoint ``spec.init_size`` names."""
+    from ttc.verifiers import ensure_verifier
+    init = generators[spec.init_size][-1] if spec.init_size else None  # verifier size chosen freely
+    return ensure_verifier(Cache(cfg.run.cache_dir), _task(cfg), largest_final(generators), spec,
+                           init_checkpoint=init, progress=cfg.run.progress)
 
 
 def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
     """Verifiers of the largest generator's final checkpoint, one per kind (cached)."""
-    from ttc.verifiers import ensure_verifier
-    if not cfg.verifiers.kinds:
-        return {}
     torch.set_num_threads(_threads(cfg))
-    largest = max((cks[-1] for cks in generators.values()), key=lambda c: c.params)
-    cache, task = Cache(cfg.run.cache_dir), cfg.task.build()
-    out = {}
-    for kind in tqdm(cfg.verifiers.kinds, desc="verifiers", disable=not cfg.run.progress):
-        spec = cfg.verifiers.spec(kind)
-        init = generators[spec.init_size][-1] if spec.init_size else None  # verifier size chosen freely
-        out[kind] = ensure_verifier(cache, task, largest, spec, init_checkpoint=init, progress=cfg.run.progress)
-    return out
+    return {kind: _ensure_verifier(cfg, generators, cfg.verifiers.spec(kind))
+            for kind in tqdm(cfg.verifiers.kinds, desc="verifiers", disable=not cfg.run.progress)}
 
 
 def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, verifiers: dict) -> pd.DataFrame:
     """Add score_<kind>, step_scores_<kind> and verify_flops_<kind> for the generator the verifiers judge."""
     from ttc.verifiers import score_pool, scoring_flops
-    task, cache = cfg.task.build(), Cache(cfg.run.cache_dir)
+    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     for kind, rec in verifiers.items():
         if rec.generator != cell.checkpoint.key:
             continue
@@ -183,10 +199,9 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
 
 def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
     """Selection accuracy vs verifier training data (problems x samples), against majority and single."""
-    from ttc.verifiers import ensure_verifier
     if not cfg.verifiers.data_problems or not cfg.verifiers.kinds:
         return pd.DataFrame()
-    cache, task = Cache(cfg.run.cache_dir), cfg.task.build()
+    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
     nmax = max(n for n in cfg.eval.ns if n <= cell.spec.n_samples)
     ns = sorted({n for n in (4, 16, nmax) if n <= nmax})
     base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
@@ -194,9 +209,7 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
     jobs = [(kind, n) for kind in cfg.verifiers.kinds
             for n in sorted({*cfg.verifiers.data_problems, cfg.verifiers.spec(kind).n_problems})]
     for kind, n_problems in tqdm(jobs, desc="verifier data sweep", disable=not cfg.run.progress):
-        spec = replace(cfg.verifiers.spec(kind), n_problems=n_problems)
-        init = generators[spec.init_size][-1] if spec.init_size else None
-        rec = ensure_verifier(cache, task, cell.checkpoint, spec, init_checkpoint=init, progress=cfg.run.progress)
+        rec = _ensure_verifier(cfg, generators, replace(cfg.verifiers.spec(kind), n_problems=n_problems))
         key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
                           to_dict(cfg.eval), ns)
 
@@ -216,9 +229,9 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
 
 
 def run_sweep(cfg: SweepConfig) -> dict:
-    """All language-model stages; returns {'curves', 'pools', 'generators', 'config_hash'}."""
+    """All language-model stages; returns the tables experiments/sweep.py writes, and the config hash."""
     cfg.validate()
-    task = cfg.task.build()
+    task = _task(cfg)
     generators = train_generators(cfg)
     cells = pool_cells(cfg, generators)
     pools = _parallel(cfg, _pool_one, cells, "pools")
@@ -236,13 +249,12 @@ def run_sweep(cfg: SweepConfig) -> dict:
         stats.append(pool_stats(cell, pool))
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
-    final = next(i for i, c in enumerate(cells) if c.role == "final" and verifiers
-                 and c.checkpoint.key == next(iter(verifiers.values())).generator) if verifiers else None
-    data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final]) if final is not None \
-        else pd.DataFrame()
+    judged = largest_final(generators)  # the generator the verifiers judge: its final test pool
+    final = next(i for i, c in enumerate(cells) if c.role == "final" and c.checkpoint == judged)
+    data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final])
     table = pd.concat(frames, ignore_index=True)
     table["config_hash"] = config_hash
-    gens = pd.DataFrame([{**asdict(ck)} for cks in generators.values() for ck in cks]).drop(columns=["path"])
+    gens = pd.DataFrame([asdict(ck) for cks in generators.values() for ck in cks]).drop(columns=["path"])
     vers = pd.DataFrame([{k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
                          for r in verifiers.values()])

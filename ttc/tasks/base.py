@@ -26,6 +26,12 @@ class TaskSpecError(ValueError):
     """A task was asked for with impossible parameters; the message names the parameter and the fix."""
 
 
+def require(ok: bool, message: str) -> None:
+    """Raise ``TaskSpecError(message)`` unless ``ok`` (spec validation reads as a list of requirements)."""
+    if not ok:
+        raise TaskSpecError(message)
+
+
 @dataclass(frozen=True)
 class Problem:
     problem_id: int
@@ -100,13 +106,20 @@ class GeneratedTask:
         raise NotImplementedError
 
     def problems(self, split: str) -> list[Problem]:
+        """The split's problems, generated once per task object (frozen tasks: the result never changes)."""
         check_split(split)
+        memo = self.__dict__.setdefault("_problems", {})
+        if split not in memo:
+            memo[split] = self._generate(split)
+        return memo[split]
+
+    def _generate(self, split: str) -> list[Problem]:
         spec = self.ood if split == "ood" else self.train
         count = {"train": self.n_train, "test": self.n_test, "ood": self.n_ood}[split]
         # Each split has its own stream; held-out prompts that also occur in train are dropped, and no
         # prompt repeats within a split.
         rng = np.random.default_rng([self.seed, {"train": 0, "test": 1, "ood": 2}[split]])
-        seen = set() if split == "train" else {p.prompt for p in self._train_cached()}
+        seen = set() if split == "train" else {p.prompt for p in self.problems("train")}
         out: list[Problem] = []
         while len(out) < count:
             prob = self.make_problem(spec, rng, len(out))
@@ -114,13 +127,6 @@ class GeneratedTask:
                 seen.add(prob.prompt)
                 out.append(prob)
         return out
-
-    def _train_cached(self) -> list[Problem]:
-        cache = self.__dict__.get("_train_problems")
-        if cache is None:
-            cache = self.problems("train")
-            object.__setattr__(self, "_train_problems", cache)
-        return cache
 
     def spec_dict(self) -> dict:
         return {"name": self.name, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,

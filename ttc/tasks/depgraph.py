@@ -29,7 +29,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError
+from ttc.tasks.base import (ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError,
+                            require)
 
 NAMES = "abcdefghijklmnopqrstuvwxyz"
 OPS = "+-"
@@ -52,23 +53,19 @@ class DepGraphSpec:
     ops: str = "+-"
 
     def validate(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise TaskSpecError(msg)
-
-        need(self.modulus >= 2, f"modulus={self.modulus} must be >= 2")
-        need(self.n_targets >= 1, f"n_targets={self.n_targets} must be >= 1")
-        need(1 <= self.min_steps <= self.max_steps, f"need 1 <= min_steps <= max_steps, got "
+        require(self.modulus >= 2, f"modulus={self.modulus} must be >= 2")
+        require(self.n_targets >= 1, f"n_targets={self.n_targets} must be >= 1")
+        require(1 <= self.min_steps <= self.max_steps, f"need 1 <= min_steps <= max_steps, got "
              f"{self.min_steps}..{self.max_steps}")
-        need(self.min_steps >= self.n_targets, f"min_steps={self.min_steps} must be >= n_targets="
+        require(self.min_steps >= self.n_targets, f"min_steps={self.min_steps} must be >= n_targets="
              f"{self.n_targets} (each target is a derived quantity)")
-        need(0 <= self.min_distractors <= self.max_distractors,
+        require(0 <= self.min_distractors <= self.max_distractors,
              f"need 0 <= min_distractors <= max_distractors, got {self.min_distractors}..{self.max_distractors}")
-        need(2 <= self.min_givens <= self.max_givens,
+        require(2 <= self.min_givens <= self.max_givens,
              f"need 2 <= min_givens <= max_givens, got {self.min_givens}..{self.max_givens}")
-        need(self.ops != "" and set(self.ops) <= set(OPS), f"ops={self.ops!r}: use a non-empty subset of {OPS!r}")
+        require(self.ops != "" and set(self.ops) <= set(OPS), f"ops={self.ops!r}: use a non-empty subset of {OPS!r}")
         total = self.max_steps + self.max_distractors + self.max_givens
-        need(total <= len(NAMES), f"max_steps + max_distractors + max_givens = {total} exceeds the "
+        require(total <= len(NAMES), f"max_steps + max_distractors + max_givens = {total} exceeds the "
              f"{len(NAMES)} available names; lower one of them")
 
 

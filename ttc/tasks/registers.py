@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError
+from ttc.tasks.base import (ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError,
+                            require)
 
 REGISTERS = "xyzw"
 _STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
@@ -46,21 +47,17 @@ class RegistersSpec:
     length_decay: float = 1.0  # P(steps = s) ∝ length_decay ** (s - min_steps); 1.0 = uniform
 
     def validate(self) -> None:
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                raise TaskSpecError(msg)
-
-        need(self.modulus >= 2, f"modulus={self.modulus} must be >= 2")
-        need(1 <= self.n_registers <= len(REGISTERS), f"n_registers={self.n_registers} must be in 1..{len(REGISTERS)}")
-        need(self.n_registers <= self.min_steps <= self.max_steps,
+        require(self.modulus >= 2, f"modulus={self.modulus} must be >= 2")
+        require(1 <= self.n_registers <= len(REGISTERS), f"n_registers={self.n_registers} must be in 1..{len(REGISTERS)}")
+        require(self.n_registers <= self.min_steps <= self.max_steps,
              f"need n_registers <= min_steps <= max_steps (every register has >= 1 operation), got "
              f"n_registers={self.n_registers}, steps {self.min_steps}..{self.max_steps}")
-        need(self.max_steps <= 40, f"max_steps={self.max_steps} is over 40; prompts would exceed the models' context")
-        need(self.max_ops_per_register * self.n_registers >= self.max_steps,
+        require(self.max_steps <= 40, f"max_steps={self.max_steps} is over 40; prompts would exceed the models' context")
+        require(self.max_ops_per_register * self.n_registers >= self.max_steps,
              f"max_ops_per_register={self.max_ops_per_register} x n_registers={self.n_registers} cannot hold "
              f"max_steps={self.max_steps}; raise max_ops_per_register or lower max_steps")
-        need(0 < self.length_decay <= 1, f"length_decay={self.length_decay} must be in (0, 1]")
-        need(1 <= self.max_operand < self.modulus,
+        require(0 < self.length_decay <= 1, f"length_decay={self.length_decay} must be in (0, 1]")
+        require(1 <= self.max_operand < self.modulus,
              f"max_operand={self.max_operand} must be in 1..modulus-1={self.modulus - 1}")
 
 

@@ -10,7 +10,6 @@ must beat them. Labels are never read at scoring time.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from ttc.verifiers.heads import ValueHeadLM
 from ttc.verifiers.metrics import auc, calibration, step_auc, verifier_metrics, within_problem_auc

@@ -273,25 +273,38 @@ def fig_false_positives(curves: pd.DataFrame):
 
 
 def fig_verifier_data(data: pd.DataFrame):
-    """Verifier selection vs verifier training data, against majority and single sample (Cobbe Fig. 5)."""
+    """Verifier selection vs verifier training data, against majority and single sample (Cobbe Fig. 5).
+
+    One panel per rule family (best-of-N, weighted vote) at the largest N; x = training problems, one
+    line per verifier and samples per problem (each point retrained on the first problems x samples)."""
     nmax = int(data["n"].max())
+    ver = data[(data["verifier"] != "none") & (data["n"] == nmax)].sort_values("train_problems")
+    families = sorted(ver["rule"].str.partition(":")[0].unique())
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots()
-        ver = data[(data["verifier"] != "none") & (data["n"] == nmax)].sort_values("train_samples")
-        for rule, g in ver.groupby("rule", sort=False):
-            ax.errorbar(g["train_samples"], g["accuracy"] * 100,
-                        yerr=[(g["accuracy"] - g["ci_low"]) * 100, (g["ci_high"] - g["accuracy"]) * 100],
-                        marker="o", ms=4, capsize=2, label=f"{_label(rule)}, N={nmax}")
-        for rule, ls in (("majority", "--"), ("single", ":")):
-            b = data[(data["rule"] == rule) & (data["n"] == (nmax if rule == "majority" else data["n"].min()))]
-            if len(b):
-                ax.axhline(float(b["accuracy"].iloc[0]) * 100, color="gray", ls=ls,
-                           label=f"{_label(rule)}" + (f", N={nmax}" if rule == "majority" else ""))
-        ax.set_xscale("log")
-        ax.set_xlabel("verifier training samples (problems × samples per problem)")
-        ax.set_ylabel("accuracy (% of test problems)")
-        ax.set_title(f"Verifier data vs selection — generator {data['generator'].iloc[0]}")
-        ax.legend()
+        fig, axes = plt.subplots(1, max(1, len(families)), figsize=(5.2 * max(1, len(families)), 4.2), sharey=True,
+                                 squeeze=False)
+        colours = {v: f"C{i}" for i, v in enumerate(sorted(ver["verifier"].unique()))}
+        samples = sorted(ver["samples_per_problem"].unique()) if "samples_per_problem" in ver else [None]
+        styles = dict(zip(reversed(samples), ["-", "--", ":", "-."] * 4))
+        for ax, family in zip(axes[0], families):
+            for (rule, k), g in ver[ver["rule"].str.startswith(family + ":")].groupby(
+                    ["rule", "samples_per_problem"] if samples != [None] else ["rule", "verifier"], sort=True):
+                v = g["verifier"].iloc[0]
+                ax.errorbar(g["train_problems"], g["accuracy"] * 100,
+                            yerr=[(g["accuracy"] - g["ci_low"]) * 100, (g["ci_high"] - g["accuracy"]) * 100],
+                            color=colours[v], ls=styles.get(k, "-"), marker="o", ms=4, capsize=2,
+                            label=f"{v.upper()}" + (f", {k} samples/problem" if samples != [None] else ""))
+            for rule, ls in (("majority", "--"), ("single", ":")):
+                b = data[(data["rule"] == rule) & (data["n"] == (nmax if rule == "majority" else data["n"].min()))]
+                if len(b):
+                    ax.axhline(float(b["accuracy"].iloc[0]) * 100, color="gray", ls=ls,
+                               label=_label(rule) + (f", N={nmax}" if rule == "majority" else ""))
+            ax.set_xscale("log")
+            ax.set_xlabel("verifier training problems")
+            ax.set_title(f"{family.replace('_', '-')} by the verifier, N={nmax}")
+            ax.legend()
+        axes[0][0].set_ylabel("accuracy (% of test problems)")
+        fig.suptitle(f"Verifier training data vs selection — generator {data['generator'].iloc[0]}")
         fig.tight_layout()
     best = ver.loc[ver["accuracy"].idxmax()] if len(ver) else None
     return fig, data, {"verifier_data_best": None if best is None else

@@ -25,8 +25,8 @@ from ttc.evaluate import RuleSpec, curves
 from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key, load_checkpoint
 from ttc.pools import PoolSpec, cached_pool
 from ttc.sweep_config import SweepConfig
-from ttc.verifiers import (SCORERS, VerifierSpec, ensure_verifier, generator_step_logprobs, score_pool,
-                           verifier_metrics)
+from ttc.verifiers import (SCORERS, VerifierSpec, data_point, ensure_verifier, generator_step_logprobs,
+                           score_pool, verifier_metrics)
 from ttc.verifiers.metrics import selection_table
 
 # design name -> VerifierSpec fields (on top of --set); the first two are the defaults
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--test-problems", type=int, default=None, help="default: the sweep's pools.n_problems "
                     "(ood: pools.ood_problems)")
     ap.add_argument("--data-sweep", default="", help="PROBLEMSxSAMPLES,... : train each design at each "
-                    "training-set size for one epoch (20..300 steps) and print its row (Cobbe's Figure 5)")
+                    "training-set size for one epoch (ttc.verifiers.data_point) and print its row (Cobbe's Figure 5)")
     ap.add_argument("--trials", type=int, default=100, help="subsampling trials for weighted voting")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
@@ -103,14 +103,12 @@ def main(argv=None) -> int:
     steps = generator_step_logprobs(gen, pool, task, split=args.split)
     scores["gen_step_min"] = np.array([s.min() for s in steps])  # the generator's least likely step
     metrics["gen_step_min"] = {"score_s": time.perf_counter() - t0}
-    runs = [(name, {}) for name in args.designs.split(",")]
+    runs = [(name, None) for name in args.designs.split(",")]
     for point in filter(None, args.data_sweep.split(",")):
-        n_prob, k = (int(x) for x in point.split("x"))
-        epoch = -(-n_prob * k // VerifierSpec().batch_size)
-        runs += [(f"{name}@{point}", dict(n_problems=n_prob, samples_per_problem=k, steps=min(300, max(20, epoch))))
-                 for name in args.designs.split(",")]
+        runs += [(f"{name}@{point}", tuple(int(x) for x in point.split("x"))) for name in args.designs.split(",")]
     for name, size in runs:
-        spec = VerifierSpec(**{**DESIGNS[name.split("@")[0]], **overrides, **size})
+        spec = VerifierSpec(**{**DESIGNS[name.split("@")[0]], **overrides})
+        spec = data_point(spec, *size) if size else spec
         init = cached_generator(spec.init_size) if spec.init_size else None
         rec = ensure_verifier(cache, task, gen, spec, init_checkpoint=init, progress=True)
         t0 = time.perf_counter()

@@ -44,6 +44,7 @@ max_new_tokens = 40
 [verifiers]
 kinds = ["prm"]
 data_problems = [10]
+data_samples = [1, 2]
 [verifiers.common]
 init_size = "t1"
 n_problems = 20
@@ -90,7 +91,9 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     assert (curves.loc[curves["verifier"] == "none", "verify_flops_per_problem"] == 0).all()
     assert len(pd.read_csv(first / "verifiers.csv")) == 1
     data = pd.read_csv(first / "figures" / "verifier_data.csv")
-    assert set(data["train_problems"].dropna()) == {10, 20} and (first / "figures" / "verifier_data.png").exists()
+    points = set(map(tuple, data.dropna(subset=["train_problems"])[["train_problems", "samples_per_problem"]]
+                     .astype(int).to_numpy()))
+    assert points == {(10, 1), (10, 2), (20, 2)} and (first / "figures" / "verifier_data.png").exists()
     assert ((curves["accuracy"] >= 0) & (curves["accuracy"] <= 1)).all()
     for name in ("best_of_n", "ood", "model_size", "train_test_tradeoff", "coverage", "compute_frontier",
                  "false_positives"):

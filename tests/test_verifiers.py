@@ -16,8 +16,8 @@ from ttc.models import FAMILY, build_model
 from ttc.tasks.registers import RegistersSpec, RegistersTask
 from ttc.tokenizer import Codec, build_char_tokenizer
 from ttc.train import TrainConfig
-from ttc.verifiers import (ValueHeadLM, VerifierSpec, auc, calibration, ensure_verifier, score_pool, step_auc,
-                           within_problem_auc)
+from ttc.verifiers import (ValueHeadLM, VerifierSpec, auc, calibration, data_point, ensure_verifier, score_pool,
+                           step_auc, within_problem_auc)
 from ttc.verifiers.labels import MASKED, layout, mc_labels, step_labels
 from ttc.verifiers.score import score_layout
 
@@ -178,3 +178,47 @@ def test_orm_losses_read_the_right_tokens():
     every = verifier_loss(out, "orm", "outcome", sol, None, y, None, orm_tokens="all")
     assert last.item() == pytest.approx(-np.log(0.25), rel=1e-4)
     assert every.item() == pytest.approx(-(np.log(0.5) + np.log(0.25)) / 2, rel=1e-4)
+
+
+def _head_weights(rec):
+    return torch.load(f"{rec.path}/value_head.pt", weights_only=True)
+
+
+def test_training_reproducible_whatever_the_global_rng(tmp_path):
+    """Same spec and seed -> identical verifier, even when the process's global RNG state differs."""
+    cache = Cache(tmp_path)
+    gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    spec = VerifierSpec(kind="orm", n_problems=6, samples_per_problem=3, steps=3, batch_size=4, n_val_problems=4,
+                        max_new_tokens=24, lm_batch_size=2)
+    runs = []
+    for i, seed in enumerate((1, 2)):
+        torch.manual_seed(seed)  # whatever ran before in the process
+        torch.rand(seed * 7)
+        runs.append(ensure_verifier(Cache(tmp_path / f"run{i}"), TASK, gen, spec))
+    a, b = (_head_weights(r) for r in runs)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    np.testing.assert_equal(runs[0].metrics, runs[1].metrics)  # NaN (no correct sample) counts as equal
+    assert runs[0].key == runs[1].key
+
+
+def test_data_point_cuts_the_same_pool(tmp_path):
+    """Data-sweep points train on the first problems x samples of the full spec's pool, share its
+    held-out problems, and refuse points larger than the full data."""
+    cache = Cache(tmp_path)
+    gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    full = VerifierSpec(kind="orm", n_problems=8, samples_per_problem=4, steps=50, batch_size=4, n_val_problems=4,
+                        max_new_tokens=24, lm_batch_size=2)
+    small = data_point(full, 3, 2)
+    assert (small.n_problems, small.samples_per_problem, small.pool) == (3, 2, (12, 4))
+    assert small.steps == 20  # one epoch is 2 steps; at least MIN_DATA_STEPS = 20, at most full.steps
+    assert data_point(full, 8, 4) == full and full.pool_shape == (12, 4)
+    with pytest.raises(ValueError, match="exceeds"):
+        data_point(full, 9, 4)
+    with pytest.raises(ValueError, match="smaller than the data"):
+        VerifierSpec(n_problems=8, n_val_problems=4, pool=(10, 4)).validate()
+    big, cut = ensure_verifier(cache, TASK, gen, full), ensure_verifier(cache, TASK, gen, small)
+    assert (big.train_samples, cut.train_samples) == (32, 6)
+    assert len(list((tmp_path / "pools").glob("*.parquet"))) == 1  # one train pool serves both
+    # the same held-out problems and samples: the generator's own ranking there is the same number
+    np.testing.assert_equal(cut.metrics["generator_logprob_within_problem_auc"],
+                            big.metrics["generator_logprob_within_problem_auc"])

@@ -199,6 +199,7 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
 
 def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
     """Selection accuracy vs verifier training data (problems x samples), against majority and single."""
+    from ttc.verifiers import data_point
     if not cfg.verifiers.data_problems or not cfg.verifiers.kinds:
         return pd.DataFrame()
     cache, task = Cache(cfg.run.cache_dir), _task(cfg)
@@ -206,10 +207,9 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
     ns = sorted({n for n in (4, 16, nmax) if n <= nmax})
     base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
     rows = []
-    jobs = [(kind, n) for kind in cfg.verifiers.kinds
-            for n in sorted({*cfg.verifiers.data_problems, cfg.verifiers.spec(kind).n_problems})]
-    for kind, n_problems in tqdm(jobs, desc="verifier data sweep", disable=not cfg.run.progress):
-        rec = _ensure_verifier(cfg, generators, replace(cfg.verifiers.spec(kind), n_problems=n_problems))
+    jobs = [(kind, n, k) for kind in cfg.verifiers.kinds for n, k in cfg.verifiers.data_grid(kind)]
+    for kind, n_problems, k in tqdm(jobs, desc="verifier data sweep", disable=not cfg.run.progress):
+        rec = _ensure_verifier(cfg, generators, data_point(cfg.verifiers.spec(kind), n_problems, k))
         key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
                           to_dict(cfg.eval), ns)
 
@@ -221,7 +221,8 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
                           confidence=cfg.eval.confidence)
 
         table, _ = cache.frame("curves", key, build)
-        rows.append(table.assign(verifier=kind, train_problems=n_problems, train_samples=rec.train_samples,
+        rows.append(table.assign(verifier=kind, train_problems=n_problems, samples_per_problem=k,
+                                 train_samples=rec.train_samples, train_steps=rec.spec["steps"],
                                  verifier_train_flops=rec.train_flops,
                                  val_within_problem_auc=rec.metrics.get("within_problem_auc")))
     out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)

@@ -78,9 +78,17 @@ class VerifiersConfig:
     common: dict = field(default_factory=dict)  # VerifierSpec fields shared by every kind
     orm: dict = field(default_factory=dict)  # VerifierSpec fields for the ORM only
     prm: dict = field(default_factory=dict)  # ... for the PRM only
-    # verifier-data sweep (Cobbe Fig. 5): extra training-problem counts, each kind retrained on the first
-    # n problems (same samples per problem and steps); () = no sweep
+    # verifier-data sweep (Cobbe Fig. 5): each kind retrained on every (problems x samples per problem)
+    # of this grid, cut from its own training data, one epoch each (ttc.verifiers.data_point); the
+    # full-data verifier is always a point. () = no sweep
     data_problems: tuple[int, ...] = ()
+    data_samples: tuple[int, ...] = ()  # () = the verifiers' own samples_per_problem only
+
+    def data_grid(self, kind: str) -> list[tuple[int, int]]:
+        """(problems, samples per problem) points of the data sweep for ``kind``, the full-data one included."""
+        spec = self.spec(kind)
+        grid = {(n, k) for n in self.data_problems for k in (self.data_samples or (spec.samples_per_problem,))}
+        return sorted(grid | {(spec.n_problems, spec.samples_per_problem)}) if self.data_problems else []
 
     def spec(self, kind: str):
         from ttc.verifiers import VerifierSpec
@@ -162,6 +170,11 @@ class SweepConfig:
                 raise ConfigError(str(e)) from None
             if spec.init_size is not None and spec.init_size not in self.generators.sizes:
                 raise ConfigError(f"verifiers.{kind}: init_size={spec.init_size!r} is not among generators.sizes")
+            for n, k in self.verifiers.data_grid(kind):
+                if n < 1 or k < 1 or n > spec.n_problems or k > spec.samples_per_problem:
+                    raise ConfigError(f"verifiers.data_problems/data_samples: point {n} x {k} must be within the "
+                                      f"{kind} verifier's own data ({spec.n_problems} problems x "
+                                      f"{spec.samples_per_problem} samples); lower it or raise verifiers.common")
         for rule in self.eval.rules:
             name, _, scorer = rule.partition(":")
             if name not in ("single", "majority", "coverage", "best_of_n", "weighted_vote", "top_k_vote"):

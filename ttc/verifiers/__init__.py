@@ -15,7 +15,7 @@ from ttc.verifiers.heads import ValueHeadLM
 from ttc.verifiers.metrics import auc, calibration, step_auc, verifier_metrics, within_problem_auc
 from ttc.verifiers.store import (VerifierRecord, ensure_verifier, generator_step_logprobs, load_verifier,
                                  score_pool, scoring_flops)
-from ttc.verifiers.train import VerifierSpec
+from ttc.verifiers.train import VerifierSpec, data_point
 
 SCORERS: dict[str, callable] = {
     # the generator's own log-probability of the sample (nats): free, recorded while sampling
@@ -24,6 +24,6 @@ SCORERS: dict[str, callable] = {
     "logprob_per_token": lambda pool: pool["logprob"].to_numpy(dtype=float) / np.maximum(1, pool["gen_tokens"]),
 }
 
-__all__ = ["SCORERS", "ValueHeadLM", "VerifierRecord", "VerifierSpec", "auc", "calibration", "ensure_verifier",
+__all__ = ["SCORERS", "ValueHeadLM", "VerifierRecord", "VerifierSpec", "auc", "calibration", "data_point", "ensure_verifier",
            "generator_step_logprobs", "load_verifier", "score_pool", "scoring_flops", "step_auc",
            "verifier_metrics", "within_problem_auc"]

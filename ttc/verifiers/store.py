@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 from transformers import AutoModelForCausalLM
 
 from ttc.cache import Cache, content_key
@@ -27,7 +28,7 @@ from ttc.verifiers.metrics import verifier_metrics
 from ttc.verifiers.score import lm_step_logprobs, score_layout
 from ttc.verifiers.train import VerifierSpec, train_verifier
 
-VERIFIER_VERSION = 1  # bump when training code changes what a spec produces
+VERIFIER_VERSION = 2  # bump when training code changes what a spec produces
 RECORD_FILE = "ttc_verifier.json"
 
 
@@ -92,19 +93,22 @@ def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: Verif
 
     t0 = time.perf_counter()
     gen_model, codec = load_checkpoint(generator.path)
-    n_total = spec.n_problems + spec.n_val_problems
+    n_pool, k_pool = spec.pool_shape
     pool, _ = cached_pool(cache, generator.key, lambda: gen_model, codec, task,
-                          PoolSpec(split="train", n_problems=n_total, n_samples=spec.samples_per_problem,
+                          PoolSpec(split="train", n_problems=n_pool, n_samples=k_pool,
                                    temperature=spec.temperature, max_new_tokens=spec.max_new_tokens, seed=spec.seed),
                           progress=progress)
-    train_pool = pool[pool["problem_id"] < spec.n_problems].reset_index(drop=True)
-    val_pool = pool[pool["problem_id"] >= spec.n_problems].reset_index(drop=True)
+    train_pool = pool[(pool["problem_id"] < spec.n_problems)
+                      & (pool["sample_idx"] < spec.samples_per_problem)].reset_index(drop=True)
+    val_pool = pool[pool["problem_id"] >= n_pool - spec.n_val_problems].reset_index(drop=True)
     problems = task.problems("train")
     lay = pool_layout(task, codec, train_pool, "train")
     targets, rollout_flops = _targets(spec, task, train_pool, lay, problems, gen_model, codec)
 
-    model = ValueHeadLM(AutoModelForCausalLM.from_pretrained(init.path), width=spec.head_width,
-                        use_features=spec.use_features, init=spec.head_init)
+    with torch.random.fork_rng():  # the head's initial weights depend on the spec's seed only
+        torch.manual_seed(spec.seed)
+        model = ValueHeadLM(AutoModelForCausalLM.from_pretrained(init.path), width=spec.head_width,
+                            use_features=spec.use_features, init=spec.head_init)
     log = train_verifier(model, task, codec, spec, lay, targets, problems[: spec.n_problems], progress=progress)
     train_seconds = time.perf_counter() - t0
 

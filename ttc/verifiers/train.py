@@ -14,7 +14,7 @@ Losses (V_t = value after token t, p_k = probability of segment k given the pref
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -49,9 +49,19 @@ class VerifierSpec:
     orm_tokens: str = "all"  # orm: BCE on the value after every solution token (Cobbe) | "last" token only
     head_init: str = "likelihood"  # likelihood: start as a log-prob-gap scorer; flat: start indifferent
     n_val_problems: int = 200  # held-out train-split problems for the logged metrics
+    # (problems, samples per problem) of the sampled train pool the data is cut from: the first n_problems
+    # x samples_per_problem of it train, its last n_val_problems are held out. None = exactly
+    # (n_problems + n_val_problems, samples_per_problem). A data sweep sets the largest point's pool, so
+    # every point reuses one pool and is measured on the same held-out problems.
+    pool: tuple[int, int] | None = None
     temperature: float = 1.0  # sampling of the training data
     max_new_tokens: int = 120
     seed: int = 0
+
+    @property
+    def pool_shape(self) -> tuple[int, int]:
+        """(problems, samples per problem) of the train pool sampled for this spec."""
+        return tuple(self.pool) if self.pool else (self.n_problems + self.n_val_problems, self.samples_per_problem)
 
     @property
     def labels(self) -> str:
@@ -67,10 +77,40 @@ class VerifierSpec:
                     "max_new_tokens", "lm_batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"verifier.{key}={getattr(self, key)} must be >= 1")
+        if self.pool is not None:
+            if len(self.pool) != 2:
+                raise ValueError(f"verifier.pool={self.pool!r}; use [problems, samples_per_problem] or leave it unset")
+            n, k = self.pool
+            if n < self.n_problems + self.n_val_problems or k < self.samples_per_problem:
+                raise ValueError(f"verifier.pool={list(self.pool)} is smaller than the data it must hold: "
+                                 f"n_problems + n_val_problems = {self.n_problems + self.n_val_problems} problems "
+                                 f"x {self.samples_per_problem} samples; enlarge it or unset it")
         if self.orm_tokens not in ("all", "last"):
             raise ValueError(f"verifier.orm_tokens={self.orm_tokens!r}; use all or last")
         if not (0 < self.lr < 1 and 0 < self.head_lr < 1) or self.lm_loss_weight < 0:
             raise ValueError("verifier: lr and head_lr must be in (0, 1), lm_loss_weight >= 0")
+
+
+MIN_DATA_STEPS = 20
+
+
+def data_point(spec: VerifierSpec, n_problems: int, samples_per_problem: int) -> VerifierSpec:
+    """``spec`` trained on a smaller training set, for a verifier-data sweep (Cobbe 2021, Figure 5).
+
+    The data are the first ``n_problems`` x ``samples_per_problem`` of ``spec``'s own train pool (so
+    every point shares one pool and one held-out set), seen for one epoch: ``steps`` = one pass over
+    the data, at least MIN_DATA_STEPS and at most ``spec.steps``; the full data gives ``spec`` itself. Compute thus grows with the data, as
+    in Cobbe's sweep (fixed epochs per training set)."""
+    n_pool, k_pool = spec.pool_shape
+    if n_problems > spec.n_problems or samples_per_problem > k_pool:
+        raise ValueError(f"verifier data point {n_problems} x {samples_per_problem} exceeds the verifier's own "
+                         f"training data ({spec.n_problems} problems x {k_pool} samples); lower it or raise "
+                         "verifiers.common.n_problems / samples_per_problem")
+    if (n_problems, samples_per_problem) == (spec.n_problems, spec.samples_per_problem):
+        return spec  # the full-data point is the verifier itself
+    epoch = math.ceil(n_problems * samples_per_problem / spec.batch_size)
+    return replace(spec, n_problems=n_problems, samples_per_problem=samples_per_problem, pool=(n_pool, k_pool),
+                   steps=min(spec.steps, max(MIN_DATA_STEPS, epoch)))
 
 
 def _log1mexp(x: Tensor) -> Tensor:

@@ -21,7 +21,41 @@ def generator_table(pools: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
-def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta: dict) -> dict:
+def verifier_rows(gain: pd.DataFrame | None, verifiers: pd.DataFrame | None) -> list[dict]:
+    """Best-of-N of each scorer vs majority at N = 16 and the largest N (paired CIs), per split."""
+    if gain is None or not len(gain):
+        return []
+    ns = sorted({n for n in (16, int(gain["n"].max())) if n in set(gain["n"])})
+    secs = {} if verifiers is None or not len(verifiers) else dict(zip(verifiers["kind"], verifiers["train_seconds"]))
+    rows = []
+    for _, r in gain[gain["n"].isin(ns) & ~gain["scorer"].isin(["majority", "coverage"])].iterrows():
+        rows.append({"split": r["split"], "scorer": r["scorer"], "n": int(r["n"]),
+                     "accuracy": round(float(r["accuracy"]), 4), "delta_vs_majority": round(float(r["delta"]), 4),
+                     "delta_ci": [round(float(r["delta_low"]), 4), round(float(r["delta_high"]), 4)],
+                     "within_problem_auc": None if pd.isna(r["within_problem_auc"]) else
+                     round(float(r["within_problem_auc"]), 3),
+                     "train_seconds": None if r["scorer"] not in secs else round(float(secs[r["scorer"]]), 1)})
+    return rows
+
+
+def verifier_data_rows(data: pd.DataFrame | None) -> list[dict]:
+    """Best-of-N at the largest N for each verifier-data point, with majority at that N."""
+    if data is None or not len(data):
+        return []
+    nmax = int(data["n"].max())
+    maj = data[(data["rule"] == "majority") & (data["n"] == nmax)]["accuracy"]
+    d = data[(data["verifier"] != "none") & (data["n"] == nmax) & data["rule"].str.startswith("best_of_n")]
+    return [{"verifier": r["verifier"], "train_problems": int(r["train_problems"]),
+             "samples_per_problem": int(r["samples_per_problem"]), "train_samples": int(r["train_samples"]),
+             "n": nmax, "best_of_n": round(float(r["accuracy"]), 4),
+             "majority": round(float(maj.iloc[0]), 4) if len(maj) else None,
+             "val_within_problem_auc": round(float(r["val_within_problem_auc"]), 3)}
+            for _, r in d.sort_values(["verifier", "train_samples", "train_problems"]).iterrows()]
+
+
+def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta: dict, *,
+                  verifier_gain: pd.DataFrame | None = None, verifiers: pd.DataFrame | None = None,
+                  verifier_data: pd.DataFrame | None = None) -> dict:
     gens = generator_table(pools)
     ood = pools[pools["role"] == "ood"]
     largest = gens.iloc[-1]
@@ -36,6 +70,8 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
     best_rule = max(mult, key=lambda r: mult[r]["accuracy"]) if mult else None
     if best_rule:
         summary["verifier_size_multiplier"] = {"rule": best_rule, **mult[best_rule]}
+    summary["verifiers_vs_majority"] = verifier_rows(verifier_gain, verifiers)
+    summary["verifier_data"] = verifier_data_rows(verifier_data)
     tt = numbers.get("train_test_tradeoff", {})
     summary["test_compute_saved_per_10x_train"] = tt.get("test_compute_saved_per_10x_train")
     summary["test_compute_saved_per_10x_train_r2"] = tt.get("r2")
@@ -57,6 +93,24 @@ def render_markdown(summary: dict) -> str:
     for key, vals in summary.items():
         if key.startswith("test_accuracy_at_n") or key.startswith("ood_accuracy_at_n"):
             lines.append(f"- {key}: " + ", ".join(f"{r} {a:.1%}" for r, a in vals.items()))
+    if summary.get("verifiers_vs_majority"):
+        lines += ["", "## Verifiers vs majority vote (largest generator; exact best-of-N, paired 95% CI)", "",
+                  "| split | scorer | N | best-of-N | Δ vs majority [CI] | within-problem AUC | train s |",
+                  "|---|---|---:|---:|---|---:|---:|"]
+        for r in summary["verifiers_vs_majority"]:
+            auc = "" if r["within_problem_auc"] is None else f"{r['within_problem_auc']:.3f}"
+            secs = "" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
+            lines.append(f"| {r['split']} | {r['scorer']} | {r['n']} | {r['accuracy']:.1%} | "
+                         f"{r['delta_vs_majority'] * 100:+.1f} [{r['delta_ci'][0] * 100:+.1f}, "
+                         f"{r['delta_ci'][1] * 100:+.1f}] | {auc} | {secs} |")
+    if summary.get("verifier_data"):
+        lines += ["", "## Verifier training data (Cobbe's Figure 5): best-of-N at the largest N", "",
+                  "| verifier | problems × samples | training samples | best-of-N | majority | held-out AUC |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for r in summary["verifier_data"]:
+            lines.append(f"| {r['verifier']} | {r['train_problems']:,} × {r['samples_per_problem']} | "
+                         f"{r['train_samples']:,} | {r['best_of_n']:.1%} | {r['majority']:.1%} | "
+                         f"{r['val_within_problem_auc']:.3f} |")
     m = summary.get("verifier_size_multiplier")
     if m:
         bound = " (a lower bound: it beats every single-sample model)" if m["lower_bound"] else ""

@@ -1,9 +1,9 @@
 """Training throughput per model size, as a fraction of this machine's fp32 matmul FLOP/s.
 
-    python benchmarks/bench_training.py [--steps 12] [--batch 16] [--threads 0]
+    python benchmarks/bench_training.py [--steps 12] [--batch 16] [--threads 0] [--sizes xs,s,m,l,xl]
 
 Measured in one run: a large fp32 matmul (the machine's practical peak), then for each size in the
-default family a few teacher-forced training steps on real depgraph batches. Reports median tokens/s
+default family a few teacher-forced training steps on batches of the default task (registers). Reports median tokens/s
 (non-pad tokens), achieved FLOP/s = 6·P·tokens/s (P = non-embedding parameters, ttc.compute), and the
 fraction of the matmul peak.
 """
@@ -18,7 +18,7 @@ import torch
 
 from ttc.compute import flop_params
 from ttc.models import FAMILY, build_model
-from ttc.tasks import DepGraphTask
+from ttc.tasks.registers import RegistersTask
 from ttc.tokenizer import Codec, build_char_tokenizer
 from ttc.train import make_batch
 
@@ -39,10 +39,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    ap.add_argument("--sizes", default=",".join(FAMILY), help="comma-separated family sizes")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    task = DepGraphTask(n_train=2000, n_test=10, n_ood=10)
+    task = RegistersTask(n_train=2000, n_test=10, n_ood=10)
     tok = build_char_tokenizer()
     codec = Codec.of(tok)
     problems = task.problems("train")
@@ -50,7 +51,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, "
           f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s (1024^3, median of 10)")
     print(f"{'size':>4} {'P (non-emb)':>12} {'tokens/s':>10} {'GFLOP/s':>9} {'of peak':>8}")
-    for name, shape in FAMILY.items():
+    for name in args.sizes.split(","):
+        shape = FAMILY[name]
         model = build_model(shape, tok, seed=0)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
         rng = np.random.default_rng(0)

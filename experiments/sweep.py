@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     out = run_sweep(cfg)
     lm_seconds = round(time.time() - start, 1)
-    for name in ("curves", "pools", "generators", "verifiers"):
+    for name in ("curves", "pools", "generators", "verifiers", "verifier_gain"):
+        if not len(out[name]):  # no verifiers trained: no verifier tables (and none left from an older run)
+            (results / f"{name}.csv").unlink(missing_ok=True)
+            continue
         tmp = results / f".{name}.csv.tmp"
         out[name].to_csv(tmp, index=False)
         os.replace(tmp, results / f"{name}.csv")
@@ -73,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"config_hash": out["config_hash"], "command": command, "lm_wall_seconds": lm_seconds,
             "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token inferred, "
                                  "6P/token trained"}
-    summary = build_summary(out["curves"], out["pools"], numbers, meta)
+    summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
+                            verifiers=out["verifiers"], verifier_data=out["verifier_data"])
     if hex_cfg is not None:
         from ttc.hex import run_hex
         h_start = time.time()

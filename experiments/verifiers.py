@@ -15,12 +15,13 @@ import dataclasses
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ttc.cache import Cache
-from ttc.config import ConfigError
+from ttc.config import ConfigError, load_config
 from ttc.evaluate import RuleSpec, curves
 from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key, load_checkpoint
 from ttc.pools import PoolSpec, cached_pool
@@ -28,6 +29,8 @@ from ttc.sweep_config import SweepConfig
 from ttc.verifiers import (SCORERS, VerifierSpec, data_point, ensure_verifier, generator_step_logprobs,
                            score_pool, verifier_metrics)
 from ttc.verifiers.metrics import selection_table
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
 
 # design name -> VerifierSpec fields (on top of --set); the first two are the defaults
 DESIGNS = {
@@ -62,8 +65,10 @@ def parse_set(items: list[str]) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the sweep's TOML config: generators, "
+                    "pools and [verifiers] specs are taken from it (default: the default sweep's)")
     ap.add_argument("--size", default="l")
-    ap.add_argument("--cache", default=".cache")
+    ap.add_argument("--cache", default=None, help="cache directory (default: the config's run.cache_dir)")
     ap.add_argument("--generator", default=None, help="a cached generator's key (generators/KEY.json) instead "
                     "of the default --size; its final checkpoint is used")
     ap.add_argument("--designs", default="orm,prm")
@@ -76,13 +81,14 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", type=int, default=100, help="subsampling trials for weighted voting")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
-    cfg = SweepConfig()
-    task, cache = cfg.task.build(), Cache(args.cache)
+    overrides = parse_set(args.set)  # bad input fails here, before anything is loaded or trained
+    cfg = load_config(SweepConfig, args.config, [])
+    task, cache = cfg.task.build(), Cache(args.cache or cfg.run.cache_dir)
 
     def cached_generator(size: str):
         gspec = GeneratorSpec(cfg.generators.shape(size), cfg.generators.train_for(size))
         if not cache.path("generators", generator_key(task, gspec), ".json").exists():
-            raise SystemExit(f"generator {size!r} is not in {args.cache}; run the sweep first")
+            raise SystemExit(f"generator {size!r} is not in {cache.root}; run the sweep with this config first")
         return ensure_generator(cache, task, gspec)[-1]
 
     if args.generator:
@@ -94,7 +100,6 @@ def main(argv=None) -> int:
     pool, _ = cached_pool(cache, gen.key, lambda: model, codec, task, PoolSpec(
         split=args.split, n_problems=args.test_problems or (p.n_problems if args.split == "test" else p.ood_problems), n_samples=p.n_samples, temperature=p.temperature,
         max_new_tokens=p.max_new_tokens, seed=p.seed), progress=True)
-    overrides = parse_set(args.set)
     print(f"generator {gen.generator} {gen.key} ({gen.params} P, {gen.tokens} tokens): single-sample {pool.is_correct.mean():.3f}, process-correct "
           f"{pool.process_correct.mean():.3f}; {args.split} pool {pool.problem_id.nunique()} problems x {p.n_samples}")
 
@@ -107,7 +112,8 @@ def main(argv=None) -> int:
     for point in filter(None, args.data_sweep.split(",")):
         runs += [(f"{name}@{point}", tuple(int(x) for x in point.split("x"))) for name in args.designs.split(",")]
     for name, size in runs:
-        spec = VerifierSpec(**{**DESIGNS[name.split("@")[0]], **overrides})
+        design = DESIGNS[name.split("@")[0]]  # on top of the config's spec for that kind
+        spec = dataclasses.replace(cfg.verifiers.spec(design["kind"]), **{**design, **overrides})
         spec = data_point(spec, *size) if size else spec
         init = cached_generator(spec.init_size) if spec.init_size else None
         rec = ensure_verifier(cache, task, gen, spec, init_checkpoint=init, progress=True)
@@ -133,5 +139,13 @@ def main(argv=None) -> int:
     return 0
 
 
+def cli(argv=None) -> int:
+    try:
+        return main(argv)
+    except ConfigError as e:  # bad --config / --set: one line, exit 2, nothing trained
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

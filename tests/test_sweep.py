@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -90,6 +91,13 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     assert (prm["verify_flops_per_problem"] > 0).all() and (prm["verifier"] == "prm").all()
     assert (curves.loc[curves["verifier"] == "none", "verify_flops_per_problem"] == 0).all()
     assert len(pd.read_csv(first / "verifiers.csv")) == 1
+    gain = pd.read_csv(first / "verifier_gain.csv")
+    assert set(gain["split"]) == {"test", "ood"} and {"prm", "logprob", "majority"} <= set(gain["scorer"])
+    assert (gain.loc[gain["scorer"] == "majority", "delta"] == 0).all()
+    for split in ("test", "ood"):  # the paired table's best-of-N is the curves' exact best-of-N
+        g = gain[(gain["scorer"] == "prm") & (gain["split"] == split)].set_index("n")["accuracy"]
+        c = curves[(curves["rule"] == "best_of_n:prm") & (curves["split"] == split)].set_index("n")["accuracy"]
+        assert np.allclose(g.loc[c.index], c)
     data = pd.read_csv(first / "figures" / "verifier_data.csv")
     points = set(map(tuple, data.dropna(subset=["train_problems"])[["train_problems", "samples_per_problem"]]
                      .astype(int).to_numpy()))

@@ -222,3 +222,29 @@ def test_data_point_cuts_the_same_pool(tmp_path):
     # the same held-out problems and samples: the generator's own ranking there is the same number
     np.testing.assert_equal(cut.metrics["generator_logprob_within_problem_auc"],
                             big.metrics["generator_logprob_within_problem_auc"])
+
+
+def test_scoring_distinct_rows_once_equals_scoring_every_row(tmp_path):
+    """score_pool scores each distinct (problem, text, finished) once and copies it to repeats."""
+    from ttc.verifiers import generator_step_logprobs
+    from ttc.verifiers.store import load_verifier, pool_layout
+    from ttc.verifiers.score import lm_step_logprobs
+    cache = Cache(tmp_path)
+    gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    rec = ensure_verifier(cache, TASK, gen, VerifierSpec(kind="prm", n_problems=6, samples_per_problem=2, steps=2,
+                                                         batch_size=4, n_val_problems=2, max_new_tokens=24,
+                                                         lm_batch_size=2))
+    texts = [GOLD, "x=3+4=7;", GOLD, "x=3+4=7;", GOLD]
+    pool = pd.DataFrame({"problem_id": [0, 0, 0, 1, 1], "text": texts, "finished": [True, False, True, False, True]})
+    scores, steps = score_pool(rec, pool, TASK)
+    model, codec = load_verifier(rec)
+    ref, ref_steps = score_layout(model, pool_layout(TASK, codec, pool, "test"), batch_size=2)
+    np.testing.assert_allclose(scores, ref, rtol=1e-5)
+    for a, b in zip(steps, ref_steps):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert scores[0] == scores[2]  # the repeat got the very same number
+    lp = generator_step_logprobs(gen, pool, TASK)
+    from ttc.generators import load_checkpoint
+    lm, _ = load_checkpoint(gen.path)
+    for a, b in zip(lp, lm_step_logprobs(lm, pool_layout(TASK, codec, pool, "test"), batch_size=2)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
+from scipy.stats import norm
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
@@ -55,10 +56,11 @@ def largest_final(generators: dict[str, list[Checkpoint]]) -> Checkpoint:
     return max((cks[-1] for cks in generators.values()), key=lambda c: c.params)
 
 
-def _threads(cfg: SweepConfig) -> int:
+def _threads(cfg: SweepConfig, n_jobs: int | None = None) -> int:
     if cfg.run.torch_threads:
         return cfg.run.torch_threads
-    jobs = cfg.run.n_jobs if cfg.run.n_jobs > 0 else (os.cpu_count() or 1)
+    n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
+    jobs = n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
@@ -77,10 +79,13 @@ def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     return pool
 
 
-def _parallel(cfg: SweepConfig, fn, items: list, desc: str) -> list:
-    if cfg.run.n_jobs == 1 or len(items) <= 1:
+def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None) -> list:
+    n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
+    if n_jobs == 1 or len(items) <= 1:
         return [fn(cfg, it) for it in tqdm(items, desc=desc, disable=not cfg.run.progress)]
-    return Parallel(n_jobs=cfg.run.n_jobs, backend=cfg.run.backend)(delayed(fn)(cfg, it) for it in items)
+    done = Parallel(n_jobs=n_jobs, backend=cfg.run.backend, return_as="generator")(delayed(fn)(cfg, it)
+                                                                                   for it in items)
+    return list(tqdm(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress))
 
 
 def train_generators(cfg: SweepConfig) -> dict[str, list[Checkpoint]]:
@@ -154,11 +159,28 @@ def _ensure_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], 
                            init_checkpoint=init, progress=cfg.run.progress)
 
 
-def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
-    """Verifiers of the largest generator's final checkpoint, one per kind (cached)."""
+def _verifier_one(cfg: SweepConfig, item):
+    generators, spec = item
+    torch.set_num_threads(_threads(cfg, cfg.run.verifier_jobs))
+    return _ensure_verifier(cfg, generators, spec)
+
+
+def _sample_verifier_pools(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], specs) -> None:
+    """Sample (or read) the train pools ``specs`` learn from, once each, before workers train on them."""
+    from ttc.verifiers import verifier_pool
     torch.set_num_threads(_threads(cfg))
-    return {kind: _ensure_verifier(cfg, generators, cfg.verifiers.spec(kind))
-            for kind in tqdm(cfg.verifiers.kinds, desc="verifiers", disable=not cfg.run.progress)}
+    for spec in {(s.pool_shape, s.temperature, s.max_new_tokens, s.seed): s for s in specs}.values():
+        verifier_pool(Cache(cfg.run.cache_dir), _task(cfg), largest_final(generators), spec,
+                      progress=cfg.run.progress)
+
+
+def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
+    """Verifiers of the largest generator's final checkpoint, one per kind (cached), trained by
+    ``run.verifier_jobs`` workers."""
+    specs = [cfg.verifiers.spec(kind) for kind in cfg.verifiers.kinds]
+    _sample_verifier_pools(cfg, generators, specs)
+    recs = _parallel(cfg, _verifier_one, [(generators, s) for s in specs], "verifiers", cfg.run.verifier_jobs)
+    return dict(zip(cfg.verifiers.kinds, recs))
 
 
 def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, verifiers: dict) -> pd.DataFrame:
@@ -182,6 +204,25 @@ def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, v
     return pool
 
 
+def verifier_gain(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
+    """Best-of-N of every scorer of a verifier-scored pool next to majority@N: exact accuracy with its CI
+    and the paired per-problem difference to majority with its CI (ttc.verifiers.metrics.selection_table),
+    plus each scorer's ranking quality on this pool (within-problem AUC etc., labels read here only)."""
+    from ttc.verifiers import SCORERS, verifier_metrics
+    from ttc.verifiers.metrics import selection_table
+    scores = {name: fn(pool) for name, fn in SCORERS.items()}
+    scores |= {c.removeprefix("score_"): pool[c].to_numpy(float) for c in pool.columns if c.startswith("score_")}
+    z = float(norm.ppf(0.5 + cfg.eval.confidence / 2))
+    table = selection_table(pool, scores, [n for n in cfg.eval.ns if n <= cell.spec.n_samples], z=z)
+    quality = {name: verifier_metrics(s, list(pool[f"step_scores_{name}"]) if f"step_scores_{name}" in pool else None,
+                                      pool, probabilities=name not in SCORERS) for name, s in scores.items()}
+    cols = ["within_problem_auc", "within_problem_auc_process", "pooled_auc", "step_auc", "ece"]
+    for col in cols:
+        table[col] = table["scorer"].map(lambda n, c=col: quality.get(n, {}).get(c, np.nan))
+    return table.assign(split=cell.spec.split, generator=cell.checkpoint.generator, params=cell.checkpoint.params,
+                        checkpoint=cell.checkpoint.key, confidence=cfg.eval.confidence)
+
+
 def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
     right = pool["is_correct"]
     return {"generator": cell.checkpoint.generator, "checkpoint_tokens": cell.checkpoint.tokens,
@@ -197,36 +238,46 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
                 if pool["process_correct"].any() else 0.0)}
 
 
-def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
-    """Selection accuracy vs verifier training data (problems x samples), against majority and single."""
+def _data_point_one(cfg: SweepConfig, item) -> tuple:
+    """One point of the verifier-data sweep: train the verifier, score the judged pool, estimate (cached)."""
     from ttc.verifiers import data_point
+    generators, cell, kind, n_problems, k, ns = item
+    torch.set_num_threads(_threads(cfg, cfg.run.verifier_jobs))
+    rec = _ensure_verifier(cfg, generators, data_point(cfg.verifiers.spec(kind), n_problems, k))
+    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
+    key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
+                      to_dict(cfg.eval), ns)
+
+    def build() -> pd.DataFrame:
+        scored = with_verifier_scores(cfg, cell, _pool_one(cfg, cell), {kind: rec})
+        rules = [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
+                 RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")]
+        return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
+
+    table, _ = cache.frame("curves", key, build)
+    return rec, table.assign(verifier=kind, train_problems=n_problems, samples_per_problem=k,
+                             train_samples=rec.train_samples, train_steps=rec.spec["steps"],
+                             verifier_train_flops=rec.train_flops,
+                             val_within_problem_auc=rec.metrics.get("within_problem_auc"))
+
+
+def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
+    """Selection accuracy vs verifier training data (problems x samples), against majority and single.
+
+    Each point is a verifier retrained on a cut of the full verifier's data (ttc.verifiers.data_point);
+    points run on ``run.verifier_jobs`` workers, largest first."""
     if not cfg.verifiers.data_problems or not cfg.verifiers.kinds:
         return pd.DataFrame()
-    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
     nmax = max(n for n in cfg.eval.ns if n <= cell.spec.n_samples)
     ns = sorted({n for n in (4, 16, nmax) if n <= nmax})
     base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
-    rows = []
-    jobs = [(kind, n, k) for kind in cfg.verifiers.kinds for n, k in cfg.verifiers.data_grid(kind)]
-    for kind, n_problems, k in tqdm(jobs, desc="verifier data sweep", disable=not cfg.run.progress):
-        rec = _ensure_verifier(cfg, generators, data_point(cfg.verifiers.spec(kind), n_problems, k))
-        key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
-                          to_dict(cfg.eval), ns)
-
-        def build(kind=kind, rec=rec) -> pd.DataFrame:
-            scored = with_verifier_scores(cfg, cell, pool, {kind: rec})
-            rules = [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
-                     RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")]
-            return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
-                          confidence=cfg.eval.confidence)
-
-        table, _ = cache.frame("curves", key, build)
-        rows.append(table.assign(verifier=kind, train_problems=n_problems, samples_per_problem=k,
-                                 train_samples=rec.train_samples, train_steps=rec.spec["steps"],
-                                 verifier_train_flops=rec.train_flops,
-                                 val_within_problem_auc=rec.metrics.get("within_problem_auc")))
+    jobs = sorted(((generators, cell, kind, n, k, ns) for kind in cfg.verifiers.kinds
+                   for n, k in cfg.verifiers.data_grid(kind)), key=lambda j: -j[3] * j[4])
+    rows = [table for _, table in _parallel(cfg, _data_point_one, jobs, "verifier data sweep",
+                                            cfg.run.verifier_jobs)]
     out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)
-    return out.assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)
+    out = out.sort_values(["verifier", "train_problems", "samples_per_problem", "rule", "n"], kind="stable")
+    return out.reset_index(drop=True).assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)
 
 
 def run_sweep(cfg: SweepConfig) -> dict:
@@ -238,9 +289,11 @@ def run_sweep(cfg: SweepConfig) -> dict:
     pools = _parallel(cfg, _pool_one, cells, "pools")
     verifiers = train_verifiers(cfg, generators)
     cache = Cache(cfg.run.cache_dir)
-    frames, stats = [], []
+    frames, stats, gains = [], [], []
     for cell, pool in tqdm(list(zip(cells, pools)), desc="curves", disable=not cfg.run.progress):
         pool = with_verifier_scores(cfg, cell, pool, verifiers)
+        if verifiers and cell.role in ("final", "ood") and cell.checkpoint == largest_final(generators):
+            gains.append(verifier_gain(cfg, cell, pool))
         # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
         key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
                           to_dict(cfg.eval), cell.role, asdict(cell.checkpoint),
@@ -260,4 +313,5 @@ def run_sweep(cfg: SweepConfig) -> dict:
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
                          for r in verifiers.values()])
     return {"curves": table, "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
-            "verifier_data": data_sweep, "config_hash": config_hash}
+            "verifier_data": data_sweep, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
+            pd.DataFrame(), "config_hash": config_hash}

@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ttc.cache import Cache, content_key
 from ttc.compute import flop_params, inference_flops, train_flops
 from ttc.generators import Checkpoint, load_checkpoint
 from ttc.pools import PoolSpec, cached_pool
 from ttc.tasks.base import Task
+from ttc.tokenizer import Codec
 from ttc.verifiers.heads import ValueHeadLM
 from ttc.verifiers.labels import layout, mc_labels, outcome_labels, sampling_rollout, step_labels
 from ttc.verifiers.metrics import verifier_metrics
@@ -79,6 +80,20 @@ def _targets(spec: VerifierSpec, task, pool, lay, problems, generator, codec) ->
     return t, inference_flops(flop_params(generator), int(rollout_tokens))  # rough: half the budget per rollout
 
 
+def verifier_pool(cache: Cache, task: Task, generator: Checkpoint, spec: VerifierSpec, *, gen_model=None,
+                  progress: bool = False) -> pd.DataFrame:
+    """The judged train-split pool ``spec`` cuts its training and held-out data from (sampled once, cached).
+
+    Call it before training several verifiers of one generator in parallel, so they do not all sample it."""
+    n_pool, k_pool = spec.pool_shape
+    codec = Codec.of(AutoTokenizer.from_pretrained(generator.path))
+    load = (lambda: gen_model) if gen_model is not None else (lambda: load_checkpoint(generator.path)[0])
+    pool, _ = cached_pool(cache, generator.key, load, codec, task,
+                          PoolSpec(split="train", n_problems=n_pool, n_samples=k_pool, temperature=spec.temperature,
+                                   max_new_tokens=spec.max_new_tokens, seed=spec.seed), progress=progress)
+    return pool
+
+
 def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: VerifierSpec, *,
                     init_checkpoint: Checkpoint | None = None, progress: bool = False) -> VerifierRecord:
     """Train (or read from the cache) a verifier of ``generator``'s samples; see VerifierSpec."""
@@ -93,11 +108,8 @@ def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: Verif
 
     t0 = time.perf_counter()
     gen_model, codec = load_checkpoint(generator.path)
-    n_pool, k_pool = spec.pool_shape
-    pool, _ = cached_pool(cache, generator.key, lambda: gen_model, codec, task,
-                          PoolSpec(split="train", n_problems=n_pool, n_samples=k_pool,
-                                   temperature=spec.temperature, max_new_tokens=spec.max_new_tokens, seed=spec.seed),
-                          progress=progress)
+    n_pool = spec.pool_shape[0]
+    pool = verifier_pool(cache, task, generator, spec, gen_model=gen_model, progress=progress)
     train_pool = pool[(pool["problem_id"] < spec.n_problems)
                       & (pool["sample_idx"] < spec.samples_per_problem)].reset_index(drop=True)
     val_pool = pool[pool["problem_id"] >= n_pool - spec.n_val_problems].reset_index(drop=True)
@@ -138,9 +150,6 @@ def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: Verif
 
 def load_verifier(record: VerifierRecord | str):
     """(ValueHeadLM, Codec) from a record or a verifier directory."""
-    from transformers import AutoTokenizer
-
-    from ttc.tokenizer import Codec
     path = record.path if isinstance(record, VerifierRecord) else record
     return ValueHeadLM.load(path), Codec.of(AutoTokenizer.from_pretrained(path))
 
@@ -152,14 +161,29 @@ def score_pool(verifier: VerifierRecord | str, pool: pd.DataFrame, task: Task, *
     score = product of step scores = the value at the last token. Reads only problem_id, text and
     finished from the pool (never its labels). Cost: 2·P_verifier per token of prompt + solution."""
     model, codec = load_verifier(verifier)
-    return score_layout(model, pool_layout(task, codec, pool, split), batch_size=batch_size)
+    unique, inverse = _distinct(pool)
+    scores, steps = score_layout(model, pool_layout(task, codec, unique, split), batch_size=batch_size)
+    return scores[inverse], [steps[i] for i in inverse]
+
+
+def _distinct(pool: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(distinct (problem, text, finished) rows, index of each pool row among them).
+
+    A strong generator repeats itself (the l generator's 64 samples of a problem hold ~35 distinct
+    strings), and a deterministic scorer gives equal rows equal scores: each is scored once."""
+    keys = pool[["problem_id", "text", "finished"]]
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
+    first = np.unique(codes, return_index=True)[1]
+    return keys.iloc[first].reset_index(drop=True), codes
 
 
 def generator_step_logprobs(checkpoint: Checkpoint | str, pool: pd.DataFrame, task: Task, *,
                             split: str = "test") -> list[np.ndarray]:
     """The generator's own log-probability of each segment (nats); their sum is the pool's logprob."""
     model, codec = load_checkpoint(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint)
-    return lm_step_logprobs(model, pool_layout(task, codec, pool, split))
+    unique, inverse = _distinct(pool)
+    steps = lm_step_logprobs(model, pool_layout(task, codec, unique, split))
+    return [steps[i] for i in inverse]
 
 
 def scoring_flops(verifier: VerifierRecord, pool: pd.DataFrame) -> np.ndarray:

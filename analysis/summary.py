@@ -28,10 +28,19 @@ def verifier_rows(gain: pd.DataFrame | None, verifiers: pd.DataFrame | None) -> 
     ns = sorted({n for n in (16, int(gain["n"].max())) if n in set(gain["n"])})
     secs = {} if verifiers is None or not len(verifiers) else dict(zip(verifiers["kind"], verifiers["train_seconds"]))
     rows = []
-    for _, r in gain[gain["n"].isin(ns) & ~gain["scorer"].isin(["majority", "coverage"])].iterrows():
+    def delta(r, col):  # (difference, [low, high]) or None where that comparison is absent
+        if col not in r or pd.isna(r[col]):
+            return None
+        return {"delta": round(float(r[col]), 4), "ci": [round(float(r[f"{col}_low"]), 4),
+                                                          round(float(r[f"{col}_high"]), 4)]}
+
+    shown = ~gain["scorer"].isin(["majority", "coverage", "logprob_per_token"])  # per-token: in the CSV
+    for _, r in gain[gain["n"].isin(ns) & shown].iterrows():
         rows.append({"split": r["split"], "scorer": r["scorer"], "n": int(r["n"]),
                      "accuracy": round(float(r["accuracy"]), 4), "delta_vs_majority": round(float(r["delta"]), 4),
                      "delta_ci": [round(float(r["delta_low"]), 4), round(float(r["delta_high"]), 4)],
+                     "vs_logprob": None if r["scorer"] == "logprob" else delta(r, "delta_vs_logprob"),
+                     "vs_orm": delta(r, "delta_vs_orm") if r["scorer"] == "prm" else None,
                      "within_problem_auc": None if pd.isna(r["within_problem_auc"]) else
                      round(float(r["within_problem_auc"]), 3),
                      "train_seconds": None if r["scorer"] not in secs else round(float(secs[r["scorer"]]), 1)})
@@ -95,14 +104,19 @@ def render_markdown(summary: dict) -> str:
             lines.append(f"- {key}: " + ", ".join(f"{r} {a:.1%}" for r, a in vals.items()))
     if summary.get("verifiers_vs_majority"):
         lines += ["", "## Verifiers vs majority vote (largest generator; exact best-of-N, paired 95% CI)", "",
-                  "| split | scorer | N | best-of-N | Δ vs majority [CI] | within-problem AUC | train s |",
-                  "|---|---|---:|---:|---|---:|---:|"]
+                  "| split | scorer | N | best-of-N | Δ vs majority [CI] | Δ vs log-prob [CI] | PRM − ORM [CI] "
+                  "| within-problem AUC | train s |",
+                  "|---|---|---:|---:|---|---|---|---:|---:|"]
+
+        def pts(d):
+            return "" if d is None else f"{d['delta'] * 100:+.1f} [{d['ci'][0] * 100:+.1f}, {d['ci'][1] * 100:+.1f}]"
+
         for r in summary["verifiers_vs_majority"]:
             auc = "" if r["within_problem_auc"] is None else f"{r['within_problem_auc']:.3f}"
             secs = "" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
-            lines.append(f"| {r['split']} | {r['scorer']} | {r['n']} | {r['accuracy']:.1%} | "
-                         f"{r['delta_vs_majority'] * 100:+.1f} [{r['delta_ci'][0] * 100:+.1f}, "
-                         f"{r['delta_ci'][1] * 100:+.1f}] | {auc} | {secs} |")
+            vs_maj = pts({"delta": r["delta_vs_majority"], "ci": r["delta_ci"]})
+            lines.append(f"| {r['split']} | {r['scorer']} | {r['n']} | {r['accuracy']:.1%} | {vs_maj} | "
+                         f"{pts(r.get('vs_logprob'))} | {pts(r.get('vs_orm'))} | {auc} | {secs} |")
     if summary.get("verifier_data"):
         lines += ["", "## Verifier training data (Cobbe's Figure 5): best-of-N at the largest N", "",
                   "| verifier | problems × samples | training samples | best-of-N | majority | held-out AUC |",

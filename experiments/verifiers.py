@@ -26,8 +26,15 @@ from ttc.evaluate import RuleSpec, curves
 from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key, load_checkpoint
 from ttc.pools import PoolSpec, cached_pool
 from ttc.sweep_config import SweepConfig
-from ttc.verifiers import (SCORERS, VerifierSpec, data_point, ensure_verifier, generator_step_logprobs,
-                           score_pool, verifier_metrics)
+from ttc.verifiers import (
+    SCORERS,
+    VerifierSpec,
+    data_point,
+    ensure_verifier,
+    generator_step_logprobs,
+    score_pool,
+    verifier_metrics,
+)
 from ttc.verifiers.metrics import selection_table
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
@@ -92,7 +99,8 @@ def main(argv=None) -> int:
         return ensure_generator(cache, task, gspec)[-1]
 
     if args.generator:
-        gen = Checkpoint(**json.loads(cache.path("generators", args.generator, ".json").read_text())[-1])
+        last = json.loads(cache.path("generators", args.generator, ".json").read_text())[-1]
+        gen = Checkpoint(**{**last, "path": str(cache.path("checkpoints", last["key"]))})
     else:
         gen = cached_generator(args.size)
     model, codec = load_checkpoint(gen.path)

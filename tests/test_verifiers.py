@@ -248,3 +248,23 @@ def test_scoring_distinct_rows_once_equals_scoring_every_row(tmp_path):
     lm, _ = load_checkpoint(gen.path)
     for a, b in zip(lp, lm_step_logprobs(lm, pool_layout(TASK, codec, pool, "test"), batch_size=2)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_moved_cache_is_reused(tmp_path, monkeypatch):
+    """Records are re-rooted at the cache they are read from: a moved cache is a hit, not a crash."""
+    import shutil
+
+    import ttc.verifiers.store as store
+    spec = VerifierSpec(kind="orm", n_problems=4, samples_per_problem=2, steps=2, batch_size=4, n_val_problems=2,
+                        max_new_tokens=24, lm_batch_size=2)
+    old = Cache(tmp_path / "a")
+    gen = ensure_generator(old, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    ensure_verifier(old, TASK, gen, spec)
+    shutil.move(tmp_path / "a", tmp_path / "b")
+    monkeypatch.setattr(store, "train_verifier", lambda *a, **k: pytest.fail("retrained after a move"))
+    new = Cache(tmp_path / "b")
+    moved = ensure_generator(new, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    rec = ensure_verifier(new, TASK, moved, spec)
+    assert moved.key == gen.key and moved.path.startswith(str(tmp_path / "b")) and rec.path.startswith(str(tmp_path / "b"))
+    pool = pd.DataFrame({"problem_id": [0], "text": [GOLD], "finished": [True]})
+    assert score_pool(rec, pool, TASK)[0].shape == (1,)

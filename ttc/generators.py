@@ -74,7 +74,9 @@ def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress:
     done = cache.path("generators", gkey, ".json")
     if done.exists():
         try:
-            records = [Checkpoint(**r) for r in json.loads(done.read_text())]
+            # paths are re-rooted at this cache, so a cache directory can be moved or copied
+            records = [Checkpoint(**{**r, "path": str(cache.path("checkpoints", r["key"]))})
+                       for r in json.loads(done.read_text())]
             if all(cache.dir_ready("checkpoints", r.key) for r in records):
                 return records
         except (ValueError, TypeError, KeyError):

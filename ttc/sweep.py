@@ -161,7 +161,7 @@ def _ensure_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], 
 
 def _verifier_one(cfg: SweepConfig, item):
     generators, spec = item
-    torch.set_num_threads(_threads(cfg, cfg.run.verifier_jobs))
+    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
     return _ensure_verifier(cfg, generators, spec)
 
 
@@ -176,10 +176,10 @@ def _sample_verifier_pools(cfg: SweepConfig, generators: dict[str, list[Checkpoi
 
 def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
     """Verifiers of the largest generator's final checkpoint, one per kind (cached), trained by
-    ``run.verifier_jobs`` workers."""
+    ``run.eval_jobs`` workers."""
     specs = [cfg.verifiers.spec(kind) for kind in cfg.verifiers.kinds]
     _sample_verifier_pools(cfg, generators, specs)
-    recs = _parallel(cfg, _verifier_one, [(generators, s) for s in specs], "verifiers", cfg.run.verifier_jobs)
+    recs = _parallel(cfg, _verifier_one, [(generators, s) for s in specs], "verifiers", cfg.run.eval_jobs)
     return dict(zip(cfg.verifiers.kinds, recs))
 
 
@@ -213,7 +213,8 @@ def verifier_gain(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame) -> pd.Da
     scores = {name: fn(pool) for name, fn in SCORERS.items()}
     scores |= {c.removeprefix("score_"): pool[c].to_numpy(float) for c in pool.columns if c.startswith("score_")}
     z = float(norm.ppf(0.5 + cfg.eval.confidence / 2))
-    table = selection_table(pool, scores, [n for n in cfg.eval.ns if n <= cell.spec.n_samples], z=z)
+    versus = tuple(v for v in ("logprob", "orm") if v in scores)  # the free baseline; the outcome verifier
+    table = selection_table(pool, scores, [n for n in cfg.eval.ns if n <= cell.spec.n_samples], z=z, versus=versus)
     quality = {name: verifier_metrics(s, list(pool[f"step_scores_{name}"]) if f"step_scores_{name}" in pool else None,
                                       pool, probabilities=name not in SCORERS) for name, s in scores.items()}
     cols = ["within_problem_auc", "within_problem_auc_process", "pooled_auc", "step_auc", "ece"]
@@ -238,11 +239,27 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
                 if pool["process_correct"].any() else 0.0)}
 
 
+def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFrame | None]:
+    """One pool cell: verifier scores (cached), curves (cached), pool statistics, and the verifier gain
+    table for the judged generator's final and ood pools."""
+    cell, verifiers, judged = item
+    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
+    task = _task(cfg)
+    pool = with_verifier_scores(cfg, cell, _pool_one(cfg, cell), verifiers)
+    gain = verifier_gain(cfg, cell, pool) if verifiers and judged and cell.role in ("final", "ood") else None
+    # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
+    key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
+                      to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
+                      sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key))
+    frame, _ = Cache(cfg.run.cache_dir).frame("curves", key, lambda: cell_curves(cfg, cell, pool, task))
+    return frame, pool_stats(cell, pool), gain
+
+
 def _data_point_one(cfg: SweepConfig, item) -> tuple:
     """One point of the verifier-data sweep: train the verifier, score the judged pool, estimate (cached)."""
     from ttc.verifiers import data_point
     generators, cell, kind, n_problems, k, ns = item
-    torch.set_num_threads(_threads(cfg, cfg.run.verifier_jobs))
+    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
     rec = _ensure_verifier(cfg, generators, data_point(cfg.verifiers.spec(kind), n_problems, k))
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
@@ -265,7 +282,7 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
     """Selection accuracy vs verifier training data (problems x samples), against majority and single.
 
     Each point is a verifier retrained on a cut of the full verifier's data (ttc.verifiers.data_point);
-    points run on ``run.verifier_jobs`` workers, largest first."""
+    points run on ``run.eval_jobs`` workers, largest first."""
     if not cfg.verifiers.data_problems or not cfg.verifiers.kinds:
         return pd.DataFrame()
     nmax = max(n for n in cfg.eval.ns if n <= cell.spec.n_samples)
@@ -274,7 +291,7 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
     jobs = sorted(((generators, cell, kind, n, k, ns) for kind in cfg.verifiers.kinds
                    for n, k in cfg.verifiers.data_grid(kind)), key=lambda j: -j[3] * j[4])
     rows = [table for _, table in _parallel(cfg, _data_point_one, jobs, "verifier data sweep",
-                                            cfg.run.verifier_jobs)]
+                                            cfg.run.eval_jobs)]
     out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)
     out = out.sort_values(["verifier", "train_problems", "samples_per_problem", "rule", "n"], kind="stable")
     return out.reset_index(drop=True).assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)
@@ -288,22 +305,18 @@ def run_sweep(cfg: SweepConfig) -> dict:
     cells = pool_cells(cfg, generators)
     pools = _parallel(cfg, _pool_one, cells, "pools")
     verifiers = train_verifiers(cfg, generators)
-    cache = Cache(cfg.run.cache_dir)
-    frames, stats, gains = [], [], []
-    for cell, pool in tqdm(list(zip(cells, pools)), desc="curves", disable=not cfg.run.progress):
-        pool = with_verifier_scores(cfg, cell, pool, verifiers)
-        if verifiers and cell.role in ("final", "ood") and cell.checkpoint == largest_final(generators):
-            gains.append(verifier_gain(cfg, cell, pool))
-        # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
-        key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
-                          to_dict(cfg.eval), cell.role, asdict(cell.checkpoint),
-                          sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key))
-        frame, _ = cache.frame("curves", key, lambda c=cell, p=pool: cell_curves(cfg, c, p, task))
-        frames.append(frame)
-        stats.append(pool_stats(cell, pool))
+    judged = largest_final(generators)  # the generator the verifiers judge
+    # the judged cells (verifier scoring) first, so the workers finish together
+    order = sorted(range(len(cells)), key=lambda i: cells[i].checkpoint != judged)
+    done = _parallel(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint == judged) for i in order],
+                     "curves", cfg.run.eval_jobs)
+    frames, stats, gains = [None] * len(cells), [None] * len(cells), []
+    for i, (frame, stat, gain) in zip(order, done):
+        frames[i], stats[i] = frame, stat
+        if gain is not None:
+            gains.append(gain)
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
-    judged = largest_final(generators)  # the generator the verifiers judge: its final test pool
     final = next(i for i, c in enumerate(cells) if c.role == "final" and c.checkpoint == judged)
     data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final])
     table = pd.concat(frames, ignore_index=True)

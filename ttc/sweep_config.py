@@ -111,9 +111,11 @@ class RunConfig:
     cache_dir: str = ".cache"
     results_dir: str = "results"
     n_jobs: int = 1  # joblib workers across independent cells (generators, pools)
-    # workers for verifier training and the verifier-data sweep (each gets cores / workers torch threads;
-    # on 2 cores two 1-thread workers train ~15% faster than one 2-thread process)
-    verifier_jobs: int = 2
+    # workers for everything after the pools: verifier training and scoring, curve estimation, the
+    # verifier-data sweep (each gets cores / workers torch threads; on 2 cores two 1-thread workers
+    # train ~15% faster than one 2-thread process). Generators and pools keep n_jobs, so their
+    # samples do not depend on it.
+    eval_jobs: int = 2
     backend: str = "loky"  # any joblib backend: loky, threading, or dask/ray once registered
     torch_threads: int = 0  # 0 = torch's default
     progress: bool = True
@@ -187,7 +189,7 @@ class SweepConfig:
                                   f"not train; add {scorer!r} to verifiers.kinds or drop the rule")
             if scorer not in ("", "logprob", "prob", "orm", "prm"):
                 raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm")
-        if self.run.verifier_jobs == 0:
-            raise ConfigError("run.verifier_jobs=0: use 1 (serial), k workers, or -1 (all cores)")
+        if self.run.eval_jobs == 0:
+            raise ConfigError("run.eval_jobs=0: use 1 (serial), k workers, or -1 (all cores)")
         if self.run.n_jobs == 0:
             raise ConfigError("run.n_jobs=0: use 1 (serial), k workers, or -1 (all cores)")

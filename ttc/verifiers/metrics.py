@@ -67,12 +67,15 @@ def verifier_metrics(scores, step_scores, pool: pd.DataFrame, *, probabilities: 
     return out
 
 
-def selection_table(pool: pd.DataFrame, scores: dict[str, np.ndarray], ns, *, z: float = 1.96) -> pd.DataFrame:
+def selection_table(pool: pd.DataFrame, scores: dict[str, np.ndarray], ns, *, z: float = 1.96,
+                    versus: tuple[str, ...] = ()) -> pd.DataFrame:
     """Best-of-N accuracy of each scorer next to majority vote, exact over uniform N-subsets of the pool.
 
     One row per (scorer, n): accuracy with its 95% CI across problems, and the paired per-problem
     difference to majority@n with its CI (``delta``, ``delta_low``, ``delta_high``). Rows for
-    'majority' and 'coverage' (pass@n) are included for reference. scores: name -> [S] in pool order."""
+    'majority' and 'coverage' (pass@n) are included for reference. scores: name -> [S] in pool order.
+    ``versus``: other scorers to compare each row with the same way (columns ``delta_vs_<name>``,
+    ``..._low``, ``..._high``), e.g. the PRM against the ORM or a verifier against the free log-prob."""
     from ttc.estimators import EXACT, ProblemArrays
 
     ns = np.asarray(sorted(ns))
@@ -97,11 +100,16 @@ def selection_table(pool: pd.DataFrame, scores: dict[str, np.ndarray], ns, *, z:
         per[name] = EXACT["best_of_n"](arrays(s), ns)[..., 0]
     rows = []
     n_prob = len(groups)
+    def paired(d, j, prefix):  # mean per-problem difference and its normal interval
+        m, se = d[:, j].mean(), d[:, j].std(ddof=1) / np.sqrt(n_prob)
+        return {prefix: m, f"{prefix}_low": m - z * se, f"{prefix}_high": m + z * se}
+
     for name, v in per.items():
-        d = v - per["majority"]
         for j, n in enumerate(ns):
-            se, dse = v[:, j].std(ddof=1) / np.sqrt(n_prob), d[:, j].std(ddof=1) / np.sqrt(n_prob)
-            rows.append({"scorer": name, "n": int(n), "accuracy": v[:, j].mean(), "ci_low": v[:, j].mean() - z * se,
-                         "ci_high": v[:, j].mean() + z * se, "delta": d[:, j].mean(),
-                         "delta_low": d[:, j].mean() - z * dse, "delta_high": d[:, j].mean() + z * dse})
+            se = v[:, j].std(ddof=1) / np.sqrt(n_prob)
+            row = {"scorer": name, "n": int(n), "accuracy": v[:, j].mean(), "ci_low": v[:, j].mean() - z * se,
+                   "ci_high": v[:, j].mean() + z * se, **paired(v - per["majority"], j, "delta")}
+            for other in versus:
+                row |= paired(v - per[other], j, f"delta_vs_{other}") if other in per else {}
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -104,7 +104,7 @@ def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: Verif
                          "pass init_checkpoint= of that size")
     key = verifier_key(task, generator, init, spec)
     if (path := cache.dir_ready("verifiers", key)) is not None:
-        return VerifierRecord(**json.loads((path / RECORD_FILE).read_text()))
+        return VerifierRecord(**{**json.loads((path / RECORD_FILE).read_text()), "path": str(path)})  # movable cache
 
     t0 = time.perf_counter()
     gen_model, codec = load_checkpoint(generator.path)
@@ -172,7 +172,7 @@ def _distinct(pool: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     A strong generator repeats itself (the l generator's 64 samples of a problem hold ~35 distinct
     strings), and a deterministic scorer gives equal rows equal scores: each is scored once."""
     keys = pool[["problem_id", "text", "finished"]]
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(keys))
+    codes = pd.factorize(pd.MultiIndex.from_frame(keys))[0]
     first = np.unique(codes, return_index=True)[1]
     return keys.iloc[first].reset_index(drop=True), codes
 

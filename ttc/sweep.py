@@ -71,7 +71,13 @@ def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
 
 
 def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
+    """The pools stage's worker: sample (or read) one cell's pool with n_jobs' thread share."""
     torch.set_num_threads(_threads(cfg))
+    return _read_pool(cfg, cell)
+
+
+def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
+    """One cell's pool, sampled on a cache miss with the caller's torch threads (stage workers set them)."""
     path = cell.checkpoint.path
     codec = Codec.of(AutoTokenizer.from_pretrained(path))  # cheap; the model itself loads only on a miss
     pool, _ = cached_pool(Cache(cfg.run.cache_dir), cell.checkpoint.key, lambda: load_checkpoint(path)[0],
@@ -245,7 +251,7 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
     cell, verifiers, judged = item
     torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
     task = _task(cfg)
-    pool = with_verifier_scores(cfg, cell, _pool_one(cfg, cell), verifiers)
+    pool = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers)
     gain = verifier_gain(cfg, cell, pool) if verifiers and judged and cell.role in ("final", "ood") else None
     # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
     key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
@@ -266,7 +272,7 @@ def _data_point_one(cfg: SweepConfig, item) -> tuple:
                       to_dict(cfg.eval), ns)
 
     def build() -> pd.DataFrame:
-        scored = with_verifier_scores(cfg, cell, _pool_one(cfg, cell), {kind: rec})
+        scored = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), {kind: rec})
         rules = [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
                  RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")]
         return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)

@@ -333,7 +333,7 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
     for name, make in makers.items():
         fig, data, nums = make(curves)
         fig.savefig(out_dir / f"{name}.png", dpi=150)
-        fig.savefig(out_dir / f"{name}.pdf")
+        fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})  # same figure, same bytes
         plt.close(fig)
         data.to_csv(out_dir / f"{name}.csv", index=False)
         numbers.update(nums)

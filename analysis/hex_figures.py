@@ -152,7 +152,7 @@ def write_figures(results_dir: Path) -> list[Path]:
     for name, fig in make_figures(results_dir).items():
         for ext in ("png", "pdf"):
             path = out_dir / f"{name}.{ext}"
-            fig.savefig(path, dpi=150)
+            fig.savefig(path, dpi=150, **({"metadata": {"CreationDate": None}} if ext == "pdf" else {}))
             paths.append(path)
     return paths
 

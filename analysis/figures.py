@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.optimize import curve_fit  # noqa: E402
@@ -28,7 +29,9 @@ def _label(rule: str) -> str:
     if rule in RULE_LABELS:
         return RULE_LABELS[rule]
     kind, _, scorer = rule.partition(":")
-    return f"{kind.replace('_', '-')} by {scorer}" if scorer else kind
+    name = {"best_of_n": "best-of-N", "weighted_vote": "vote weighted", "top_k_vote": "top-k vote"}.get(
+        kind, kind.replace("_", "-"))
+    return f"{name} by {scorer.upper() if scorer in ('orm', 'prm') else scorer}" if scorer else name
 
 
 def _final(curves: pd.DataFrame, split: str = "test") -> pd.DataFrame:
@@ -293,15 +296,18 @@ def fig_verifier_data(data: pd.DataFrame):
                 ax.errorbar(g["train_problems"], g["accuracy"] * 100,
                             yerr=[(g["accuracy"] - g["ci_low"]) * 100, (g["ci_high"] - g["accuracy"]) * 100],
                             color=colours[v], ls=styles.get(k, "-"), marker="o", ms=4, capsize=2,
-                            label=f"{v.upper()}" + (f", {k} samples/problem" if samples != [None] else ""))
+                            label=f"{v.upper()}" + (f", {int(k)} samples/problem" if samples != [None] else ""))
             for rule, ls in (("majority", "--"), ("single", ":")):
                 b = data[(data["rule"] == rule) & (data["n"] == (nmax if rule == "majority" else data["n"].min()))]
                 if len(b):
                     ax.axhline(float(b["accuracy"].iloc[0]) * 100, color="gray", ls=ls,
                                label=_label(rule) + (f", N={nmax}" if rule == "majority" else ""))
             ax.set_xscale("log")
+            ticks = sorted(ver["train_problems"].unique())
+            ax.set_xticks(ticks, [f"{int(t):,}" for t in ticks])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel("verifier training problems")
-            ax.set_title(f"{family.replace('_', '-')} by the verifier, N={nmax}")
+            ax.set_title(f"{_label(family)} by the verifier, N={nmax}")
             ax.legend()
         axes[0][0].set_ylabel("accuracy (% of test problems)")
         fig.suptitle(f"Verifier training data vs selection — generator {data['generator'].iloc[0]}")

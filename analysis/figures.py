@@ -284,19 +284,18 @@ def fig_verifier_data(data: pd.DataFrame):
     ver = data[(data["verifier"] != "none") & (data["n"] == nmax)].sort_values("train_problems")
     families = sorted(ver["rule"].str.partition(":")[0].unique())
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, max(1, len(families)), figsize=(5.2 * max(1, len(families)), 4.2), sharey=True,
-                                 squeeze=False)
+        panels = max(1, len(families))
+        fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.2), sharey=True, squeeze=False)
         colours = {v: f"C{i}" for i, v in enumerate(sorted(ver["verifier"].unique()))}
-        samples = sorted(ver["samples_per_problem"].unique()) if "samples_per_problem" in ver else [None]
-        styles = dict(zip(reversed(samples), ["-", "--", ":", "-."] * 4))
+        samples = sorted(ver["samples_per_problem"].unique(), reverse=True)
+        styles = dict(zip(samples, ["-", "--", ":", "-."] * 4))
         for ax, family in zip(axes[0], families):
-            for (rule, k), g in ver[ver["rule"].str.startswith(family + ":")].groupby(
-                    ["rule", "samples_per_problem"] if samples != [None] else ["rule", "verifier"], sort=True):
-                v = g["verifier"].iloc[0]
+            lines = ver[ver["rule"].str.startswith(family + ":")].groupby(["verifier", "samples_per_problem"])
+            for (v, k), g in lines:
                 ax.errorbar(g["train_problems"], g["accuracy"] * 100,
                             yerr=[(g["accuracy"] - g["ci_low"]) * 100, (g["ci_high"] - g["accuracy"]) * 100],
-                            color=colours[v], ls=styles.get(k, "-"), marker="o", ms=4, capsize=2,
-                            label=f"{v.upper()}" + (f", {int(k)} samples/problem" if samples != [None] else ""))
+                            color=colours[v], ls=styles[k], marker="o", ms=4, capsize=2,
+                            label=f"{v.upper()}, {int(k)} samples/problem")
             for rule, ls in (("majority", "--"), ("single", ":")):
                 b = data[(data["rule"] == rule) & (data["n"] == (nmax if rule == "majority" else data["n"].min()))]
                 if len(b):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,8 +22,8 @@ import pandas as pd
 from ttc.cache import Cache
 from ttc.config import ConfigError, load_config
 from ttc.evaluate import RuleSpec, curves
-from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key, load_checkpoint
-from ttc.pools import PoolSpec, cached_pool
+from ttc.generators import GeneratorSpec, checkpoint_pool, ensure_generator, generator_key, read_records
+from ttc.pools import PoolSpec
 from ttc.sweep_config import SweepConfig
 from ttc.verifiers import (
     SCORERS,
@@ -99,15 +98,14 @@ def main(argv=None) -> int:
         return ensure_generator(cache, task, gspec)[-1]
 
     if args.generator:
-        last = json.loads(cache.path("generators", args.generator, ".json").read_text())[-1]
-        gen = Checkpoint(**{**last, "path": str(cache.path("checkpoints", last["key"]))})
+        gen = read_records(cache, args.generator)[-1]
     else:
         gen = cached_generator(args.size)
-    model, codec = load_checkpoint(gen.path)
     p = cfg.pools
-    pool, _ = cached_pool(cache, gen.key, lambda: model, codec, task, PoolSpec(
-        split=args.split, n_problems=args.test_problems or (p.n_problems if args.split == "test" else p.ood_problems), n_samples=p.n_samples, temperature=p.temperature,
-        max_new_tokens=p.max_new_tokens, seed=p.seed), progress=True)
+    n_problems = args.test_problems or (p.n_problems if args.split == "test" else p.ood_problems)
+    pool = checkpoint_pool(cache, gen, task, PoolSpec(split=args.split, n_problems=n_problems, n_samples=p.n_samples,
+                                                      temperature=p.temperature, max_new_tokens=p.max_new_tokens,
+                                                      seed=p.seed), progress=True)
     print(f"generator {gen.generator} {gen.key} ({gen.params} P, {gen.tokens} tokens): single-sample {pool.is_correct.mean():.3f}, process-correct "
           f"{pool.process_correct.mean():.3f}; {args.split} pool {pool.problem_id.nunique()} problems x {p.n_samples}")
 

@@ -162,6 +162,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("generators.sizes=[\"nope\"]", "unknown size"), ("task.train.modulus=1", "modulus"),
     ("pools.n_problems=999", "n_test"), ("run.n_jobs=0", "n_jobs"),
     ('eval.rules=["best_of_n:orm"]', "needs the orm verifier"), ('verifiers.kinds=["xrm"]', "unknown kind"),
+    ("verifiers.data_problems=[999]", "exceeds"), ("run.eval_jobs=0", "eval_jobs"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny

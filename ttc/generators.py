@@ -12,12 +12,14 @@ import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from ttc.cache import Cache, content_key
 from ttc.models import ModelSize, build_model
+from ttc.pools import PoolSpec, cached_pool
 from ttc.tasks.base import Task
 from ttc.tokenizer import DEFAULT_CHARS, Codec, build_char_tokenizer
 from ttc.train import CheckpointInfo, TrainConfig, train_generator
@@ -59,6 +61,22 @@ def generator_key(task: Task, spec: GeneratorSpec) -> str:
     return content_key("generator", TRAINER_VERSION, training_view(task), asdict(spec), DEFAULT_CHARS)
 
 
+def read_records(cache: Cache, generator_key: str) -> list[Checkpoint]:
+    """A cached generator's checkpoint records, their paths re-rooted at ``cache`` (so a cache
+    directory can be moved or copied)."""
+    rows = json.loads(cache.path("generators", generator_key, ".json").read_text())
+    return [Checkpoint(**{**r, "path": str(cache.path("checkpoints", r["key"]))}) for r in rows]
+
+
+def checkpoint_pool(cache: Cache, checkpoint: Checkpoint, task: Task, spec: PoolSpec, *, model=None,
+                    progress: bool = False) -> pd.DataFrame:
+    """``checkpoint``'s judged pool for ``spec`` (ttc.pools.cached_pool): read from the cache, or sampled
+    with ``model`` (loaded from the checkpoint only on a miss) and the caller's torch threads."""
+    codec = Codec.of(AutoTokenizer.from_pretrained(checkpoint.path))  # cheap, unlike the model
+    load = (lambda: model) if model is not None else (lambda: load_checkpoint(checkpoint.path)[0])
+    return cached_pool(cache, checkpoint.key, load, codec, task, spec, progress=progress)[0]
+
+
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dtype=None):
     """(model, codec) from any Hugging Face causal-LM directory, ttc's or a real one."""
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
@@ -74,9 +92,7 @@ def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress:
     done = cache.path("generators", gkey, ".json")
     if done.exists():
         try:
-            # paths are re-rooted at this cache, so a cache directory can be moved or copied
-            records = [Checkpoint(**{**r, "path": str(cache.path("checkpoints", r["key"]))})
-                       for r in json.loads(done.read_text())]
+            records = read_records(cache, gkey)
             if all(cache.dir_ready("checkpoints", r.key) for r in records):
                 return records
         except (ValueError, TypeError, KeyError):

@@ -17,17 +17,15 @@ import torch
 from joblib import Parallel, delayed
 from scipy.stats import norm
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer
 
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
 from ttc.config import to_dict
 from ttc.evaluate import RuleSpec, curves
-from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, load_checkpoint
-from ttc.pools import PoolSpec, cached_pool, pool_key
+from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator
+from ttc.pools import PoolSpec, pool_key
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
-from ttc.tokenizer import Codec
 
 
 CURVES_VERSION = 1  # bump when cell_curves changes what it computes
@@ -78,11 +76,8 @@ def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
 
 def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     """One cell's pool, sampled on a cache miss with the caller's torch threads (stage workers set them)."""
-    path = cell.checkpoint.path
-    codec = Codec.of(AutoTokenizer.from_pretrained(path))  # cheap; the model itself loads only on a miss
-    pool, _ = cached_pool(Cache(cfg.run.cache_dir), cell.checkpoint.key, lambda: load_checkpoint(path)[0],
-                          codec, _task(cfg), cell.spec, progress=cfg.run.progress)
-    return pool
+    return checkpoint_pool(Cache(cfg.run.cache_dir), cell.checkpoint, _task(cfg), cell.spec,
+                           progress=cfg.run.progress)
 
 
 def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None) -> list:
@@ -175,7 +170,7 @@ def _sample_verifier_pools(cfg: SweepConfig, generators: dict[str, list[Checkpoi
     """Sample (or read) the train pools ``specs`` learn from, once each, before workers train on them."""
     from ttc.verifiers import verifier_pool
     torch.set_num_threads(_threads(cfg))
-    for spec in {(s.pool_shape, s.temperature, s.max_new_tokens, s.seed): s for s in specs}.values():
+    for spec in specs:  # a pool two specs share is sampled once and then read from the cache
         verifier_pool(Cache(cfg.run.cache_dir), _task(cfg), largest_final(generators), spec,
                       progress=cfg.run.progress)
 
@@ -261,7 +256,7 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
     return frame, pool_stats(cell, pool), gain
 
 
-def _data_point_one(cfg: SweepConfig, item) -> tuple:
+def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
     """One point of the verifier-data sweep: train the verifier, score the judged pool, estimate (cached)."""
     from ttc.verifiers import data_point
     generators, cell, kind, n_problems, k, ns = item
@@ -278,10 +273,10 @@ def _data_point_one(cfg: SweepConfig, item) -> tuple:
         return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
 
     table, _ = cache.frame("curves", key, build)
-    return rec, table.assign(verifier=kind, train_problems=n_problems, samples_per_problem=k,
-                             train_samples=rec.train_samples, train_steps=rec.spec["steps"],
-                             verifier_train_flops=rec.train_flops,
-                             val_within_problem_auc=rec.metrics.get("within_problem_auc"))
+    return table.assign(verifier=kind, train_problems=n_problems, samples_per_problem=k,
+                        train_samples=rec.train_samples, train_steps=rec.spec["steps"],
+                        verifier_train_flops=rec.train_flops,
+                        val_within_problem_auc=rec.metrics.get("within_problem_auc"))
 
 
 def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
@@ -296,8 +291,7 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
     base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
     jobs = sorted(((generators, cell, kind, n, k, ns) for kind in cfg.verifiers.kinds
                    for n, k in cfg.verifiers.data_grid(kind)), key=lambda j: -j[3] * j[4])
-    rows = [table for _, table in _parallel(cfg, _data_point_one, jobs, "verifier data sweep",
-                                            cfg.run.eval_jobs)]
+    rows = _parallel(cfg, _data_point_one, jobs, "verifier data sweep", cfg.run.eval_jobs)
     out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)
     out = out.sort_values(["verifier", "train_problems", "samples_per_problem", "rule", "n"], kind="stable")
     return out.reset_index(drop=True).assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)
@@ -306,7 +300,6 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
 def run_sweep(cfg: SweepConfig) -> dict:
     """All language-model stages; returns the tables experiments/sweep.py writes, and the config hash."""
     cfg.validate()
-    task = _task(cfg)
     generators = train_generators(cfg)
     cells = pool_cells(cfg, generators)
     pools = _parallel(cfg, _pool_one, cells, "pools")

@@ -171,15 +171,13 @@ class SweepConfig:
             try:
                 spec = self.verifiers.spec(kind)
                 spec.validate()
+                from ttc.verifiers import data_point
+                for n, k in self.verifiers.data_grid(kind):  # each data-sweep point must fit the full data
+                    data_point(spec, n, k).validate()
             except ValueError as e:
                 raise ConfigError(str(e)) from None
             if spec.init_size is not None and spec.init_size not in self.generators.sizes:
                 raise ConfigError(f"verifiers.{kind}: init_size={spec.init_size!r} is not among generators.sizes")
-            for n, k in self.verifiers.data_grid(kind):
-                if n < 1 or k < 1 or n > spec.n_problems or k > spec.samples_per_problem:
-                    raise ConfigError(f"verifiers.data_problems/data_samples: point {n} x {k} must be within the "
-                                      f"{kind} verifier's own data ({spec.n_problems} problems x "
-                                      f"{spec.samples_per_problem} samples); lower it or raise verifiers.common")
         for rule in self.eval.rules:
             name, _, scorer = rule.partition(":")
             if name not in ("single", "majority", "coverage", "best_of_n", "weighted_vote", "top_k_vote"):

@@ -19,8 +19,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ttc.cache import Cache, content_key
 from ttc.compute import flop_params, inference_flops, train_flops
-from ttc.generators import Checkpoint, load_checkpoint
-from ttc.pools import PoolSpec, cached_pool
+from ttc.generators import Checkpoint, checkpoint_pool, load_checkpoint
+from ttc.pools import PoolSpec
 from ttc.tasks.base import Task
 from ttc.tokenizer import Codec
 from ttc.verifiers.heads import ValueHeadLM
@@ -86,12 +86,10 @@ def verifier_pool(cache: Cache, task: Task, generator: Checkpoint, spec: Verifie
 
     Call it before training several verifiers of one generator in parallel, so they do not all sample it."""
     n_pool, k_pool = spec.pool_shape
-    codec = Codec.of(AutoTokenizer.from_pretrained(generator.path))
-    load = (lambda: gen_model) if gen_model is not None else (lambda: load_checkpoint(generator.path)[0])
-    pool, _ = cached_pool(cache, generator.key, load, codec, task,
-                          PoolSpec(split="train", n_problems=n_pool, n_samples=k_pool, temperature=spec.temperature,
-                                   max_new_tokens=spec.max_new_tokens, seed=spec.seed), progress=progress)
-    return pool
+    return checkpoint_pool(cache, generator, task, PoolSpec(split="train", n_problems=n_pool, n_samples=k_pool,
+                                                            temperature=spec.temperature,
+                                                            max_new_tokens=spec.max_new_tokens, seed=spec.seed),
+                           model=gen_model, progress=progress)
 
 
 def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: VerifierSpec, *,

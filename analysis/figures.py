@@ -18,6 +18,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.optimize import curve_fit  # noqa: E402
 
+from analysis.model_size import size_multipliers  # noqa: E402
+from analysis.tradeoff import fit_tradeoff, frontier_points
+
 STYLE = {"figure.figsize": (6.4, 4.2), "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
          "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8}
 RULE_LABELS = {"single": "single sample", "majority": "majority vote", "coverage": "coverage (pass@N, oracle)",
@@ -43,64 +46,62 @@ def _largest(frame: pd.DataFrame) -> str:
 
 
 def fig_best_of_n(curves: pd.DataFrame, split: str = "test"):
-    """Accuracy vs N per rule for the largest generator (Lightman Fig. 3; coverage as the ceiling)."""
+    """Accuracy vs N per rule (Lightman Fig. 3; coverage as the ceiling): one panel per verified generator
+    (those with verifier rules), the largest generator alone when none is verified."""
     fin = _final(curves, split)
-    gen = _largest(fin)
-    data = fin[fin["generator"] == gen].sort_values(["rule", "n"])
+    verified = fin[fin["verifier"].isin(["orm", "prm"])] if "verifier" in fin else fin.iloc[:0]
+    gens = list(verified.sort_values("params")["generator"].unique()) or [_largest(fin)]
+    data = fin[fin["generator"].isin(gens)].sort_values(["params", "rule", "n"])
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots()
-        for rule, d in data.groupby("rule", sort=False):
-            style = dict(ls="--", color="gray") if rule == "coverage" else {}
-            ax.plot(d["n"], d["accuracy"] * 100, marker="o", ms=3, label=_label(rule), **style)
-            ax.fill_between(d["n"], d["ci_low"] * 100, d["ci_high"] * 100, alpha=0.15, **({"color": "gray"} if style else {}))
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("N, samples per problem")
-        ax.set_ylabel("accuracy (% of problems)")
-        ax.set_title(f"Best-of-N on the {split} split — generator {gen} ({data['params'].iloc[0]:,} params)")
-        ax.legend()
+        fig, axes = plt.subplots(1, len(gens), figsize=(4.6 * len(gens) + 1.6, 4.2), sharey=True, squeeze=False)
+        for ax, gen in zip(axes[0], gens):
+            g = data[data["generator"] == gen]
+            for rule, d in g.groupby("rule", sort=False):
+                style = dict(ls="--", color="gray") if rule == "coverage" else {}
+                ax.plot(d["n"], d["accuracy"] * 100, marker="o", ms=3, label=_label(rule), **style)
+                ax.fill_between(d["n"], d["ci_low"] * 100, d["ci_high"] * 100, alpha=0.15,
+                                **({"color": "gray"} if style else {}))
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("N, samples per problem")
+            ax.set_title(f"{gen} ({g['params'].iloc[0]:,} params)")
+        axes[0][0].set_ylabel(f"accuracy (% of {split} problems)")
+        axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+        fig.suptitle(f"Best-of-N on the {split} split")
         fig.tight_layout()
-    nmax = data["n"].max()
-    at_max = data[data["n"] == nmax].set_index("rule")["accuracy"]
+    top = data[data["generator"] == gens[-1]]
+    nmax = top["n"].max()
+    at_max = top[top["n"] == nmax].set_index("rule")["accuracy"]
     return fig, data, {f"{split}_accuracy_at_n{nmax}": {r: round(float(a), 4) for r, a in at_max.items()}}
 
 
-def _interp_log_params(single: pd.DataFrame, acc: float) -> tuple[float, bool]:
-    """Parameters a single-sample model would need for ``acc`` (log-linear interpolation).
-
-    Returns (params, is_lower_bound): beyond the largest model the value is the largest model's size,
-    a lower bound."""
-    s = single.sort_values("params")
-    a, p = s["accuracy"].to_numpy(), np.log10(s["params"].to_numpy(dtype=float))
-    if acc >= a.max():
-        return float(10 ** p[np.argmax(a)]), True
-    a_mono = np.maximum.accumulate(a)
-    return float(10 ** np.interp(acc, a_mono, p)), False
+MODEL_SIZE_RULES = ("majority", "best_of_n:orm", "best_of_n:prm", "weighted_vote:prm")
 
 
-def fig_model_size(curves: pd.DataFrame):
-    """Accuracy vs generator parameters: single sample vs selection at the largest N (Cobbe's 30x)."""
+def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None, *, n_boot: int = 2000):
+    """Cobbe's figure and number: accuracy vs P for single sample and selection at the largest N of the
+    verified sizes (left), and the model-size multiplier P'/P of each rule at each size (right): P' is
+    where the monotone single-sample curve reaches the rule's accuracy (analysis.model_size), with a
+    bootstrap CI over problems when per-problem values are given. Interpolated multipliers are
+    measurements; those past the largest size are lower bounds (open markers)."""
     fin = _final(curves)
-    nmax = int(fin["n"].max())
-    single = fin[(fin["rule"] == "single") & (fin["n"] == 1)][["generator", "params", "accuracy", "ci_low", "ci_high"]]
-    rows = [single.assign(rule="single", n=1)]
-    numbers = {}
-    largest = single.loc[single["params"].idxmax()]
-    for rule in sorted(set(fin["rule"]) - {"single", "coverage"}):
-        d = fin[(fin["rule"] == rule) & (fin["n"] == nmax)][["generator", "params", "accuracy", "ci_low", "ci_high"]]
-        rows.append(d.assign(rule=rule, n=nmax))
-        acc = float(d.loc[d["params"].idxmax(), "accuracy"])
-        eq, lower = _interp_log_params(single, acc)
-        numbers[rule] = {"accuracy": round(acc, 4), "equivalent_params": round(eq),
-                         "size_multiplier": round(eq / float(largest["params"]), 2), "lower_bound": lower}
-        if lower:  # beyond the family: an extrapolation of the top two sizes' log-linear trend, labelled so
-            top = single.sort_values("params").tail(2)
-            gain = float(np.diff(top["accuracy"])[0]) / float(np.diff(np.log10(top["params"].astype(float)))[0])
-            if gain > 0:
-                numbers[rule]["extrapolated_size_multiplier"] = round(
-                    10 ** ((acc - float(largest["accuracy"])) / gain), 1)
-    data = pd.concat(rows, ignore_index=True)
+    rules = [r for r in MODEL_SIZE_RULES if r in set(fin["rule"])]
+    nmax = int(fin[fin["rule"].isin(rules)]["n"].max()) if rules else 1
+    cols = ["generator", "params", "rule", "n", "accuracy", "ci_low", "ci_high", "se"]
+    single = fin[(fin["rule"] == "single") & (fin["n"] == 1)][cols]
+    picked = fin[fin["rule"].isin(rules) & (fin["n"] == nmax)][cols]
+    pp = None
+    if per_problem is not None and len(per_problem):
+        pp = per_problem[(per_problem["role"] == "final") & (per_problem["split"] == "test")]
+    mult = pd.DataFrame(columns=["generator", "params", "rule", "equivalent_params", "multiplier", "kind",
+                                 "ci_low", "ci_high"])
+    if len(picked) and single["generator"].nunique() >= 2:  # a curve needs two sizes
+        mult = size_multipliers(pd.concat([single, picked]), rules=rules, n=nmax, per_problem=pp, n_boot=n_boot)
+    mult = mult.rename(columns={"ci_low": "multiplier_ci_low", "ci_high": "multiplier_ci_high"})
+    keep = ["generator", "rule", "equivalent_params", "multiplier", "kind", "multiplier_ci_low", "multiplier_ci_high"]
+    data = pd.concat([single, picked], ignore_index=True).merge(mult[[c for c in keep if c in mult]],
+                                                                 on=["generator", "rule"], how="left")
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots()
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
         for rule, d in data.groupby("rule", sort=False):
             d = d.sort_values("params")
             ax.errorbar(d["params"], d["accuracy"] * 100,
@@ -109,87 +110,74 @@ def fig_model_size(curves: pd.DataFrame):
         ax.set_xscale("log")
         ax.set_xlabel("generator parameters P (non-embedding)")
         ax.set_ylabel("accuracy (% of test problems)")
-        ax.set_title("Selection at N vs model size")
+        ax.set_title("Selection vs model size (Cobbe Fig. 4)")
         ax.legend()
+        for i, (rule, d) in enumerate(mult.groupby("rule", sort=False)):
+            d = d.sort_values("params")
+            x = d["params"].to_numpy(float) * 1.07 ** (i - len(rules) / 2)  # side by side
+            y = d["multiplier"].to_numpy(float)
+            err = np.abs(np.vstack([y - d["multiplier_ci_low"], d["multiplier_ci_high"] - y]))
+            line = bx.errorbar(x, y, yerr=np.nan_to_num(err), ls="none", capsize=2, label=_label(rule))
+            lower = (d["kind"] == "lower_bound").to_numpy()
+            color = line[0].get_color()
+            bx.scatter(x[~lower], y[~lower], color=color, zorder=3)
+            bx.scatter(x[lower], y[lower], facecolors="white", edgecolors=color, zorder=3)
+        bx.axhline(1, color="gray", lw=0.8)
+        bx.set_xscale("log")
+        bx.set_yscale("log")
+        bx.set_xlabel("generator parameters P")
+        bx.set_ylabel("model-size multiplier P'/P")
+        bx.set_title(f"Worth of selection at N={nmax} in model size\n(open: lower bound, past the largest size)")
+        bx.legend()
         fig.tight_layout()
-    return fig, data, {"size_multiplier_by_rule": numbers}
+    rows = [{"generator": r["generator"], "params": int(r["params"]), "rule": r["rule"], "n": nmax,
+             "accuracy": round(float(r["accuracy"]), 4), "multiplier": round(float(r["multiplier"]), 2),
+             "ci": [round(float(r["multiplier_ci_low"]), 2), round(float(r["multiplier_ci_high"]), 2)],
+             "kind": r["kind"], "equivalent_params": round(float(r["equivalent_params"]))}
+            for _, r in mult.iterrows()]
+    return fig, data, {"size_multiplier": rows}
 
 
-def tradeoff_points(curves: pd.DataFrame, rule: str, targets: list[float]) -> pd.DataFrame:
-    """For each (generator, checkpoint) and target accuracy: the least test FLOPs per problem reaching it."""
-    d = curves[(curves["split"] == "test") & (curves["role"].isin(["final", "checkpoint"]))]
-    # rule "any": the compute-optimal rule at each point (oracle coverage excluded)
-    d = d[(d["rule"] != "coverage") & ((d["rule"] == rule) | (rule == "any") | (d["n"] == 1))]
-    rows = []
-    for (gen, tok), g in d.groupby(["generator", "checkpoint_tokens"]):
-        g = g.sort_values("gen_flops_per_problem")
-        for t in targets:
-            hit = g[g["accuracy"] >= t]
-            if len(hit):
-                rows.append({"generator": gen, "checkpoint_tokens": tok, "params": g["params"].iloc[0],
-                             "train_flops": g["train_flops"].iloc[0], "target_accuracy": t,
-                             "test_flops_per_problem": float(hit["gen_flops_per_problem"].iloc[0]),
-                             "n": int(hit["n"].iloc[0])})
-    cols = ["generator", "checkpoint_tokens", "params", "train_flops", "target_accuracy",
-            "test_flops_per_problem", "n"]
-    pts = pd.DataFrame(rows, columns=cols)
-    if pts.empty:
-        return pts
-    # Jones: for each target, the frontier = least test compute at each train compute, keeping only
-    # points not dominated by a cheaper-to-train run.
-    keep = []
-    for t, g in pts.groupby("target_accuracy"):
-        g = g.sort_values(["train_flops", "test_flops_per_problem"])
-        best = np.inf
-        for i, r in g.iterrows():
-            if r["test_flops_per_problem"] < best:
-                keep.append(i)
-                best = r["test_flops_per_problem"]
-    return pts.loc[keep].sort_values(["target_accuracy", "train_flops"]).reset_index(drop=True)
-
-
-def fit_tradeoff(pts: pd.DataFrame) -> dict:
-    """log10(test) = slope·log10(train) + intercept per target (shared slope), least squares."""
-    usable = pts.groupby("target_accuracy").filter(lambda g: len(g) >= 2)
-    if usable["target_accuracy"].nunique() < 1:
-        return {"slope": None, "r2": None, "n_points": int(len(usable))}
-    targets = sorted(usable["target_accuracy"].unique())
-    x = np.log10(usable["train_flops"].to_numpy(float))
-    y = np.log10(usable["test_flops_per_problem"].to_numpy(float))
-    design = np.column_stack([x] + [(usable["target_accuracy"] == t).to_numpy(float) for t in targets])
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    pred = design @ coef
-    ss_res, ss_tot = ((y - pred) ** 2).sum(), ((y - y.mean()) ** 2).sum()
-    slope = float(coef[0])
-    return {"slope": round(slope, 3), "test_compute_saved_per_10x_train": round(10 ** (-slope), 2),
-            "r2": round(float(1 - ss_res / ss_tot), 3) if ss_tot > 0 else None, "n_points": int(len(usable)),
-            "targets": [float(t) for t in targets]}
+def _rounded(fit: dict) -> dict:
+    """The fit's headline numbers for summary.json (intercepts left out), rounded for reading."""
+    digits = {"slope": 3, "slope_se": 3, "slope_ci": 3, "r2": 3, "r2_within": 3,
+              "test_compute_saved_per_10x_train": 2, "test_compute_saved_ci": 2}
+    out = {}
+    for key, value in fit.items():
+        if key == "intercepts":
+            continue
+        if key in digits and value is not None:
+            value = [round(v, digits[key]) for v in value] if isinstance(value, list) else round(value, digits[key])
+        out[key] = value
+    return out
 
 
 def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any",
-                            targets=(0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)):
-    pts = tradeoff_points(curves, rule, list(targets))
-    fit = fit_tradeoff(pts) if len(pts) else {"slope": None}
+                            targets=(0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))):
+    """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff."""
+    pts = frontier_points(curves, list(targets), rule=rule)
+    fit = fit_tradeoff(pts)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         for t, g in pts.groupby("target_accuracy"):
             line = ax.plot(g["train_flops"], g["test_flops_per_problem"], marker="o", ms=4,
                            label=f"accuracy ≥ {t:.0%}")[0]
-            if fit.get("slope") is not None and len(g) >= 2:
+            if fit["slope"] is not None and float(t) in fit["intercepts"]:
                 x = np.log10(g["train_flops"].to_numpy(float))
-                off = np.mean(np.log10(g["test_flops_per_problem"].to_numpy(float)) - fit["slope"] * x)
-                ax.plot(10 ** x, 10 ** (fit["slope"] * x + off), ls=":", color=line.get_color())
+                ax.plot(10 ** x, 10 ** (fit["slope"] * x + fit["intercepts"][float(t)]), ls=":",
+                        color=line.get_color())
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training compute (FLOPs, 6·P·tokens)")
-        ax.set_ylabel("test compute per problem (FLOPs, 2·P·tokens)")
-        k = fit.get("test_compute_saved_per_10x_train")
+        ax.set_ylabel("test compute per problem (FLOPs, 2·P·tokens, + verifier)")
+        k = fit["test_compute_saved_per_10x_train"]
+        r2 = "n/a" if fit["r2"] is None else f"{fit['r2']:.3f}"
         ax.set_title(f"Train vs test compute ({'best rule' if rule == 'any' else _label(rule)}): 10× train "
-                     f"saves {k:.3g}× test\n(fit on {fit['n_points']} frontier points, R² {fit['r2']})"
+                     f"saves {k:.3g}× test\n(fit on {fit['n_points']} frontier points, R² {r2})"
                      if k else "Train vs test compute")
         ax.legend()
         fig.tight_layout()
-    return fig, pts, {"train_test_tradeoff": {"rule": rule, **fit}}
+    return fig, pts, {"train_test_tradeoff": {"rule": rule, **_rounded(fit)}}
 
 
 def _coverage_law(k, a, b):
@@ -317,7 +305,30 @@ def fig_verifier_data(data: pd.DataFrame):
                         "accuracy": round(float(best["accuracy"]), 4)}}
 
 
+def fig_learning_curves(curves: pd.DataFrame):
+    """Single-sample test accuracy of every checkpoint vs its training compute, one line per size: is
+    the family past its plateau, and does accuracy grow smoothly with training compute?"""
+    d = curves[(curves["split"] == "test") & curves["role"].isin(["checkpoint", "final"])
+               & (curves["rule"] == "single") & (curves["n"] == 1)]
+    d = d.sort_values(["params", "train_flops"])[["generator", "params", "checkpoint_tokens", "train_flops",
+                                                   "final", "accuracy", "ci_low", "ci_high"]]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots()
+        for gen, g in d.groupby("generator", sort=False):
+            ax.errorbar(g["train_flops"], g["accuracy"] * 100, yerr=[(g["accuracy"] - g["ci_low"]) * 100,
+                        (g["ci_high"] - g["accuracy"]) * 100], marker="o", ms=3, capsize=2,
+                        label=f"{gen} ({g['params'].iloc[0]:,})")
+        ax.set_xscale("log")
+        ax.set_xlabel("training compute (FLOPs, 6·P·tokens)")
+        ax.set_ylabel("single-sample accuracy (% of test problems)")
+        ax.set_title("Learning curves: every checkpoint of every size")
+        ax.legend(title="generator (P)")
+        fig.tight_layout()
+    return fig, d.reset_index(drop=True), {}
+
+
 FIGURES = {
+    "learning_curves": fig_learning_curves,
     "best_of_n": lambda c: fig_best_of_n(c, "test"),
     "ood": lambda c: fig_best_of_n(c, "ood"),
     "model_size": fig_model_size,
@@ -328,11 +339,13 @@ FIGURES = {
 }
 
 
-def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None) -> dict:
+def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None,
+                  per_problem: pd.DataFrame | None = None) -> dict:
     """Every figure as PNG + PDF with its CSV under out_dir; returns the headline numbers."""
     out_dir.mkdir(parents=True, exist_ok=True)
     numbers: dict = {}
     makers = dict(FIGURES)
+    makers["model_size"] = lambda c: fig_model_size(c, per_problem)
     if verifier_data is not None and len(verifier_data):
         makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
     for name, make in makers.items():

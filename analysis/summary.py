@@ -25,8 +25,10 @@ def verifier_rows(gain: pd.DataFrame | None, verifiers: pd.DataFrame | None) -> 
     """Best-of-N of each scorer vs majority at N = 16 and the largest N (paired CIs), per split."""
     if gain is None or not len(gain):
         return []
-    ns = sorted({n for n in (16, int(gain["n"].max())) if n in set(gain["n"])})
-    secs = {} if verifiers is None or not len(verifiers) else dict(zip(verifiers["kind"], verifiers["train_seconds"]))
+    ns = sorted({n for n in (16, 64, 256, int(gain["n"].max())) if n in set(gain["n"])})
+    secs = {} if verifiers is None or not len(verifiers) else {
+        (g, k): t for g, k, t in zip(verifiers.get("judges", verifiers["kind"]), verifiers["kind"],
+                                     verifiers["train_seconds"])}
     rows = []
     def delta(r, col):  # (difference, [low, high]) or None where that comparison is absent
         if col not in r or pd.isna(r[col]):
@@ -36,14 +38,16 @@ def verifier_rows(gain: pd.DataFrame | None, verifiers: pd.DataFrame | None) -> 
 
     shown = ~gain["scorer"].isin(["majority", "coverage", "logprob_per_token"])  # per-token: in the CSV
     for _, r in gain[gain["n"].isin(ns) & shown].iterrows():
-        rows.append({"split": r["split"], "scorer": r["scorer"], "n": int(r["n"]),
+        rows.append({"generator": r["generator"], "params": int(r["params"]), "split": r["split"],
+                     "scorer": r["scorer"], "n": int(r["n"]),
                      "accuracy": round(float(r["accuracy"]), 4), "delta_vs_majority": round(float(r["delta"]), 4),
                      "delta_ci": [round(float(r["delta_low"]), 4), round(float(r["delta_high"]), 4)],
                      "vs_logprob": None if r["scorer"] == "logprob" else delta(r, "delta_vs_logprob"),
                      "vs_orm": delta(r, "delta_vs_orm") if r["scorer"] == "prm" else None,
                      "within_problem_auc": None if pd.isna(r["within_problem_auc"]) else
                      round(float(r["within_problem_auc"]), 3),
-                     "train_seconds": None if r["scorer"] not in secs else round(float(secs[r["scorer"]]), 1)})
+                     "train_seconds": None if (r["generator"], r["scorer"]) not in secs else
+                     round(float(secs[(r["generator"], r["scorer"])]), 1)})
     return rows
 
 
@@ -66,6 +70,14 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
                   verifier_gain: pd.DataFrame | None = None, verifiers: pd.DataFrame | None = None,
                   verifier_data: pd.DataFrame | None = None) -> dict:
     gens = generator_table(pools)
+    single = curves[(curves["role"] == "final") & (curves["split"] == "test") & (curves["rule"] == "single")
+                    & (curves["n"] == 1)].set_index("generator")
+    if len(single):  # each size's sampled pass@1 with its 95% CI over problems, and the gap to the size below
+        gens["pass1_ci_low"] = gens["generator"].map(single["ci_low"])
+        gens["pass1_ci_high"] = gens["generator"].map(single["ci_high"])
+        above = (gens["pass1_ci_low"] > gens["pass1_ci_high"].shift(1)).astype(object)
+        above.iloc[0] = None  # the smallest size has none below it
+        gens["above_previous_beyond_ci"] = above
     ood = pools[pools["role"] == "ood"]
     largest = gens.iloc[-1]
     summary = {
@@ -75,10 +87,6 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
         "ood_pass1_sampled_largest": round(float(ood["accuracy"].iloc[0]), 4) if len(ood) else None,
         **numbers,
     }
-    mult = numbers.get("size_multiplier_by_rule", {})
-    best_rule = max(mult, key=lambda r: mult[r]["accuracy"]) if mult else None
-    if best_rule:
-        summary["verifier_size_multiplier"] = {"rule": best_rule, **mult[best_rule]}
     summary["verifiers_vs_majority"] = verifier_rows(verifier_gain, verifiers)
     summary["verifier_data"] = verifier_data_rows(verifier_data)
     tt = numbers.get("train_test_tradeoff", {})
@@ -93,20 +101,26 @@ def render_markdown(summary: dict) -> str:
              f"this run's language-model stages took {summary.get('lm_wall_seconds')} s (cached cells are reused; "
              "a cold run trains and samples everything).", "",
              "## Generators (test split, sampled at T=1 unless greedy)", "",
-             "| generator | P (non-emb) | train FLOPs | pass@1 greedy | pass@1 sampled | process-correct | lucky share |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| generator | P (non-emb) | train tokens | train FLOPs | pass@1 greedy | pass@1 sampled [95% CI] | "
+             "process-correct | lucky share |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for g in summary["generators"]:
-        lines.append(f"| {g['generator']} | {g['params']:,} | {g['train_flops']:.2e} | {g['pass1_greedy']:.1%} | "
-                     f"{g['pass1_sampled']:.1%} | {g['process_correct_sampled']:.1%} | {g['lucky_share_sampled']:.1%} |")
+        ci = f" [{g['pass1_ci_low']:.1%}, {g['pass1_ci_high']:.1%}]" if "pass1_ci_low" in g else ""
+        lines.append(f"| {g['generator']} | {g['params']:,} | {g['train_tokens']:,} | {g['train_flops']:.2e} | "
+                     f"{g['pass1_greedy']:.1%} | {g['pass1_sampled']:.1%}{ci} | {g['process_correct_sampled']:.1%} | "
+                     f"{g['lucky_share_sampled']:.1%} |")
+    if summary.get("lm_stage_seconds"):
+        lines += ["", "Language-model stage wall times (s): " + ", ".join(
+            f"{k} {v}" for k, v in summary["lm_stage_seconds"].items()) + "."]
     lines += ["", "## Selection at the largest N (largest generator)", ""]
     for key, vals in summary.items():
         if key.startswith("test_accuracy_at_n") or key.startswith("ood_accuracy_at_n"):
             lines.append(f"- {key}: " + ", ".join(f"{r} {a:.1%}" for r, a in vals.items()))
     if summary.get("verifiers_vs_majority"):
-        lines += ["", "## Verifiers vs majority vote (largest generator; exact best-of-N, paired 95% CI)", "",
-                  "| split | scorer | N | best-of-N | Δ vs majority [CI] | Δ vs log-prob [CI] | PRM − ORM [CI] "
+        lines += ["", "## Verifiers vs majority vote (each verified generator; exact best-of-N, paired 95% CI)", "",
+                  "| generator | split | scorer | N | best-of-N | Δ vs majority [CI] | Δ vs log-prob [CI] | PRM − ORM [CI] "
                   "| within-problem AUC | train s |",
-                  "|---|---|---:|---:|---|---|---|---:|---:|"]
+                  "|---|---|---|---:|---:|---|---|---|---:|---:|"]
 
         def pts(d):
             return "" if d is None else f"{d['delta'] * 100:+.1f} [{d['ci'][0] * 100:+.1f}, {d['ci'][1] * 100:+.1f}]"
@@ -115,7 +129,7 @@ def render_markdown(summary: dict) -> str:
             auc = "" if r["within_problem_auc"] is None else f"{r['within_problem_auc']:.3f}"
             secs = "" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
             vs_maj = pts({"delta": r["delta_vs_majority"], "ci": r["delta_ci"]})
-            lines.append(f"| {r['split']} | {r['scorer']} | {r['n']} | {r['accuracy']:.1%} | {vs_maj} | "
+            lines.append(f"| {r['generator']} | {r['split']} | {r['scorer']} | {r['n']} | {r['accuracy']:.1%} | {vs_maj} | "
                          f"{pts(r.get('vs_logprob'))} | {pts(r.get('vs_orm'))} | {auc} | {secs} |")
     if summary.get("verifier_data"):
         lines += ["", "## Verifier training data (Cobbe's Figure 5): best-of-N at the largest N", "",
@@ -125,21 +139,28 @@ def render_markdown(summary: dict) -> str:
             lines.append(f"| {r['verifier']} | {r['train_problems']:,} × {r['samples_per_problem']} | "
                          f"{r['train_samples']:,} | {r['best_of_n']:.1%} | {r['majority']:.1%} | "
                          f"{r['val_within_problem_auc']:.3f} |")
-    m = summary.get("verifier_size_multiplier")
-    if m:
-        bound = " (a lower bound: it beats every single-sample model)" if m["lower_bound"] else ""
-        if "extrapolated_size_multiplier" in m:
-            bound += (f"; extrapolating the two largest sizes' log-linear single-sample trend: "
-                      f"~{m['extrapolated_size_multiplier']}x (an extrapolation, not a measurement)")
-        lines += ["", "## Equivalent model size (Cobbe's 30×)", "",
-                  f"- best selection rule `{m['rule']}` at the largest N: {m['accuracy']:.1%}, as good as a single-sample "
-                  f"model of {m['equivalent_params']:,} params = **{m['size_multiplier']}×** the largest generator{bound}."]
+    mult = summary.get("size_multiplier") or []
+    if mult:
+        lines += ["", "## Equivalent model size (Cobbe's 30×): P'/P where the single-sample curve reaches the "
+                  "rule's accuracy", "",
+                  "Interpolated in log P on the monotone (isotonic) single-sample curve of the family: a measurement; "
+                  "past the largest size only a lower bound. CI: bootstrap over test problems (paired).", "",
+                  "| generator | P | rule | N | accuracy | multiplier [95% CI] | kind |",
+                  "|---|---:|---|---:|---:|---|---|"]
+        for r in mult:
+            bound = "≥ " if r["kind"] == "lower_bound" else ("≤ " if r["kind"] == "upper_bound" else "")
+            lines.append(f"| {r['generator']} | {r['params']:,} | {r['rule']} | {r['n']} | {r['accuracy']:.1%} | "
+                         f"{bound}{r['multiplier']:.2f}× [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] | {r['kind']} |")
     tt = summary.get("train_test_tradeoff", {})
     if tt.get("slope") is not None:
+        ci = tt.get("slope_ci") or [None, None]
+        saved_ci = tt.get("test_compute_saved_ci") or [None, None]
+        hex_k = summary.get("hex_test_compute_saved_per_10x_train")
         lines += ["", "## Train vs test compute (Jones's 15× per 10×)", "",
-                  f"- rule `{tt['rule']}`: slope {tt['slope']} of log10 test vs log10 train compute, "
-                  f"R² {tt['r2']}, {tt['n_points']} frontier points → 10× train compute saves "
-                  f"**{tt['test_compute_saved_per_10x_train']}×** test compute."]
+                  f"- rule `{tt['rule']}`: slope {tt['slope']} [{ci[0]}, {ci[1]}] of log10 test vs log10 train compute "
+                  f"(shared across {tt.get('n_targets')} accuracy targets), R² {tt['r2']}, {tt['n_points']} frontier "
+                  f"points → 10× train compute saves **{tt['test_compute_saved_per_10x_train']}×** test compute "
+                  f"[{saved_ci[0]}, {saved_ci[1]}]" + (f"; Hex: {hex_k:.3g}×." if hex_k else ".")]
         if tt["n_points"] < 8:
             lines.append(f"- caution: only {tt['n_points']} frontier points support this fit (generators that jump "
                          "from chance to competence between checkpoints make the trade-off a step, not a slope).")

@@ -3,9 +3,11 @@
     python benchmarks/bench_training.py [--steps 12] [--batch 16] [--threads 0] [--sizes xs,s,m,l,xl]
 
 Measured in one run: a large fp32 matmul (the machine's practical peak), then for each size in the
-default family a few teacher-forced training steps on batches of the default task (registers). Reports median tokens/s
-(non-pad tokens), achieved FLOP/s = 6·P·tokens/s (P = non-embedding parameters, ttc.compute), and the
-fraction of the matmul peak.
+default family a few teacher-forced training steps on batches of the default task (registers), once
+through the baseline (the Hugging Face forward with its attention mask, for-loop AdamW and gradient
+clipping) and once through ttc's path (``ttc.fast_llama.LeanLlamaLoss``, foreach AdamW and clipping,
+as ``ttc.train`` runs). Reports median tokens/s (non-pad tokens), achieved FLOP/s = 6·P·tokens/s
+(P = non-embedding parameters, ttc.compute), the fraction of the matmul peak, and ttc's speed-up.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from ttc.compute import flop_params
+from ttc.fast_llama import LeanLlamaLoss
 from ttc.models import FAMILY, build_model
 from ttc.tasks.registers import RegistersTask
 from ttc.tokenizer import Codec, build_char_tokenizer
@@ -50,25 +53,31 @@ def main() -> None:
     peak = matmul_flops()
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, "
           f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s (1024^3, median of 10)")
-    print(f"{'size':>4} {'P (non-emb)':>12} {'tokens/s':>10} {'GFLOP/s':>9} {'of peak':>8}")
+    print(f"{'size':>4} {'P (non-emb)':>12} {'path':>9} {'tokens/s':>10} {'GFLOP/s':>9} {'of peak':>8} {'speed-up':>9}")
     for name in args.sizes.split(","):
-        shape = FAMILY[name]
-        model = build_model(shape, tok, seed=0)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        rng = np.random.default_rng(0)
-        rates = []
-        for step in range(args.steps):
-            ids, mask, labels, n_tok = make_batch(task, codec, problems, rng, args.batch)
-            t = time.perf_counter()
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step >= 2:  # warm-up steps excluded
-                rates.append(n_tok / (time.perf_counter() - t))
-        P = flop_params(model)
-        tps = float(np.median(rates))
-        print(f"{name:>4} {P:>12,} {tps:>10,.0f} {6 * P * tps / 1e9:>9.2f} {6 * P * tps / peak:>8.1%}")
+        base = None
+        for path in ("hf", "ttc"):
+            model = build_model(FAMILY[name], tok, seed=0)
+            lean = LeanLlamaLoss(model) if path == "ttc" else None
+            fast = path == "ttc"
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=fast)
+            rng = np.random.default_rng(0)
+            rates = []
+            for step in range(args.steps):
+                ids, mask, labels, n_tok = make_batch(task, codec, problems, rng, args.batch)
+                t = time.perf_counter()
+                loss = lean(ids, labels) if lean else model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0, foreach=fast)
+                opt.step()
+                if step >= 2:  # warm-up steps excluded
+                    rates.append(n_tok / (time.perf_counter() - t))
+            P = flop_params(model)
+            tps = float(np.median(rates))
+            base = base or tps
+            print(f"{name:>4} {P:>12,} {path:>9} {tps:>10,.0f} {6 * P * tps / 1e9:>9.2f} {6 * P * tps / peak:>8.1%} "
+                  f"{tps / base:>8.2f}x")
 
 
 if __name__ == "__main__":

@@ -72,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         tmp = results / f".{name}.csv.tmp"
         out[name].to_csv(tmp, index=False)
         os.replace(tmp, results / f"{name}.csv")
-    numbers = write_figures(out["curves"], results / "figures", verifier_data=out["verifier_data"])
+    tmp = results / ".curves_by_problem.parquet.tmp"
+    out["curves_by_problem"].to_parquet(tmp, index=False)
+    os.replace(tmp, results / "curves_by_problem.parquet")
+    numbers = write_figures(out["curves"], results / "figures", verifier_data=out["verifier_data"],
+                            per_problem=out["curves_by_problem"])
     meta = {"config_hash": out["config_hash"], "command": command, "lm_wall_seconds": lm_seconds,
+            "lm_stage_seconds": out["stage_seconds"],
             "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token inferred, "
                                  "6P/token trained"}
     summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],

@@ -130,3 +130,17 @@ def test_checkpoint_schedule_is_geometric_and_ends_at_the_budget():
     from ttc.train import checkpoint_schedule
     assert checkpoint_schedule(1600, 5) == [100, 200, 400, 800, 1600]
     assert checkpoint_schedule(1000, 3, ratio=2 ** 0.5) == [500, 707, 1000]
+
+
+def test_wsd_schedule_holds_the_peak_then_decays_over_the_last_fraction():
+    import math
+    from ttc.train import TrainConfig, lr_schedule
+    cfg = TrainConfig(lr=1e-2, warmup_steps=10, schedule="wsd", decay_frac=0.25, min_lr_frac=0.1)
+    lr = [lr_schedule(cfg, 100)(s) for s in range(101)]
+    assert lr[0] == pytest.approx(1e-3) and lr[9] == pytest.approx(1e-2)  # linear warmup
+    assert all(v == pytest.approx(1e-2) for v in lr[10:76])  # stable until 75% of the steps
+    assert lr[100] == pytest.approx(1e-3) and all(a >= b for a, b in zip(lr[75:], lr[76:]))
+    mid = 75 + 25 / 2
+    assert lr_schedule(cfg, 100)(mid) == pytest.approx(1e-3 + 0.9e-2 * 0.5 * (1 + math.cos(math.pi / 2)))
+    cos = TrainConfig(lr=1e-2, warmup_steps=10, schedule="cosine")
+    assert lr_schedule(cos, 100)(50) < 1e-2  # cosine decays from the end of warmup

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc.evaluate import RuleSpec, curves, main
+from ttc.evaluate import RuleSpec, curves, curves_by_problem, main
 from ttc.pool_io import PoolError, read_pool
 
 # Two problems. p1: answers a a b (a right), p2: c d d (d right); scores make best-of-N differ.
@@ -126,6 +126,38 @@ def test_curves_checks_scores_of_a_frame_built_in_memory():
         curves(frame, [RuleSpec("best_of_n", score="step_scores", prm_agg="min")], [1])
     with pytest.raises(PoolError, match="holds lists"):
         curves(frame, [RuleSpec("best_of_n", score="step_scores")], [1])
+
+
+def synthetic_pool(n_problems=7, pool_size=6, seed=3):
+    """Random answers from a few candidates per problem, with scores and process labels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_problems):
+        size = pool_size - (p % 3 == 2)  # some problems one sample short (for skip_short)
+        for i in range(size):
+            answer = str(rng.integers(0, 3)) if rng.random() > 0.1 else None
+            right = answer == "0"
+            rows.append({"problem_id": f"q{p}", "sample_idx": i, "answer": answer, "is_correct": right,
+                         "process_correct": right and rng.random() > 0.3, "score": float(rng.random())})
+    return pd.DataFrame(rows)
+
+
+def test_curves_by_problem_averages_to_curves_exactly():
+    pool = synthetic_pool()
+    rules = ["single", "majority", RuleSpec("best_of_n", label="orm"), "coverage", "weighted_vote"]
+    kwargs = {"trials": 30, "seed": 1, "skip_short": True}
+    table = curves(pool, rules, [1, 2, 3, 6], **kwargs).set_index(["rule", "n"])
+    by = curves_by_problem(pool, rules, [1, 2, 3, 6], **kwargs)
+    assert list(by.columns) == ["rule", "n", "problem_id", "value", "false_positive"]
+    assert not by["value"].isna().any()
+    grouped = by.groupby(["rule", "n"], sort=False)
+    for key, g in grouped:  # the same sum over problems in the same order as summarize
+        assert g["value"].to_numpy().sum() / len(g) == table.loc[key, "accuracy"], key
+        assert g["false_positive"].to_numpy().sum() / len(g) == table.loc[key, "false_positive_rate"], key
+        assert len(g) == table.loc[key, "n_problems"]
+    assert grouped.ngroups == len(table)
+    # N=6 drops the problems with five samples
+    assert set(by[by["n"] == 6]["problem_id"]) == {f"q{p}" for p in range(7) if p % 3 != 2}
 
 
 def read_pool_frame():

@@ -109,3 +109,77 @@ def test_bad_task_parameters_are_rejected(bad, word):
 def test_length_decay_must_be_a_probability_ratio():
     with pytest.raises(TaskSpecError, match="length_decay"):
         RegistersSpec(length_decay=0).validate()
+
+
+# -- table operations ("quanta") --------------------------------------------------------------------------
+TABLES = RegistersSpec(max_steps=6, max_operand=3, n_tables=5, op_zipf=1.0, table_seed=4)
+
+
+def test_table_operations_are_latin_squares_fixed_by_their_seed():
+    tables = TABLES.tables()
+    assert list(tables) == list("abcde")
+    for t in tables.values():
+        assert t.shape == (10, 10)
+        for i in range(10):  # each row and column a permutation: one wrong value always changes the result
+            assert sorted(t[i]) == list(range(10)) and sorted(t[:, i]) == list(range(10))
+    again = dataclasses.replace(TABLES, min_steps=3).tables()  # other knobs: same tables
+    assert all((again[k] == tables[k]).all() for k in tables)
+    other = dataclasses.replace(TABLES, table_seed=5).tables()
+    assert any((other[k] != tables[k]).any() for k in tables)
+
+
+def test_table_steps_are_checked_against_their_table():
+    task = RegistersTask(train=TABLES, ood=dataclasses.replace(TABLES, min_steps=5), n_train=50, n_test=5, n_ood=5)
+    t = TABLES.tables()
+    a34 = int(t["a"][3, 2])
+    prob = Problem(problem_id=0, prompt="x=3:a2+1;y=5:-1?", answer=f"{(a34 + 1) % 10},4", n_steps=3,
+                   meta={"start": {"x": 3, "y": 5}, "ops": {"x": [("a", 2), ("+", 1)], "y": [("-", 1)]},
+                         "final": {"x": (a34 + 1) % 10, "y": 4}})
+    good = f"y=5-1=4;x=3a2={a34};x={a34}+1={(a34 + 1) % 10}#{prob.answer}"
+    chk = task.check_steps(prob, good)
+    assert chk.all_correct and chk.complete and task.check_answer(prob, task.extract_answer(good))
+    slip = (a34 + 3) % 10
+    bad = f"y=5-1=4;x=3a2={slip};x={slip}+1={(slip + 1) % 10}#{(slip + 1) % 10},4"
+    chk = task.check_steps(prob, bad)
+    assert chk.step_correct == (True, False, False) and not task.check_answer(prob, task.extract_answer(bad))
+
+
+def test_table_problems_gold_solutions_and_zipf_frequencies():
+    task = RegistersTask(train=TABLES, ood=dataclasses.replace(TABLES, min_steps=5), n_train=3000, n_test=5,
+                         n_ood=5)
+    counts = {}
+    for p in task.problems("train"):
+        for ops in p.meta["ops"].values():
+            for op, d in ops:
+                assert 1 <= d <= 3
+                counts[op] = counts.get(op, 0) + 1
+        for seed in (0, 1):
+            gold = task.gold_solution(p, seed)
+            assert task.check_steps(p, gold).all_correct and task.extract_answer(gold) == p.answer
+    total = sum(counts.values())
+    expected = TABLES.op_weights()
+    for name, w in zip(TABLES.op_names, expected):  # multinomial counts within 5 binomial SDs
+        sd = (total * w * (1 - w)) ** 0.5
+        assert abs(counts.get(name, 0) - total * w) < 5 * sd, name
+    assert expected[0] / expected[-1] == pytest.approx(len(expected))  # Zipf exponent 1
+
+
+def test_plain_registers_keep_their_original_stream():
+    # no tables, uniform operations: the same problems as the task generated before tables existed
+    task = RegistersTask(n_train=20, n_test=5, n_ood=5)
+    assert [p.prompt for p in task.problems("train")[:3]] == [
+        "x=2:+1+2;y=3:-6-5?", "x=6:-9+8-1;y=5:+8-1?", "x=1:-1-1+5+4;y=0:+1?"]
+    assert [p.prompt for p in task.problems("test")[:2]] == ["x=5:-3-9+1+3-3;y=3:+1?", "x=4:-1+2+7;y=0:+9?"]
+
+
+@pytest.mark.parametrize("bad, word", [
+    (dict(n_tables=23), "n_tables"), (dict(op_zipf=-0.5), "op_zipf"),
+])
+def test_bad_table_parameters_are_rejected(bad, word):
+    with pytest.raises(TaskSpecError, match=word):
+        RegistersSpec(**bad).validate()
+
+
+def test_ood_must_keep_the_same_tables():
+    with pytest.raises(TaskSpecError, match="ood must keep"):
+        RegistersTask(train=TABLES, ood=dataclasses.replace(TABLES, table_seed=9))

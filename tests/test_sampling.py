@@ -58,6 +58,30 @@ def same_tokens(a, b) -> bool:
 
 # -- the lean forward against Hugging Face -------------------------------------------------------------
 @pytest.mark.parametrize("kv_heads", [4, 2])
+def test_lean_training_loss_and_gradients_match_hf(kv_heads):
+    from ttc.fast_llama import LeanLlamaLoss
+    model = tiny_llama(kv_heads=kv_heads).train()
+    gen = torch.Generator().manual_seed(3)
+    lengths = [5, 9, 14]
+    ids = torch.zeros(3, 14, dtype=torch.long)
+    labels = torch.full((3, 14), -100)
+    mask = torch.zeros(3, 14, dtype=torch.long)
+    for r, n in enumerate(lengths):  # right-padded; labels on each row's second half only
+        ids[r, :n] = torch.randint(1, VOCAB, (n,), generator=gen)
+        mask[r, :n] = 1
+        labels[r, n // 2:n] = ids[r, n // 2:n]
+    ref = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+    ref.backward()
+    ref_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    loss = LeanLlamaLoss(model)(ids, labels)
+    loss.backward()
+    torch.testing.assert_close(loss, ref, atol=1e-5, rtol=0)
+    for p, g in zip(model.parameters(), ref_grads):
+        torch.testing.assert_close(p.grad, g, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
 def test_lean_logits_match_hf_forward(kv_heads):
     model = tiny_llama(kv_heads=kv_heads)
     lean = LeanLlama(model)

@@ -44,6 +44,7 @@ ood_problems = 6
 max_new_tokens = 40
 [verifiers]
 kinds = ["prm"]
+judge = ["t1", "t2"]
 data_problems = [10]
 data_samples = [1, 2]
 [verifiers.common]
@@ -90,14 +91,24 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     prm = curves[curves["rule"] == "best_of_n:prm"]
     assert (prm["verify_flops_per_problem"] > 0).all() and (prm["verifier"] == "prm").all()
     assert (curves.loc[curves["verifier"] == "none", "verify_flops_per_problem"] == 0).all()
-    assert len(pd.read_csv(first / "verifiers.csv")) == 1
+    vers = pd.read_csv(first / "verifiers.csv")
+    assert sorted(vers["judges"]) == ["t1", "t2"]  # one PRM per judged generator
+    gain = pd.read_csv(first / "verifier_gain.csv")
+    assert set(gain["generator"]) == {"t1", "t2"}
+    by_problem = pd.read_parquet(first / "curves_by_problem.parquet")
+    fin = pd.read_csv(first / "curves.csv").query("role == 'final' and split == 'test'")
+    means = by_problem.query("role == 'final' and split == 'test'").groupby(["generator", "rule", "n"])["value"].mean()
+    merged = fin.set_index(["generator", "rule", "n"])["accuracy"]
+    assert np.allclose(means.loc[merged.index], merged)  # the bootstrap's values are the curves' own
     gain = pd.read_csv(first / "verifier_gain.csv")
     assert set(gain["split"]) == {"test", "ood"} and {"prm", "logprob", "majority"} <= set(gain["scorer"])
     assert (gain.loc[gain["scorer"] == "majority", "delta"] == 0).all()
     for split in ("test", "ood"):  # the paired table's best-of-N is the curves' exact best-of-N
-        g = gain[(gain["scorer"] == "prm") & (gain["split"] == split)].set_index("n")["accuracy"]
-        c = curves[(curves["rule"] == "best_of_n:prm") & (curves["split"] == split)].set_index("n")["accuracy"]
-        assert np.allclose(g.loc[c.index], c)
+        for gen in set(gain.loc[gain["split"] == split, "generator"]):
+            g = gain[(gain["scorer"] == "prm") & (gain["split"] == split) & (gain["generator"] == gen)]
+            c = curves[(curves["rule"] == "best_of_n:prm") & (curves["split"] == split) & (curves["generator"] == gen)
+                       & curves["role"].isin(["final", "ood"])]
+            assert np.allclose(g.set_index("n")["accuracy"].loc[c["n"]], c["accuracy"])
     data = pd.read_csv(first / "figures" / "verifier_data.csv")
     points = set(map(tuple, data.dropna(subset=["train_problems"])[["train_problems", "samples_per_problem"]]
                      .astype(int).to_numpy()))
@@ -163,6 +174,13 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("pools.n_problems=999", "n_test"), ("run.n_jobs=0", "n_jobs"),
     ('eval.rules=["best_of_n:orm"]', "needs the orm verifier"), ('verifiers.kinds=["xrm"]', "unknown kind"),
     ("verifiers.data_problems=[999]", "exceeds"), ("run.eval_jobs=0", "eval_jobs"),
+    # the family's knobs
+    ('verifiers.judge=["l"]', "not among generators.sizes"), ("pools.judged_samples=-1", "judged_samples"),
+    ("eval.ns=[1,4096]", "largest pool"), ("run.train_jobs=0", "train_jobs"),
+    ('generators.train.schedule="linear"', "schedule"), ("generators.train.decay_frac=0", "decay_frac"),
+    ("generators.tokens={t1=0}", "tokens"), ("task.train.n_tables=23", "n_tables"),
+    ("task.train.op_zipf=-1", "op_zipf"), ("task.ood.n_tables=3", "ood must keep"),
+    ('generators.custom={t1={hidden=30,layers=2,heads=4,mlp=8}}', "divisible"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny

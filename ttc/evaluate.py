@@ -3,7 +3,9 @@
     python -m ttc.evaluate POOL.jsonl --rules majority,best_of_n,weighted_vote,coverage \\
         --n 1,2,4,8 --out curves.csv
 
-Library entry point: ``curves(pool_frame, rules, ns)`` -> tidy DataFrame, one row per (rule, n).
+Library entry points: ``curves(pool_frame, rules, ns)`` -> tidy DataFrame, one row per (rule, n);
+``curves_by_problem(pool_frame, rules, ns)`` -> the per-problem values ``curves`` averages, one row
+per (rule, n, problem_id). Both run the same estimation (``_estimate``).
 The CLI is the only place that prints or writes; it writes the CSV (and ``<out>.json`` with the
 command line and options) atomically, and only after every check has passed. Any malformed input
 is one line on stderr and exit code 2.
@@ -45,11 +47,13 @@ class RuleSpec:
         return self.label or self.rule
 
 
-def _problem_arrays(pool: pd.DataFrame) -> tuple[list[ProblemArrays], list[str]]:
-    """Per-problem arrays without scores; measures are accuracy and (if known) false positives."""
+def _problem_arrays(pool: pd.DataFrame) -> tuple[list[ProblemArrays], list[str], list]:
+    """Per-problem arrays without scores, the measures (accuracy and, if known, false positives) and
+    the problem ids, in the same (sorted) order as the arrays."""
     measures = ["accuracy"] + (["false_positive_rate"] if "process_correct" in pool.columns else [])
-    problems = []
-    for _, group in pool.groupby("problem_id", sort=True):
+    problems, ids = [], []
+    for problem_id, group in pool.groupby("problem_id", sort=True):
+        ids.append(problem_id)
         answer_ids = pd.factorize(group["answer"].to_numpy(dtype=object), use_na_sentinel=True)[0]
         correct = group["is_correct"].to_numpy(dtype=bool) & (answer_ids >= 0)
         cols = [correct]
@@ -63,7 +67,7 @@ def _problem_arrays(pool: pd.DataFrame) -> tuple[list[ProblemArrays], list[str]]
                 np.stack(cols, axis=1).astype(float),
             )
         )
-    return problems, measures
+    return problems, measures, ids
 
 
 def _scores(pool: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
@@ -111,6 +115,51 @@ def check_request(pool: pd.DataFrame, rules: Sequence[RuleSpec], ns: Sequence[in
         raise PoolError(f"no problem has N={max(ns)} samples (largest pool {sizes.max()}); lower --n")
 
 
+@dataclass(frozen=True)
+class _Estimate:
+    """One rule's per-problem estimates: values and mc_var are [problems, len(ns), measures]."""
+
+    spec: RuleSpec
+    values: np.ndarray  # expected measure (fraction in [0, 1]); NaN where N exceeds a problem's pool
+    mc_var: np.ndarray | None  # Monte-Carlo variance of values (None for exact rules)
+    method: str  # exact | subsample
+
+
+def _estimate(
+    pool: pd.DataFrame,
+    rules: Sequence[str | RuleSpec],
+    ns: Sequence[int],
+    *,
+    trials: int,
+    seed: int,
+    skip_short: bool,
+) -> tuple[np.ndarray, list, list[str], list[_Estimate]]:
+    """The one estimation path of curves and curves_by_problem.
+
+    Returns (sorted distinct ns, problem ids in row order, measure names, one _Estimate per rule).
+    """
+    specs = [RuleSpec(r) if isinstance(r, str) else r for r in rules]
+    ns_arr = np.array(sorted({int(n) for n in ns}))
+    check_request(pool, specs, ns_arr, skip_short)
+    pool = pool.sort_values(["problem_id", "sample_idx"], kind="stable")
+    scored = {spec: _scores(pool, spec) for spec in specs if spec.rule in NEEDS_SCORE}
+    base, measures, ids = _problem_arrays(pool)
+    bounds = np.cumsum([0] + [len(p.answer_ids) for p in base])
+    estimates = []
+    for spec in specs:
+        problems = base
+        if spec in scored:
+            problems = [replace(p, scores=scored[spec][a:b]) for p, a, b in zip(base, bounds, bounds[1:])]
+        if spec.rule in EXACT:
+            estimates.append(_Estimate(spec, EXACT[spec.rule](problems, ns_arr), None, "exact"))
+        else:
+            values, mc_var = subsample_values(
+                spec.rule, problems, ns_arr, trials=trials, seed=seed, top_k=spec.top_k
+            )
+            estimates.append(_Estimate(spec, values, mc_var, "subsample"))
+    return ns_arr, ids, measures, estimates
+
+
 def curves(
     pool: pd.DataFrame,
     rules: Sequence[str | RuleSpec],
@@ -128,31 +177,37 @@ def curves(
     optional process_correct and score columns). Exact rules (single, majority, best_of_n, coverage)
     are expectations over uniformly random N-subsets; the others are estimated from ``trials``
     seeded permutations per problem, with ``mc_se`` their Monte-Carlo standard error. With
-    skip_short, a problem enters only the N its pool can hold (see n_problems).
+    skip_short, a problem enters only the N its pool can hold (see n_problems). Accuracies and
+    rates are fractions of problems in [0, 1].
     """
-    specs = [RuleSpec(r) if isinstance(r, str) else r for r in rules]
-    ns_arr = np.array(sorted({int(n) for n in ns}))
-    check_request(pool, specs, ns_arr, skip_short)
-    pool = pool.sort_values(["problem_id", "sample_idx"], kind="stable")
-    scored = {spec: _scores(pool, spec) for spec in specs if spec.rule in NEEDS_SCORE}
-    base, measures = _problem_arrays(pool)
-    bounds = np.cumsum([0] + [len(p.answer_ids) for p in base])
+    est = _estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short)
+    return _summary_table(est, confidence=confidence, bootstrap=bootstrap, seed=seed)
+
+
+def curves_and_problems(
+    pool: pd.DataFrame,
+    rules: Sequence[str | RuleSpec],
+    ns: Sequence[int],
+    *,
+    trials: int = 400,
+    seed: int = 0,
+    confidence: float = 0.95,
+    bootstrap: int = 0,
+    skip_short: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(``curves(...)``, ``curves_by_problem(...)``) from one estimation (half the work of both calls)."""
+    est = _estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short)
+    return _summary_table(est, confidence=confidence, bootstrap=bootstrap, seed=seed), _problem_table(est)
+
+
+def _summary_table(estimated, *, confidence: float, bootstrap: int, seed: int) -> pd.DataFrame:
+    ns_arr, _, measures, estimates = estimated
     rows = []
-    for spec in specs:
-        problems = base
-        if spec in scored:
-            problems = [replace(p, scores=scored[spec][a:b]) for p, a, b in zip(base, bounds, bounds[1:])]
-        if spec.rule in EXACT:
-            values, mc_var, method = EXACT[spec.rule](problems, ns_arr), None, "exact"
-        else:
-            values, mc_var = subsample_values(
-                spec.rule, problems, ns_arr, trials=trials, seed=seed, top_k=spec.top_k
-            )
-            method = "subsample"
-        s = summarize(values, mc_var, confidence=confidence, bootstrap=bootstrap, seed=seed)
+    for est in estimates:
+        s = summarize(est.values, est.mc_var, confidence=confidence, bootstrap=bootstrap, seed=seed)
         frame = pd.DataFrame(
             {
-                "rule": spec.name,
+                "rule": est.spec.name,
                 "n": ns_arr,
                 "accuracy": s.mean[:, 0],
                 "ci_low": s.ci_low[:, 0],
@@ -160,13 +215,54 @@ def curves(
                 "n_problems": s.n_problems,
                 "se": s.se[:, 0],
                 "mc_se": s.mc_se[:, 0],
-                "method": method,
+                "method": est.method,
             }
         )
         if "false_positive_rate" in measures:
             frame["false_positive_rate"], frame["false_positive_se"] = s.mean[:, 1], s.se[:, 1]
         rows.append(frame)
     return pd.concat(rows, ignore_index=True)
+
+
+def curves_by_problem(
+    pool: pd.DataFrame,
+    rules: Sequence[str | RuleSpec],
+    ns: Sequence[int],
+    *,
+    trials: int = 400,
+    seed: int = 0,
+    skip_short: bool = False,
+) -> pd.DataFrame:
+    """One row per (rule, n, problem_id): the values ``curves`` averages into ``accuracy``.
+
+    value: the rule's expected correctness at N on that problem (a probability in [0, 1], exact or
+    the mean of ``trials`` seeded permutations, the same numbers as ``curves`` with the same
+    arguments). false_positive (only when the pool has process_correct): the probability that the
+    chosen answer is right but reached by a wrong process. A problem whose pool is smaller than N
+    (possible with skip_short) has no row at that N. Rows are ordered by rule (as given), n, problem_id.
+    """
+    return _problem_table(_estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short))
+
+
+def _problem_table(estimated) -> pd.DataFrame:
+    ns_arr, ids, measures, estimates = estimated
+    n_problems, n_ns = len(ids), len(ns_arr)
+    problem_ids = pd.Series(ids).to_numpy()
+    frames = []
+    for est in estimates:
+        values = est.values.transpose(1, 0, 2).reshape(n_ns * n_problems, -1)  # n-major, problem-minor
+        frame = pd.DataFrame(
+            {
+                "rule": est.spec.name,
+                "n": np.repeat(ns_arr, n_problems),
+                "problem_id": np.tile(problem_ids, n_ns),
+                "value": values[:, 0],
+            }
+        )
+        if "false_positive_rate" in measures:
+            frame["false_positive"] = values[:, 1]
+        frames.append(frame[~np.isnan(values[:, 0])])
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------- command line

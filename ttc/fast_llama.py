@@ -265,3 +265,55 @@ class LeanLlama:
             x = x + self._mlp(x, layer)
         state.steps = s + 1
         return self._logits(x)
+
+
+class LeanLlamaLoss:
+    """The training twin of ``LeanLlama``: the causal-LM loss of a ``LlamaForCausalLM`` computed from
+    its live parameters (autograd flows into the HF model, which stays the artefact that is saved).
+
+    Equal to ``model(input_ids, attention_mask, labels).loss`` for right-padded batches (padding
+    follows every real token, so causal attention alone keeps it out of sight), at a fraction of the
+    per-step overhead that dominates tiny models: no mask tensors, RoPE tables built once, fused QKV
+    and gate/up matmuls, and the LM head applied only where a label is scored.
+    """
+
+    def __init__(self, model: LlamaForCausalLM):
+        if not is_supported(model):
+            raise ValueError("LeanLlamaLoss supports LlamaForCausalLM with default RoPE, silu and no biases")
+        self.model = model
+        self._rope = LeanLlama.__new__(LeanLlama)  # only its RoPE/RMS helpers (no weight copies)
+        c = model.config
+        r = self._rope
+        r.head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        rope = getattr(c, "rope_parameters", None) or {}
+        r.rope_theta = float(rope.get("rope_theta", getattr(c, "rope_theta", 10000.0)))
+        r.eps, r.device, r.dtype, r._rope_len = c.rms_norm_eps, model.device, model.dtype, 0
+        r._ensure_rope(c.max_position_embeddings)
+        self.n_heads, self.n_kv = c.num_attention_heads, c.num_key_value_heads
+        self.group, self.scale = self.n_heads // self.n_kv, r.head_dim ** -0.5
+
+    def __call__(self, input_ids: Tensor, labels: Tensor) -> Tensor:
+        """Mean next-token cross-entropy over positions whose label (shifted by one) is not -100."""
+        r, m = self._rope, self.model.model
+        n, length = input_ids.shape
+        cos, sin = r.cos[:length], r.signed_sin[:length]
+        nh, nkv, d = self.n_heads, self.n_kv, r.head_dim
+        x = m.embed_tokens(input_ids)
+        for layer in m.layers:
+            a, mlp = layer.self_attn, layer.mlp
+            w_qkv = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight])
+            qkv = F.linear(r._rms(x, layer.input_layernorm.weight), w_qkv)
+            qkv = qkv.view(n, length, nh + 2 * nkv, d).transpose(1, 2)
+            qk = r._rope(qkv[:, :nh + nkv], cos, sin)
+            q, k, v = qk[:, :nh], qk[:, nh:], qkv[:, nh + nkv:]
+            if self.group > 1:
+                k, v = k.repeat_interleave(self.group, 1), v.repeat_interleave(self.group, 1)
+            attn = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
+            x = x + F.linear(attn.transpose(1, 2).reshape(n, length, nh * d), a.o_proj.weight)
+            gate, up = F.linear(r._rms(x, layer.post_attention_layernorm.weight),
+                                torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])).chunk(2, -1)
+            x = x + F.linear(F.silu(gate) * up, mlp.down_proj.weight)
+        target = labels[:, 1:]
+        scored = target != -100
+        hidden = r._rms(x[:, :-1][scored], m.norm.weight)
+        return F.cross_entropy(F.linear(hidden, self.model.lm_head.weight), target[scored])

@@ -25,7 +25,7 @@ from ttc.tokenizer import DEFAULT_CHARS, Codec, build_char_tokenizer
 from ttc.train import CheckpointInfo, TrainConfig, train_generator
 
 CKPT_META = "ttc_checkpoint.json"
-TRAINER_VERSION = 1  # bump when training code changes what a config produces
+TRAINER_VERSION = 2  # bump when training code changes what a config produces (2: lean loss, foreach AdamW)
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,15 @@ class ModelSize:
 
 
 # The default family; P (non-embedding) is printed by benchmarks/bench_training.py.
+# Peak learning rates were measured on the default task (tables of operations, docs/model_size.md):
+# the smallest shapes learn fastest at the highest rates they tolerate.
 FAMILY: dict[str, ModelSize] = {
-    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40, lr=3e-3),
-    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96, lr=3e-3),
-    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160, lr=2e-3),
+    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40, lr=5e-3),
+    "xs2": ModelSize("xs2", hidden=24, layers=2, heads=2, mlp=64, lr=4.5e-3),
+    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96, lr=4e-3),
+    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160, lr=2.5e-3),
     # measured: at 2e-3 this shape sat on its loss plateau past 1M tokens; at 1e-3 it reached 80% greedy at 1M
-    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320, lr=1e-3),
+    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320, lr=1.2e-3),
     "xl": ModelSize("xl", hidden=192, layers=5, heads=6, mlp=512, lr=7e-4),  # for full.toml / bigger machines
 }
 

@@ -9,6 +9,7 @@ backend. This module computes and returns data; ``experiments/sweep.py`` writes 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -21,8 +22,8 @@ from tqdm.auto import tqdm
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
 from ttc.config import to_dict
-from ttc.evaluate import RuleSpec, curves
-from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator
+from ttc.evaluate import RuleSpec, curves, curves_and_problems
+from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator, generator_key
 from ttc.pools import PoolSpec, pool_key
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
@@ -50,8 +51,17 @@ def _task(cfg: SweepConfig) -> Task:
 
 
 def largest_final(generators: dict[str, list[Checkpoint]]) -> Checkpoint:
-    """The final checkpoint of the generator with the most parameters (the one verifiers judge)."""
+    """The final checkpoint of the generator with the most parameters."""
     return max((cks[-1] for cks in generators.values()), key=lambda c: c.params)
+
+
+def judged_finals(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[Checkpoint]:
+    """The final checkpoints that get their own verifiers (``verifiers.judge``; () = the largest),
+    smallest first; none when no verifier kind is trained."""
+    if not cfg.verifiers.kinds:
+        return []
+    finals = [generators[n][-1] for n in cfg.verifiers.judge] or [largest_final(generators)]
+    return sorted(finals, key=lambda c: c.params)
 
 
 def _threads(cfg: SweepConfig, n_jobs: int | None = None) -> int:
@@ -63,7 +73,7 @@ def _threads(cfg: SweepConfig, n_jobs: int | None = None) -> int:
 
 
 def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
-    torch.set_num_threads(_threads(cfg))
+    torch.set_num_threads(_threads(cfg, cfg.run.train_jobs))
     spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
     return ensure_generator(Cache(cfg.run.cache_dir), _task(cfg), spec, progress=cfg.run.progress)
 
@@ -80,29 +90,52 @@ def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
                            progress=cfg.run.progress)
 
 
-def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None) -> list:
+def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None) -> list:
+    """fn(cfg, item) for every item, on ``n_jobs`` joblib workers; in this process when at most one item
+    is left to compute (``cached(item)`` says an item's result is already in the cache, so a warm rerun
+    starts no workers: each would pay for imports and the task's splits)."""
     n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
-    if n_jobs == 1 or len(items) <= 1:
+    misses = len(items) if cached is None else sum(not cached(it) for it in items)
+    if n_jobs == 1 or misses <= 1:
         return [fn(cfg, it) for it in tqdm(items, desc=desc, disable=not cfg.run.progress)]
     done = Parallel(n_jobs=n_jobs, backend=cfg.run.backend, return_as="generator")(delayed(fn)(cfg, it)
                                                                                    for it in items)
     return list(tqdm(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress))
 
 
+def train_cost(cfg: SweepConfig, name: str) -> float:
+    """A size's relative training time, for dispatching the longest first: tokens x (P + a per-token
+    overhead worth ~75k parameters, which dominates the smallest models on a CPU; measured with
+    benchmarks/bench_training.py)."""
+    s = cfg.generators.shape(name)
+    params = s.layers * (4 * s.hidden ** 2 + 3 * s.hidden * s.mlp)
+    return cfg.generators.train_for(name).tokens * (params + 75_000)
+
+
 def train_generators(cfg: SweepConfig) -> dict[str, list[Checkpoint]]:
-    names = list(cfg.generators.sizes)
-    return dict(zip(names, _parallel(cfg, _train_one, names, "generators")))
+    names = sorted(cfg.generators.sizes, key=lambda n: -train_cost(cfg, n))  # longest first
+    torch.set_num_threads(_threads(cfg, cfg.run.train_jobs))
+    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
+
+    def cached(name: str) -> bool:
+        spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
+        return cache.path("generators", generator_key(task, spec), ".json").exists()
+
+    trained = dict(zip(names, _parallel(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached)))
+    return {name: trained[name] for name in cfg.generators.sizes}
 
 
 def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[PoolCell]:
     p = cfg.pools
     final = PoolSpec(split="test", n_problems=p.n_problems, n_samples=p.n_samples, temperature=p.temperature,
                      max_new_tokens=p.max_new_tokens, seed=p.seed)
+    judged = {c.key for c in judged_finals(cfg, generators)}
     cells = []
     for name, ckpts in generators.items():
         for ck in ckpts:
             if ck.final:
-                cells.append(PoolCell(ck, final, "final"))
+                k = p.judged_samples if ck.key in judged and p.judged_samples else p.n_samples
+                cells.append(PoolCell(ck, replace(final, n_samples=k), "final"))
                 cells.append(PoolCell(ck, replace(final, n_samples=1, temperature=0.0), "greedy"))
             else:
                 cells.append(PoolCell(ck, replace(final, n_samples=p.checkpoint_samples), "checkpoint"))
@@ -126,14 +159,16 @@ def with_generator_scores(pool: pd.DataFrame) -> pd.DataFrame:
     return pool.assign(score_logprob=mean_lp, score_prob=np.exp(mean_lp))
 
 
-def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task) -> pd.DataFrame:
+def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(curves, per-problem values) of one pool cell: the curves rows with their provenance columns, and
+    the values they average (ttc.evaluate.curves_by_problem) keyed by generator, rule, n, problem_id."""
     pool = with_generator_scores(pool)
     k = cell.spec.n_samples
     ns = [n for n in cfg.eval.ns if n <= k] or [1]
     rules = [r for r in _rule_specs(cfg.eval.rules) if r.score == "score" or r.score in pool.columns]
     rules = rules if k > 1 else _rule_specs(("single",))
-    frame = curves(pool, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
-                   confidence=cfg.eval.confidence)
+    frame, by_problem = curves_and_problems(pool, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
+                                            confidence=cfg.eval.confidence)
     ck = cell.checkpoint
     prompt = pool.groupby("problem_id")["prompt_tokens"].first().mean()
     gen = pool["gen_tokens"].mean()
@@ -149,46 +184,61 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
             "temperature": cell.spec.temperature, "pool_size": k, "verifier": verifier, "seed": cell.spec.seed}
     for key, value in reversed(list(meta.items())):
         frame.insert(0, key, value)
-    return frame
+    by_problem.insert(0, "generator", ck.generator)
+    by_problem.insert(1, "checkpoint_tokens", ck.tokens)
+    by_problem.insert(2, "split", cell.spec.split)
+    by_problem.insert(3, "role", cell.role)
+    return frame, by_problem
 
 
-def _ensure_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], spec):
-    """A verifier of the largest generator's samples, started from the checkpoint ``spec.init_size`` names."""
+def _ensure_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], judged: Checkpoint, spec):
+    """A verifier of ``judged``'s samples, started from the checkpoint ``spec.init_size`` names (None:
+    from ``judged`` itself)."""
     from ttc.verifiers import ensure_verifier
     init = generators[spec.init_size][-1] if spec.init_size else None  # verifier size chosen freely
-    return ensure_verifier(Cache(cfg.run.cache_dir), _task(cfg), largest_final(generators), spec,
-                           init_checkpoint=init, progress=cfg.run.progress)
+    return ensure_verifier(Cache(cfg.run.cache_dir), _task(cfg), judged, spec, init_checkpoint=init,
+                           progress=cfg.run.progress)
 
 
 def _verifier_one(cfg: SweepConfig, item):
-    generators, spec = item
+    generators, judged, spec = item
     torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    return _ensure_verifier(cfg, generators, spec)
+    return _ensure_verifier(cfg, generators, judged, spec)
 
 
-def _sample_verifier_pools(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], specs) -> None:
-    """Sample (or read) the train pools ``specs`` learn from, once each, before workers train on them."""
+def _verifier_pool_one(cfg: SweepConfig, item) -> None:
     from ttc.verifiers import verifier_pool
+    judged, specs = item
     torch.set_num_threads(_threads(cfg))
     for spec in specs:  # a pool two specs share is sampled once and then read from the cache
-        verifier_pool(Cache(cfg.run.cache_dir), _task(cfg), largest_final(generators), spec,
-                      progress=cfg.run.progress)
+        verifier_pool(Cache(cfg.run.cache_dir), _task(cfg), judged, spec, progress=cfg.run.progress)
 
 
 def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
-    """Verifiers of the largest generator's final checkpoint, one per kind (cached), trained by
-    ``run.eval_jobs`` workers."""
+    """One verifier per judged generator and kind (cached): {(generator, kind): record}. The train pools
+    are sampled first (``run.n_jobs`` workers, once per generator), then ``run.eval_jobs`` workers train,
+    the largest verifiers first."""
     specs = [cfg.verifiers.spec(kind) for kind in cfg.verifiers.kinds]
-    _sample_verifier_pools(cfg, generators, specs)
-    recs = _parallel(cfg, _verifier_one, [(generators, s) for s in specs], "verifiers", cfg.run.eval_jobs)
-    return dict(zip(cfg.verifiers.kinds, recs))
+    judged = judged_finals(cfg, generators)
+    from ttc.verifiers.store import verifier_key
+    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
+
+    def ready(ck: Checkpoint, spec) -> bool:
+        init = generators[spec.init_size][-1] if spec.init_size else ck
+        return cache.dir_ready("verifiers", verifier_key(task, ck, init, spec)) is not None
+
+    _parallel(cfg, _verifier_pool_one, [(ck, specs) for ck in reversed(judged)], "verifier pools",
+              cached=lambda item: all(ready(item[0], s) for s in item[1]))
+    jobs = [(generators, ck, s) for ck in reversed(judged) for s in specs]
+    recs = _parallel(cfg, _verifier_one, jobs, "verifiers", cfg.run.eval_jobs, cached=lambda j: ready(j[1], j[2]))
+    return {(ck.generator, s.kind): rec for (_, ck, s), rec in zip(jobs, recs)}
 
 
 def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, verifiers: dict) -> pd.DataFrame:
     """Add score_<kind>, step_scores_<kind> and verify_flops_<kind> for the generator the verifiers judge."""
     from ttc.verifiers import score_pool, scoring_flops
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
-    for kind, rec in verifiers.items():
+    for (_, kind), rec in verifiers.items():
         if rec.generator != cell.checkpoint.key:
             continue
         key = content_key("scores", rec.key, pool_key(cell.checkpoint.key, task, cell.spec))
@@ -240,20 +290,35 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
                 if pool["process_correct"].any() else 0.0)}
 
 
-def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFrame | None]:
+def _curves_key(cfg: SweepConfig, cell: PoolCell, verifiers: dict) -> str:
+    """The curves cache key: the pool, the estimation settings, the checkpoint record and its verifiers."""
+    return content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, _task(cfg), cell.spec),
+                       to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
+                       sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key))
+
+
+def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFrame | None, pd.DataFrame]:
     """One pool cell: verifier scores (cached), curves (cached), pool statistics, and the verifier gain
     table for the judged generator's final and ood pools."""
     cell, verifiers, judged = item
     torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    task = _task(cfg)
+    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
+    key = _curves_key(cfg, cell, verifiers)
+    wants_gain = bool(verifiers) and judged and cell.role in ("final", "ood")
+    frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
+    gain = cache.read_frame("verifier-gain", key) if wants_gain else None
+    if frame is not None and by_problem is not None and (gain is not None or not wants_gain):
+        return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem  # a warm rerun: read only
     pool = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers)
-    gain = verifier_gain(cfg, cell, pool) if verifiers and judged and cell.role in ("final", "ood") else None
-    # curves are cached too, keyed by the pool and the estimation settings: a warm rerun reads them
-    key = content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task, cell.spec),
-                      to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
-                      sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key))
-    frame, _ = Cache(cfg.run.cache_dir).frame("curves", key, lambda: cell_curves(cfg, cell, pool, task))
-    return frame, pool_stats(cell, pool), gain
+    if wants_gain:
+        gain, _ = cache.frame("verifier-gain", key, lambda: verifier_gain(cfg, cell, pool))
+    if frame is None or by_problem is None:
+        frame, by_problem = cell_curves(cfg, cell, pool, task)
+        cache.write_frame("curves-by-problem", key, by_problem)
+        cache.write_frame("curves", key, frame)
+        # read back, so a cold run returns exactly the dtypes a warm one reads
+        frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
+    return frame, pool_stats(cell, pool), gain, by_problem
 
 
 def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
@@ -261,13 +326,13 @@ def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
     from ttc.verifiers import data_point
     generators, cell, kind, n_problems, k, ns = item
     torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    rec = _ensure_verifier(cfg, generators, data_point(cfg.verifiers.spec(kind), n_problems, k))
+    rec = _ensure_verifier(cfg, generators, cell.checkpoint, data_point(cfg.verifiers.spec(kind), n_problems, k))
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
                       to_dict(cfg.eval), ns)
 
     def build() -> pd.DataFrame:
-        scored = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), {kind: rec})
+        scored = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), {(cell.checkpoint.generator, kind): rec})
         rules = [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
                  RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")]
         return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
@@ -300,30 +365,60 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
 def run_sweep(cfg: SweepConfig) -> dict:
     """All language-model stages; returns the tables experiments/sweep.py writes, and the config hash."""
     cfg.validate()
+    clock, seconds = time.time(), {}
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        seconds[stage] = round(time.time() - clock, 1)
+        clock = time.time()
+
     generators = train_generators(cfg)
+    lap("generators")
     cells = pool_cells(cfg, generators)
-    pools = _parallel(cfg, _pool_one, cells, "pools")
+    # the longest cells first (samples x (P + per-token overhead)), so the workers finish together
+    order = sorted(range(len(cells)), key=lambda i: -cells[i].spec.n_samples * cells[i].spec.n_problems
+                   * (cells[i].checkpoint.params + 40_000))
+    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
+    drawn = _parallel(cfg, _pool_one, [cells[i] for i in order], "pools", cached=lambda c: cache.path(
+        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists())
+    pools = [drawn[order.index(i)] for i in range(len(cells))]
+    lap("pools")
     verifiers = train_verifiers(cfg, generators)
-    judged = largest_final(generators)  # the generator the verifiers judge
-    # the judged cells (verifier scoring) first, so the workers finish together
-    order = sorted(range(len(cells)), key=lambda i: cells[i].checkpoint != judged)
-    done = _parallel(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint == judged) for i in order],
-                     "curves", cfg.run.eval_jobs)
-    frames, stats, gains = [None] * len(cells), [None] * len(cells), []
-    for i, (frame, stat, gain) in zip(order, done):
+    lap("verifiers")
+    judged = judged_finals(cfg, generators)  # the generators the verifiers judge
+    # the judged cells (verifier scoring), largest first, so the workers finish together
+    order = sorted(range(len(cells)), key=lambda i: (cells[i].checkpoint not in judged, -cells[i].checkpoint.params))
+    cache = Cache(cfg.run.cache_dir)
+
+    def curves_cached(item) -> bool:
+        key = _curves_key(cfg, item[0], verifiers)
+        kinds = ["curves", "curves-by-problem"] + (["verifier-gain"] if item[2] and item[0].role in ("final", "ood")
+                                                   and verifiers else [])
+        return all(cache.path(k, key, ".parquet").exists() for k in kinds)
+
+    done = _parallel(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint in judged) for i in order],
+                     "curves", cfg.run.eval_jobs, curves_cached)
+    frames, stats, gains, by_problem = [None] * len(cells), [None] * len(cells), [], []
+    for i, (frame, stat, gain, values) in zip(order, done):
         frames[i], stats[i] = frame, stat
         if gain is not None:
             gains.append(gain)
+        if cells[i].role == "final":  # what a bootstrap over problems of the model-size figure needs
+            by_problem.append(values)
+    lap("scores_and_curves")
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
-    final = next(i for i, c in enumerate(cells) if c.role == "final" and c.checkpoint == judged)
-    data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final])
+    data_sweep = pd.DataFrame()
+    if judged:  # Cobbe's Figure 5 on the largest judged generator
+        final = next(i for i, c in enumerate(cells) if c.role == "final" and c.checkpoint == judged[-1])
+        data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final])
+    lap("verifier_data_sweep")
     table = pd.concat(frames, ignore_index=True)
     table["config_hash"] = config_hash
     gens = pd.DataFrame([asdict(ck) for cks in generators.values() for ck in cks]).drop(columns=["path"])
-    vers = pd.DataFrame([{k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
+    vers = pd.DataFrame([{"judges": gen} | {k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
-                         for r in verifiers.values()])
-    return {"curves": table, "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
+                         for (gen, _), r in verifiers.items()])
+    return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
             "verifier_data": data_sweep, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
-            pd.DataFrame(), "config_hash": config_hash}
+            pd.DataFrame(), "config_hash": config_hash, "stage_seconds": seconds}

@@ -65,6 +65,8 @@ class GeneratorsConfig:
 class PoolsConfig:
     n_problems: int = 400  # test problems per pool
     n_samples: int = 64  # K: samples per problem for the final checkpoints (largest N)
+    # K for the final checkpoints of the verified generators (verifiers.judge); 0 = n_samples
+    judged_samples: int = 0
     checkpoint_samples: int = 16  # K for intermediate checkpoints (train/test trade-off)
     ood_problems: int = 200
     temperature: float = 1.0
@@ -74,7 +76,10 @@ class PoolsConfig:
 
 @dataclass(frozen=True)
 class VerifiersConfig:
-    kinds: tuple[str, ...] = ("orm", "prm")  # trained on the largest generator's samples; () = none
+    kinds: tuple[str, ...] = ("orm", "prm")  # one verifier of each kind per judged generator; () = none
+    # generator sizes whose final checkpoints get their own verifiers (each judged by an ORM and a PRM
+    # trained with the same recipe and data scale); () = the largest generator only
+    judge: tuple[str, ...] = ()
     common: dict = field(default_factory=dict)  # VerifierSpec fields shared by every kind
     orm: dict = field(default_factory=dict)  # VerifierSpec fields for the ORM only
     prm: dict = field(default_factory=dict)  # ... for the PRM only
@@ -110,7 +115,10 @@ class EvalConfig:
 class RunConfig:
     cache_dir: str = ".cache"
     results_dir: str = "results"
-    n_jobs: int = 1  # joblib workers across independent cells (generators, pools)
+    n_jobs: int = 1  # joblib workers across independent pool cells
+    # workers training generators (each gets cores / workers torch threads); sizes are dispatched
+    # longest first, so the largest trains beside the others instead of alone at the end
+    train_jobs: int = 1
     # workers for everything after the pools: verifier training and scoring, curve estimation, the
     # verifier-data sweep (each gets cores / workers torch threads; on 2 cores two 1-thread workers
     # train ~15% faster than one 2-thread process). Generators and pools keep n_jobs, so their
@@ -158,9 +166,16 @@ class SweepConfig:
             raise ConfigError("pools: n_samples, checkpoint_samples, n_problems and max_new_tokens must be >= 1")
         if not self.eval.ns or min(self.eval.ns) < 1:
             raise ConfigError("eval.ns must list sample counts >= 1")
-        if max(self.eval.ns) > p.n_samples:
-            raise ConfigError(f"eval.ns includes N={max(self.eval.ns)} > pools.n_samples={p.n_samples}; "
+        if p.judged_samples < 0:
+            raise ConfigError(f"pools.judged_samples={p.judged_samples} must be >= 0 (0 = pools.n_samples)")
+        if max(self.eval.ns) > max(p.n_samples, p.judged_samples):
+            raise ConfigError(f"eval.ns includes N={max(self.eval.ns)} > the largest pool "
+                              f"(pools.n_samples={p.n_samples}, judged_samples={p.judged_samples}); "
                               "raise pools.n_samples or drop that N")
+        for name in self.verifiers.judge:
+            if name not in self.generators.sizes:
+                raise ConfigError(f"verifiers.judge: {name!r} is not among generators.sizes "
+                                  f"({', '.join(self.generators.sizes)}); add it there or drop it")
         if not 0 < self.eval.confidence < 1:
             raise ConfigError(f"eval.confidence={self.eval.confidence} must be in (0, 1)")
         if self.eval.n_trials < 1:
@@ -189,5 +204,6 @@ class SweepConfig:
                 raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm")
         if self.run.eval_jobs == 0:
             raise ConfigError("run.eval_jobs=0: use 1 (serial), k workers, or -1 (all cores)")
-        if self.run.n_jobs == 0:
-            raise ConfigError("run.n_jobs=0: use 1 (serial), k workers, or -1 (all cores)")
+        for key in ("n_jobs", "train_jobs"):
+            if getattr(self.run, key) == 0:
+                raise ConfigError(f"run.{key}=0: use 1 (serial), k workers, or -1 (all cores)")

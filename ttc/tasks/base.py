@@ -128,8 +128,12 @@ class GeneratedTask:
                 out.append(prob)
         return out
 
+    # bump when generation code changes the problems a spec produces (spec_dict, and so every cache key
+    # built on it, changes with it)
+    generation_version: int = 2
+
     def spec_dict(self) -> dict:
-        return {"name": self.name, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,
+        return {"name": self.name, "generation_version": self.generation_version, "train": asdict(self.train), "ood": asdict(self.ood), "n_train": self.n_train,
                 "n_test": self.n_test, "n_ood": self.n_ood, "seed": self.seed}
 
     def extract_answer(self, text: str) -> str | None:

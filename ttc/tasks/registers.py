@@ -21,6 +21,7 @@ true current value, with the right result.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -30,8 +31,8 @@ from ttc.tasks.base import (ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepC
                             require)
 
 REGISTERS = "xyzw"
-_STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-])(\d+)=(\d+)$")
-_OP_RE = re.compile(r"([+\-])(\d+)")
+TABLE_OPS = "abcdefghijklmnopqrstuv"  # names of the table operations (x, y, z, w name registers)
+_STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-a-v])(\d+)=(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,34 @@ class RegistersSpec:
     max_operand: int = 9  # operations add or subtract 1..max_operand
     max_ops_per_register: int = 5  # longest single register chain
     length_decay: float = 1.0  # P(steps = s) ∝ length_decay ** (s - min_steps); 1.0 = uniform
+    # Table operations ("quanta", Michaud et al. 2023): ``n_tables`` extra binary operations named
+    # a, b, c, ..., each a fixed random Latin square on Z_modulus drawn from ``table_seed`` (a fact to
+    # be memorised, not derived: x=3c4=? is answered only by having learnt table c). Every row of a
+    # Latin square is a permutation, so one wrong value still always changes the final answer.
+    n_tables: int = 0
+    # operation frequencies: the k-th of (+, -, a, b, ...) has weight (k + 1) ** -op_zipf; 0 = uniform.
+    # Zipf-distributed quanta are learnt in order of frequency, so capacity buys accuracy smoothly.
+    op_zipf: float = 0.0
+    table_seed: int = 0
+
+    @property
+    def op_names(self) -> str:
+        return "+-" + TABLE_OPS[: self.n_tables]
+
+    def op_weights(self) -> np.ndarray:
+        w = np.arange(1, len(self.op_names) + 1, dtype=float) ** -self.op_zipf
+        return w / w.sum()
+
+    def tables(self) -> dict[str, np.ndarray]:
+        """op name -> [modulus, modulus] result table L[x, d] (a Latin square), for the table ops."""
+        return _latin_tables(self.modulus, self.n_tables, self.table_seed)
+
+    def apply(self, op: str, x: int, d: int, tables: dict[str, np.ndarray] | None = None) -> int:
+        if op == "+":
+            return (x + d) % self.modulus
+        if op == "-":
+            return (x - d) % self.modulus
+        return int((tables if tables is not None else self.tables())[op][x, d])
 
     def validate(self) -> None:
         require(self.modulus >= 2, f"modulus={self.modulus} must be >= 2")
@@ -59,6 +88,8 @@ class RegistersSpec:
         require(0 < self.length_decay <= 1, f"length_decay={self.length_decay} must be in (0, 1]")
         require(1 <= self.max_operand < self.modulus,
              f"max_operand={self.max_operand} must be in 1..modulus-1={self.modulus - 1}")
+        require(0 <= self.n_tables <= len(TABLE_OPS), f"n_tables={self.n_tables} must be in 0..{len(TABLE_OPS)}")
+        require(self.op_zipf >= 0, f"op_zipf={self.op_zipf} must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -78,8 +109,10 @@ class RegistersTask(GeneratedTask):
     def __post_init__(self) -> None:
         self.train.validate()
         self.ood.validate()
-        if (self.ood.n_registers, self.ood.modulus) != (self.train.n_registers, self.train.modulus):
-            raise TaskSpecError("ood must keep train's n_registers and modulus (it changes difficulty, not format)")
+        fmt = ("n_registers", "modulus", "n_tables", "table_seed")
+        if any(getattr(self.ood, k) != getattr(self.train, k) for k in fmt):
+            raise TaskSpecError("ood must keep train's n_registers, modulus, n_tables and table_seed (it changes "
+                                "difficulty, not the operations)")
         for key in ("n_train", "n_test", "n_ood"):
             if getattr(self, key) < 1:
                 raise TaskSpecError(f"{key}={getattr(self, key)} must be >= 1")
@@ -91,8 +124,14 @@ class RegistersTask(GeneratedTask):
     def make_problem(self, spec, rng: np.random.Generator, problem_id: int) -> Problem:
         return _make_problem(spec, rng, problem_id)
 
+    def _tables(self) -> dict[str, np.ndarray]:
+        memo = self.__dict__.setdefault("_op_tables", {})
+        if not memo:
+            memo.update(self.train.tables())
+        return memo
+
     def check_steps(self, problem: Problem, text: str) -> StepCheck:
-        m = self.train.modulus
+        spec, tables = self.train, self._tables()
         start: dict[str, int] = problem.meta["start"]
         ops: dict[str, list[tuple[str, int]]] = problem.meta["ops"]
         value = dict(start)
@@ -106,7 +145,7 @@ class RegistersTask(GeneratedTask):
                 k = applied[r]
                 ok = k < len(ops[r]) and (op, int(d)) == ops[r][k] and int(x) == value[r]
                 if ok:
-                    new = (value[r] + int(d)) % m if op == "+" else (value[r] - int(d)) % m
+                    new = spec.apply(op, value[r], int(d), tables)
                     ok = int(res) == new
                     if ok:
                         value[r] = new
@@ -119,17 +158,29 @@ class RegistersTask(GeneratedTask):
     def gold_solution(self, problem: Problem, seed: int) -> str:
         """A correct solution whose interleaving of registers is uniformly random (seeded)."""
         rng = np.random.default_rng(seed)
-        m = self.train.modulus
+        spec, tables = self.train, self._tables()
         ops = problem.meta["ops"]
         slots = [r for r in ops for _ in ops[r]]
         order = [slots[i] for i in rng.permutation(len(slots))]
         value, applied, steps = dict(problem.meta["start"]), {r: 0 for r in ops}, []
         for r in order:
             op, d = ops[r][applied[r]]
-            new = (value[r] + d) % m if op == "+" else (value[r] - d) % m
+            new = spec.apply(op, value[r], d, tables)
             steps.append(f"{r}={value[r]}{op}{d}={new}")
             value[r], applied[r] = new, applied[r] + 1
         return STEP_SEP.join(steps) + ANSWER_MARK + problem.answer
+
+
+@functools.lru_cache(maxsize=16)
+def _latin_tables(m: int, n_tables: int, table_seed: int) -> dict[str, np.ndarray]:
+    out = {}
+    for i, name in enumerate(TABLE_OPS[:n_tables]):
+        rng = np.random.default_rng([table_seed, i])
+        rows, cols, syms = rng.permutation(m), rng.permutation(m), rng.permutation(m)
+        table = syms[(rows[:, None] + cols[None, :]) % m]
+        table.setflags(write=False)
+        out[name] = table
+    return out
 
 
 def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int) -> Problem:
@@ -144,13 +195,22 @@ def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int
             break
     regs = REGISTERS[:k]
     start = {r: int(rng.integers(m)) for r in regs}
-    ops = {r: [("+-"[int(rng.integers(2))], int(rng.integers(1, spec.max_operand + 1))) for _ in range(n)]
-           for r, n in zip(regs, sizes)}
+    if spec.n_tables == 0 and spec.op_zipf == 0:  # the original stream (+/- by a fair coin)
+        ops = {r: [("+-"[int(rng.integers(2))], int(rng.integers(1, spec.max_operand + 1))) for _ in range(n)]
+               for r, n in zip(regs, sizes)}
+    else:
+        names = spec.op_names
+        picks = rng.choice(len(names), size=n_steps, p=spec.op_weights())  # one draw per problem: fast
+        operands = rng.integers(1, spec.max_operand + 1, size=n_steps)
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        ops = {r: [(names[int(picks[i])], int(operands[i])) for i in range(a, b)]
+               for r, a, b in zip(regs, bounds, bounds[1:])}
+    tables = spec.tables() if spec.n_tables else None
     final = {}
     for r in regs:
         v = start[r]
         for op, d in ops[r]:
-            v = (v + d) % m if op == "+" else (v - d) % m
+            v = spec.apply(op, v, d, tables)
         final[r] = v
     prompt = ";".join(f"{r}={start[r]}:" + "".join(f"{op}{d}" for op, d in ops[r]) for r in regs) + "?"
     answer = ",".join(str(final[r]) for r in regs)

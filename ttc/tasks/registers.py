@@ -199,12 +199,9 @@ def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int
         ops = {r: [("+-"[int(rng.integers(2))], int(rng.integers(1, spec.max_operand + 1))) for _ in range(n)]
                for r, n in zip(regs, sizes)}
     else:
-        names = spec.op_names
-        picks = rng.choice(len(names), size=n_steps, p=spec.op_weights())  # one draw per problem: fast
-        operands = rng.integers(1, spec.max_operand + 1, size=n_steps)
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        ops = {r: [(names[int(picks[i])], int(operands[i])) for i in range(a, b)]
-               for r, a, b in zip(regs, bounds, bounds[1:])}
+        names, weights = spec.op_names, spec.op_weights()
+        ops = {r: [(names[int(rng.choice(len(names), p=weights))], int(rng.integers(1, spec.max_operand + 1)))
+                   for _ in range(n)] for r, n in zip(regs, sizes)}
     tables = spec.tables() if spec.n_tables else None
     final = {}
     for r in regs:

@@ -355,4 +355,7 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
         plt.close(fig)
         data.to_csv(out_dir / f"{name}.csv", index=False)
         numbers.update(nums)
+    for stale in out_dir.iterdir():  # a figure this run no longer makes (e.g. no data sweep) is removed
+        if stale.suffix in (".png", ".pdf", ".csv") and stale.stem not in makers:
+            stale.unlink()
     return numbers

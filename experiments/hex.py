@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     start = time.time()
     summary = run_hex(config, cache_dir=args.cache_dir, results_dir=args.results_dir, progress=not args.quiet)
+    from analysis.hex_figures import write_figures
+    summary["hex_figures"] = [str(p) for p in write_figures(Path(args.results_dir))]
     summary["hex_wall_seconds"] = round(time.time() - start, 1)
     print(json.dumps(json_safe({k: v for k, v in summary.items() if k != "hex_figures"}), indent=1))
     return 0

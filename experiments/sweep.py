@@ -86,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     if hex_cfg is not None:
         from ttc.hex import run_hex
         h_start = time.time()
+        from analysis.hex_figures import write_figures as write_hex_figures
         hex_summary = run_hex(hex_cfg, cache_dir=cache_dir, results_dir=results / "hex", progress=cfg.run.progress)
-        summary["hex"] = {k: v for k, v in hex_summary.items() if k != "hex_figures"}
+        write_hex_figures(results / "hex")
+        summary["hex"] = dict(hex_summary)
         summary["hex"]["hex_wall_seconds"] = round(time.time() - h_start, 1)
         for key, value in hex_summary.items():
-            if key.startswith("hex_") and key != "hex_figures":
+            if key.startswith("hex_"):
                 summary[key] = value
     _write_text(results / "config.json", json.dumps({"command": command, "config": to_dict(cfg)}, indent=1))
     _write_text(results / "summary.json", json.dumps(summary, indent=1, default=float))

@@ -21,6 +21,8 @@ def test_run_hex_end_to_end_and_cached_rerun(tmp_path):
         assert key in summary
     for name in ("snapshots", "games", "agents", "iso_elo", "frontier"):
         assert (results / f"{name}.csv").exists()
+    from analysis.hex_figures import write_figures  # the entry scripts draw them from the CSVs
+    write_figures(results)
     assert (results / "figures" / "hex_elo_vs_test.png").exists()
     assert (results / "figures" / "hex_elo_vs_train.pdf").exists()
     assert json.loads((results / "summary.json").read_text())["hex_frontier_nodes"] == 4

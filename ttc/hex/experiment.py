@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
-import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -33,7 +31,6 @@ from .net import NetShape, to_numpy
 from .solver import HexSolver, perfect_agent
 
 VERSIONS = {"solver": 1, "train": 1, "games": 1}
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- stage: exact solver ---------------------------------------------------------------------
@@ -162,8 +159,9 @@ def _parallel(cfg: HexConfig, tasks: list, total: int, desc: str, progress: bool
 
 def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: bool = True) -> dict:
     """Train every (board, width) run, play the tournaments, fit Elo and the trade-off, and write
-    `results_dir/{snapshots,games,agents,iso_elo,frontier}.csv`, `figures/` and `summary.json`.
-    Returns the summary (headline keys prefixed `hex_`)."""
+    `results_dir/{snapshots,games,agents,iso_elo,frontier}.csv` and `summary.json`. Returns the summary
+    (headline keys prefixed `hex_`); the figures are drawn from those files by `analysis/hex_figures.py`
+    (the entry scripts call it: the library does not know its callers)."""
     threads = torch.get_num_threads()
     try:
         return _run(config, Path(cache_dir), Path(results_dir), progress)
@@ -302,21 +300,4 @@ def _write_results(cfg, results_dir: Path, snaps, games, agents) -> dict:
         cache.atomic_write_bytes(results_dir / f"{name}.csv", df.to_csv(index=False).encode())
     cache.write_json(results_dir / "config.json", {"config": dataclasses.asdict(cfg), "argv": sys.argv})
     cache.write_json(results_dir / "summary.json", summary)
-    figures = _figures_module()
-    if figures is not None:
-        summary["hex_figures"] = [str(p) for p in figures.write_figures(results_dir)]
     return summary
-
-
-def _figures_module():
-    """`analysis/hex_figures.py` of this checkout (analysis/ is not part of the installed package)."""
-    try:
-        return importlib.import_module("analysis.hex_figures")
-    except ImportError:
-        path = REPO_ROOT / "analysis" / "hex_figures.py"
-        if not path.exists():
-            return None
-        spec = importlib.util.spec_from_file_location("hex_figures", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module

@@ -159,6 +159,23 @@ def test_subsampling_within_three_standard_errors(rule):
             assert np.all(np.abs(mean[p, j] - want) <= 3 * np.sqrt(var[p, j]) + 1e-12), (p, n)
 
 
+@pytest.mark.parametrize("rule", ["weighted_vote", "majority"])
+def test_vote_prefix_equals_the_rule_on_every_prefix_of_the_same_permutations(rule):
+    # the blocked vote (bincount between recorded prefixes) against the reference rule called on
+    # each prefix: equal trial by trial, ties and zero scores included
+    from ttc.subsampling import _generic_prefix, _run_prefix
+
+    problems = [p for p in random_problems(seed=5, count=20, max_size=40) if len(p.answer_ids) == 3]
+    problems += [problem([0, 1, N], [0.0, 0.0, 0.5]), problem([1, 1, 0], [0.25, 0.25, 0.5])]
+    rng = np.random.default_rng(0)
+    perms = [np.stack([rng.permutation(3) for _ in range(7)]).astype(np.int32) for _ in problems]
+    fast, slow = {}, {}
+    _run_prefix(rule, problems, perms, 1, [0, 1, 2], lambda t, v: fast.setdefault(t, v.copy()))
+    _generic_prefix(RULES[rule], problems, perms, [1, 2, 3], lambda j, v: slow.setdefault(j, v.copy()))
+    for j in range(3):
+        assert np.allclose(fast[j], slow[j].reshape(fast[j].shape), atol=1e-12), j
+
+
 def test_generic_subsampling_path_agrees_with_the_exact_value():
     # coverage has no prefix implementation: the slow path calls the rule on each prefix
     prob = problem([0, 1, 1, N, 0, 2])

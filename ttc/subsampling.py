@@ -17,36 +17,43 @@ from ttc.selection import NULL_ANSWER, Subset, with_params
 # uniform N-subset for every N at once, so one pass serves all N (the N are correlated within a
 # trial, which leaves every per-N mean unbiased). Ties in score are broken by arrival order, which
 # is uniform, so the expectation equals the rule's even split. Rows are (problem, trial) pairs;
-# step(t) gives every row's t-th sample as (answer, score, measures).
+# step(t) gives every row's t-th sample as (answer, score, measures); block(lo, hi) samples lo..hi-1.
 
 
-def _vote_prefix(step, rows, slot_base, n_slots, n_meas, m, record):
-    """Weighted vote (scores >= 0) on every prefix. Answer a of row r lives at slot_base[r] + a."""
+def _vote_prefix(block, rows, slot_base, n_slots, n_meas, ts, record):
+    """Weighted vote (scores >= 0) on the prefixes ending at the sample indices ``ts`` (ascending).
+
+    Answer a of row r lives at flat slot slot_base[r] + a. Between two recorded prefixes the new
+    samples of every row are added at once (``np.bincount`` over (row, answer) slots); at a recorded
+    prefix each row's leading total comes from one segmented maximum, and the rule's value is the
+    mean over the tied leaders of their samples' mean measures (the even split of a tie).
+    """
     total, count = np.zeros(n_slots), np.zeros(n_slots)
-    msum = np.zeros((n_slots, n_meas))
-    lead = np.full(rows, -np.inf)  # the leading total
-    tie_n = np.zeros(rows)  # answers at the lead
-    tie_sum = np.zeros((rows, n_meas))  # sum over them of their mean measure
-    for t in range(m):
-        answers, scores, meas = step(t)
-        r = np.flatnonzero(answers != NULL_ANSWER)
-        a, lr, meas = slot_base[r] + answers[r], lead[r], meas[r]
-        before = count[a]
-        was_leading = (before > 0) & (total[a] == lr)
-        total[a] += scores[r]
-        count[a] = before + 1
-        msum[a] += meas
-        new, new_mean = total[a], msum[a] / (before + 1)[:, None]
-        up, tie = new > lr, new == lr
-        ru = r[up]
-        lead[ru], tie_n[ru], tie_sum[ru] = new[up], 1, new_mean[up]
-        if tie.any():  # a zero score for a leading answer, or another answer reaching the lead
-            stay, join = tie & was_leading, tie & ~was_leading
-            old_mean = (msum[a[stay]] - meas[stay]) / np.maximum(before[stay], 1)[:, None]
-            tie_sum[r[stay]] += new_mean[stay] - old_mean
-            tie_n[r[join]] += 1
-            tie_sum[r[join]] += new_mean[join]
-        record(t, tie_sum / np.maximum(tie_n, 1)[:, None])
+    msum = np.zeros((n_meas, n_slots))
+    starts = slot_base.astype(np.intp)
+    width = np.diff(np.append(starts, n_slots))
+    done = 0
+    for t in ts:
+        for lo in range(done, t + 1, _BLOCK):  # at most _BLOCK samples per row in memory at once
+            answers, scores, meas = block(lo, min(lo + _BLOCK, t + 1))
+            valid = answers != NULL_ANSWER
+            slot = (starts[:, None] + answers)[valid]
+            total += np.bincount(slot, weights=scores[valid], minlength=n_slots)
+            count += np.bincount(slot, minlength=n_slots)
+            for k in range(n_meas):
+                msum[k] += np.bincount(slot, weights=meas[..., k][valid], minlength=n_slots)
+        done = t + 1
+        present = count > 0
+        lead_total = np.where(present, total, -np.inf)
+        lead = np.maximum.reduceat(lead_total, starts)
+        win = present & (lead_total == np.repeat(lead, width))
+        n_win = np.add.reduceat(win.astype(np.float64), starts)
+        mean_meas = np.where(win, msum / np.maximum(count, 1), 0.0)
+        value = np.add.reduceat(mean_meas, starts, axis=1).T / np.maximum(n_win, 1)[:, None]
+        record(t, value)
+
+
+_BLOCK = 32  # samples per row gathered at once by the vote prefix
 
 
 def _top_k_prefix(step, rows, k, n_meas, m, record):
@@ -84,23 +91,28 @@ def _generic_prefix(rule, problems, perms, ns, record_n):
         record_n(j, np.array(values))
 
 
-def _run_prefix(rule, problems, perms, top_k, record):
-    """Run a fast prefix rule over the chunk's rows (problem-major, trial-minor)."""
+def _run_prefix(rule, problems, perms, top_k, ts, record):
+    """Run a fast prefix rule over the chunk's rows (problem-major, trial-minor); ``ts`` are the
+    prefix ends (sample indices, ascending) that ``record`` wants."""
     m, trials = perms[0].shape[1], perms[0].shape[0]
     order = np.concatenate(perms) + np.repeat(np.arange(len(problems)) * m, trials)[:, None]
     answers = np.concatenate([p.answer_ids for p in problems])
     scores = np.concatenate([p.scores for p in problems]) if rule != "majority" else np.ones(len(answers))
     meas = np.concatenate([p.measures for p in problems])
 
-    def step(t):
-        idx = order[:, t]
+    def block(lo, hi):
+        idx = order[:, lo:hi]
         return answers[idx], scores[idx], meas[idx]
 
     if rule in ("weighted_vote", "majority"):
         per_row = np.repeat([max(int(p.answer_ids.max()) + 1, 1) for p in problems], trials)
         base = np.concatenate([[0], np.cumsum(per_row)[:-1]])
-        _vote_prefix(step, len(order), base, int(per_row.sum()), meas.shape[1], m, record)
+        _vote_prefix(block, len(order), base, int(per_row.sum()), meas.shape[1], ts, record)
     else:
+        def step(t):
+            idx = order[:, t]
+            return answers[idx], scores[idx], meas[idx]
+
         _top_k_prefix(step, len(order), top_k if rule == "top_k_vote" else 1, meas.shape[1], m, record)
 
 
@@ -143,7 +155,7 @@ def subsample_values(
 
             chunk_problems = [problems[p] for p in chunk]
             if rule in ("weighted_vote", "majority", "top_k_vote", "best_of_n"):
-                _run_prefix(rule, chunk_problems, perms, top_k, record)
+                _run_prefix(rule, chunk_problems, perms, top_k, sorted(slot), record)
             else:
                 rule_fn = with_params(rule, top_k=top_k)
                 _generic_prefix(rule_fn, chunk_problems, perms, [n for n in ns if n <= m], record_n)

@@ -29,7 +29,7 @@ from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
 
 
-CURVES_VERSION = 1  # bump when cell_curves changes what it computes
+CURVES_VERSION = 2  # bump when cell_curves changes what it computes
 
 
 @dataclass(frozen=True)

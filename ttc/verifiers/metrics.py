@@ -24,24 +24,49 @@ def auc(scores, labels) -> float:
 
 
 def within_problem_auc(scores, labels, problem_ids) -> tuple[float, int]:
-    """(mean AUC over problems that have both classes, how many such problems)."""
-    frame = pd.DataFrame({"s": np.asarray(scores, float), "y": np.asarray(labels, bool), "p": problem_ids})
-    per = [auc(g["s"], g["y"]) for _, g in frame.groupby("p", sort=False)]
-    per = [a for a in per if not np.isnan(a)]
-    return (float(np.mean(per)) if per else float("nan")), len(per)
+    """(mean AUC over problems that have both classes, how many such problems).
+
+    One sort for all problems: within each problem, tied scores share their average rank, as in
+    ``auc``; the rank-sum formula then runs per problem with ``np.bincount``."""
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    p = pd.factorize(np.asarray(problem_ids))[0]
+    if not len(s):
+        return float("nan"), 0
+    order = np.lexsort((s, p))
+    s, y, p = s[order], y[order], p[order]
+    pos = np.arange(len(s), dtype=float)
+    new_group = np.r_[True, p[1:] != p[:-1]]
+    group_start = np.maximum.accumulate(np.where(new_group, pos, 0))
+    new_tie = new_group | np.r_[True, s[1:] != s[:-1]]
+    tie_id = np.cumsum(new_tie) - 1
+    tie_start, tie_end = np.flatnonzero(new_tie), np.r_[np.flatnonzero(new_tie)[1:], len(s)]
+    rank = (tie_start + tie_end + 1)[tie_id] / 2 - group_start  # 1-based average rank in the problem
+    n_pos = np.bincount(p, weights=y)
+    n_neg = np.bincount(p) - n_pos
+    rank_sum = np.bincount(p, weights=np.where(y, rank, 0.0))
+    mixed = (n_pos > 0) & (n_neg > 0)
+    if not mixed.any():
+        return float("nan"), 0
+    per = (rank_sum[mixed] - n_pos[mixed] * (n_pos[mixed] + 1) / 2) / (n_pos[mixed] * n_neg[mixed])
+    return float(per.mean()), int(mixed.sum())
 
 
 def step_auc(step_scores, step_correct) -> float:
     """AUC of per-step scores against exact step labels, up to and including the first wrong step.
 
     step_scores: S arrays (written steps first, extra trailing entries ignored); step_correct: S lists."""
-    s, y = [], []
-    for scores, flags in zip(step_scores, step_correct):
-        flags = list(flags)
-        upto = flags.index(False) + 1 if False in flags else len(flags)
-        s.extend(np.asarray(scores, float)[:upto])
-        y.extend(flags[:upto])
-    return auc(s, y)
+    flags = [np.asarray(f, bool) for f in step_correct]
+    if not flags:
+        return float("nan")
+    lengths = np.array([len(f) for f in flags])
+    y = np.concatenate(flags)
+    s = np.concatenate([np.asarray(sc, float)[:n] for sc, n in zip(step_scores, lengths)])
+    sample = np.repeat(np.arange(len(flags)), lengths)
+    wrong = (~y).astype(np.int64)
+    wrong_before = np.cumsum(wrong) - wrong
+    wrong_before -= np.r_[0, np.cumsum(wrong)][np.r_[0, np.cumsum(lengths)[:-1]]][sample]
+    keep = wrong_before == 0  # every step before the first wrong one, and that wrong step
+    return auc(s[keep], y[keep])
 
 
 def calibration(probs, labels, *, bins: int = 10) -> tuple[float, pd.DataFrame]:
@@ -84,15 +109,14 @@ def selection_table(pool: pd.DataFrame, scores: dict[str, np.ndarray], ns, *, z:
     bounds = np.flatnonzero(np.diff(sorted_pool["problem_id"].to_numpy())) + 1
     groups = np.split(np.arange(len(order)), bounds)
 
+    answers = sorted_pool["answer"].to_numpy(dtype=object)
+    correct = sorted_pool["is_correct"].to_numpy(bool)
+    ids = [pd.factorize(answers[g], use_na_sentinel=True)[0].astype(np.int64) for g in groups]
+    oks = [correct[g] & (i >= 0) for g, i in zip(groups, ids)]
+
     def arrays(score):
-        out = []
-        for g in groups:
-            sub = sorted_pool.iloc[g]
-            ids = pd.factorize(sub["answer"].to_numpy(dtype=object), use_na_sentinel=True)[0].astype(np.int64)
-            ok = sub["is_correct"].to_numpy(bool) & (ids >= 0)
-            s = np.full(len(g), np.nan) if score is None else np.asarray(score, float)[order][g]
-            out.append(ProblemArrays(ids, s, ok, ok[:, None].astype(float)))
-        return out
+        s = np.full(len(order), np.nan) if score is None else np.asarray(score, float)[order]
+        return [ProblemArrays(i, s[g], ok, ok[:, None].astype(float)) for g, i, ok in zip(groups, ids, oks)]
 
     plain = arrays(None)
     per = {"majority": EXACT["majority"](plain, ns)[..., 0], "coverage": EXACT["coverage"](plain, ns)[..., 0]}

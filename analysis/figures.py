@@ -7,6 +7,7 @@ and the headline numbers it yields. Only ``write_figures`` writes files.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.optimize import curve_fit  # noqa: E402
 
+from analysis.figure_cache import FigureCache, figure_key  # noqa: E402
 from analysis.model_size import size_multipliers  # noqa: E402
 from analysis.tradeoff import fit_tradeoff, frontier_points
 
@@ -340,22 +342,39 @@ FIGURES = {
 
 
 def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None,
-                  per_problem: pd.DataFrame | None = None) -> dict:
-    """Every figure as PNG + PDF with its CSV under out_dir; returns the headline numbers."""
+                  per_problem: pd.DataFrame | None = None, cache_dir: Path | None = None) -> dict:
+    """Every figure as PNG + PDF with its CSV under out_dir; returns the headline numbers.
+
+    With ``cache_dir``, a set drawn before from the same tables by the same code is copied from
+    there instead of drawn (``analysis.figure_cache``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    numbers: dict = {}
     makers = dict(FIGURES)
     makers["model_size"] = lambda c: fig_model_size(c, per_problem)
     if verifier_data is not None and len(verifier_data):
         makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
-    for name, make in makers.items():
-        fig, data, nums = make(curves)
-        fig.savefig(out_dir / f"{name}.png", dpi=150)
-        fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})  # same figure, same bytes
-        plt.close(fig)
-        data.to_csv(out_dir / f"{name}.csv", index=False)
-        numbers.update(nums)
+    cache = FigureCache(cache_dir)
+    key = figure_key("lm", sorted(makers), curves, per_problem if per_problem is not None else "none",
+                     verifier_data if verifier_data is not None else "none")
+    stored = cache.restore(key, out_dir)
+    numbers = stored["numbers"] if stored is not None else None
+    if numbers is None:
+        numbers, written = {}, []
+        for name, make in makers.items():
+            fig, data, nums = make(curves)
+            fig.savefig(out_dir / f"{name}.png", dpi=150)
+            fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})  # same figure, same bytes
+            plt.close(fig)
+            data.to_csv(out_dir / f"{name}.csv", index=False)
+            numbers.update(nums)
+            written += [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv")]
+        numbers = json.loads(json.dumps(numbers, default=_plain))  # what a cached set returns, too
+        cache.store(key, written, numbers)
     for stale in out_dir.iterdir():  # a figure this run no longer makes (e.g. no data sweep) is removed
         if stale.suffix in (".png", ".pdf", ".csv") and stale.stem not in makers:
             stale.unlink()
     return numbers
+
+
+def _plain(value):
+    """numpy scalars and arrays as JSON values."""
+    return value.tolist() if hasattr(value, "tolist") else float(value)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     out["curves_by_problem"].to_parquet(tmp, index=False)
     os.replace(tmp, results / "curves_by_problem.parquet")
     numbers = write_figures(out["curves"], results / "figures", verifier_data=out["verifier_data"],
-                            per_problem=out["curves_by_problem"])
+                            per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures")
     meta = {"config_hash": out["config_hash"], "command": command, "lm_wall_seconds": lm_seconds,
             "lm_stage_seconds": out["stage_seconds"],
             "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token inferred, "
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         h_start = time.time()
         from analysis.hex_figures import write_figures as write_hex_figures
         hex_summary = run_hex(hex_cfg, cache_dir=cache_dir, results_dir=results / "hex", progress=cfg.run.progress)
-        write_hex_figures(results / "hex")
+        write_hex_figures(results / "hex", cache_dir=cache_dir / "figures")
         summary["hex"] = dict(hex_summary)
         summary["hex"]["hex_wall_seconds"] = round(time.time() - h_start, 1)
         for key, value in hex_summary.items():

@@ -128,8 +128,16 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
 
     monkeypatch.setattr(ttc.generators, "train_generator", boom)
     monkeypatch.setattr(ttc.pools, "draw_pool", boom)
+    import analysis.figures  # ... nor drawn: the figures come from the figure cache, byte for byte
+    monkeypatch.setattr(analysis.figures, "FIGURES", {name: boom for name in analysis.figures.FIGURES})
+    monkeypatch.setattr(analysis.figures, "fig_model_size", boom)
     second = _run(path, tmp, "r2")
     pd.testing.assert_frame_equal(curves, pd.read_csv(second / "curves.csv"))
+    for f in sorted((first / "figures").iterdir()):
+        assert (second / "figures" / f.name).read_bytes() == f.read_bytes(), f.name
+    warm = json.loads((second / "summary.json").read_text())
+    timing = ("lm_wall_seconds", "lm_stage_seconds")
+    assert {k: v for k, v in warm.items() if k not in timing} == {k: v for k, v in summary.items() if k not in timing}
 
 
 def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatch):

@@ -70,16 +70,25 @@ def run_key(cfg: HexConfig, board: int, width: int) -> str:
         "max_selfplay_evals": cfg.max_selfplay_evals})
 
 
+def _reachable(cfg: HexConfig, board: int, width: int) -> list[float]:
+    shape = NetShape(board, width, cfg.net_depth)
+    targets = selfplay.snapshot_targets(cfg.max_train_macs[cfg.board_sizes.index(board)], cfg.n_snapshots)
+    return [t for t in targets if t / shape.forward_macs <= cfg.max_selfplay_evals]
+
+
+def _run_done(cfg: HexConfig, board: int, width: int, run_dir: Path) -> bool:
+    """Every snapshot of the run is on disk (a warm rerun only reads them)."""
+    return all((run_dir / f"snap-{k:02d}.json").exists() for k in range(len(_reachable(cfg, board, width))))
+
+
 def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[dict]:
     """Train one network, writing a snapshot at each grid point it reaches; returns their records."""
     torch.set_num_threads(1)
     shape = NetShape(board, width, cfg.net_depth)
     settings = cfg.train_settings(board)
-    targets = selfplay.snapshot_targets(cfg.max_train_macs[cfg.board_sizes.index(board)], cfg.n_snapshots)
-    reachable = [t for t in targets if t / shape.forward_macs <= cfg.max_selfplay_evals]
+    reachable = _reachable(cfg, board, width)
     records = []
-    done = all((run_dir / f"snap-{k:02d}.json").exists() for k in range(len(reachable)))
-    if not done:
+    if not _run_done(cfg, board, width, run_dir):
         state = selfplay.init_state(shape, settings, cfg.seed + 1000 * board + width)
         ckpt = run_dir / "checkpoint.pt"
         if ckpt.exists():
@@ -147,10 +156,18 @@ def _agent_identity(spec: dict) -> dict:
 
 
 # --- orchestration ----------------------------------------------------------------------------
-def _parallel(cfg: HexConfig, tasks: list, total: int, desc: str, progress: bool, weight=len):
+def _parallel(cfg: HexConfig, tasks: list, total: int, desc: str, progress: bool, weight=len, in_process=()):
+    """Run joblib ``tasks`` on cfg.n_jobs workers; those whose index is in ``in_process`` (cached work
+    that only reads files) run here, without paying for worker start-up."""
     bar = tqdm(total=total, desc=desc, disable=not progress, leave=False)
     results = []
-    for res in Parallel(n_jobs=cfg.n_jobs, return_as="generator_unordered")(tasks):
+    local = set(in_process)
+    for i in sorted(local):
+        fn, args, kwargs = tasks[i]
+        results.append(fn(*args, **kwargs))
+        bar.update(weight(results[-1]))
+    rest = [t for i, t in enumerate(tasks) if i not in local]
+    for res in (Parallel(n_jobs=cfg.n_jobs, return_as="generator_unordered")(rest) if rest else []):
         results.append(res)
         bar.update(weight(res))
     bar.close()
@@ -187,9 +204,10 @@ def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) 
 
     runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths), key=evals, reverse=True)
     tasks = [delayed(_train_run)(cfg, n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
+    trained = [i for i, (n, w) in enumerate(runs) if _run_done(cfg, n, w, root / "train" / run_key(cfg, n, w))]
     seconds = {"solver": time.time() - start}
-    snaps = pd.DataFrame([r for recs in _parallel(cfg, tasks, len(tasks), "hex train", progress, lambda r: 1)
-                          for r in recs])
+    snaps = pd.DataFrame([r for recs in _parallel(cfg, tasks, len(tasks), "hex train", progress, lambda r: 1,
+                                                  in_process=trained) for r in recs])
     snaps["run"] = [run_key(cfg, n, w) for n, w in zip(snaps["board"], snaps["width"])]
     # A generation can overshoot several grid points: keep the first snapshot of each state.
     snaps = snaps.sort_values(["board", "width", "snapshot"])

@@ -30,6 +30,15 @@ RULE_LABELS = {"single": "single sample", "majority": "majority vote", "coverage
                "weighted_vote:prob": "vote weighted by generator prob"}
 
 
+class NotDrawn(Exception):
+    """A figure whose data this run does not have (the message says what is missing and how to get it)."""
+
+
+def _need(condition, reason: str) -> None:
+    if not condition:
+        raise NotDrawn(reason)
+
+
 def _label(rule: str) -> str:
     if rule in RULE_LABELS:
         return RULE_LABELS[rule]
@@ -51,6 +60,7 @@ def fig_best_of_n(curves: pd.DataFrame, split: str = "test"):
     """Accuracy vs N per rule (Lightman Fig. 3; coverage as the ceiling): one panel per verified generator
     (those with verifier rules), the largest generator alone when none is verified."""
     fin = _final(curves, split)
+    _need(len(fin), f"no {split} pool (pools.{'ood_problems' if split == 'ood' else 'n_problems'} = 0)")
     verified = fin[fin["verifier"].isin(["orm", "prm"])] if "verifier" in fin else fin.iloc[:0]
     gens = list(verified.sort_values("params")["generator"].unique()) or [_largest(fin)]
     data = fin[fin["generator"].isin(gens)].sort_values(["params", "rule", "n"])
@@ -86,6 +96,7 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
     bootstrap CI over problems when per-problem values are given. Interpolated multipliers are
     measurements; those past the largest size are lower bounds (open markers)."""
     fin = _final(curves)
+    _need(fin["generator"].nunique() >= 2, "needs two or more generator sizes (generators.sizes)")
     rules = [r for r in MODEL_SIZE_RULES if r in set(fin["rule"])]
     nmax = int(fin[fin["rule"].isin(rules)]["n"].max()) if rules else 1
     cols = ["generator", "params", "rule", "n", "accuracy", "ci_low", "ci_high", "se"]
@@ -158,6 +169,7 @@ def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any",
                             targets=(0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))):
     """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff."""
     pts = frontier_points(curves, list(targets), rule=rule)
+    _need(len(pts), "no accuracy target reached by two checkpoints (more checkpoints or sizes)")
     fit = fit_tradeoff(pts)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
@@ -189,6 +201,7 @@ def _coverage_law(k, a, b):
 def fig_coverage(curves: pd.DataFrame):
     """pass@k per generator with the fitted c(k) = exp(a·k^b) (Brown et al. 2024)."""
     cov = _final(curves)[lambda d: d["rule"] == "coverage"].sort_values(["params", "n"])
+    _need(len(cov), "no 'coverage' rule in eval.rules")
     fits, rows = {}, []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
@@ -218,6 +231,7 @@ def fig_coverage(curves: pd.DataFrame):
 def fig_compute_frontier(curves: pd.DataFrame):
     """Accuracy vs total inference FLOPs per problem for every (generator, rule), with the envelope."""
     d = _final(curves)[lambda x: x["rule"] != "coverage"].copy()
+    _need(len(d), "no test pool")
     d["total_flops_per_problem"] = d["gen_flops_per_problem"] + d["verify_flops_per_problem"]
     d = d.sort_values("total_flops_per_problem")
     env = d.assign(best=d["accuracy"].cummax())
@@ -250,6 +264,7 @@ def fig_compute_frontier(curves: pd.DataFrame):
 def fig_false_positives(curves: pd.DataFrame):
     """Share of chosen answers that are right with a wrong process, per rule, vs N (largest generator)."""
     fin = _final(curves)
+    _need(len(fin) and "false_positive_rate" in fin, "no test pool with process labels")
     gen = _largest(fin)
     d = fin[(fin["generator"] == gen) & (fin["rule"] != "coverage")].sort_values(["rule", "n"])
     with plt.rc_context(STYLE):
@@ -312,6 +327,7 @@ def fig_learning_curves(curves: pd.DataFrame):
     the family past its plateau, and does accuracy grow smoothly with training compute?"""
     d = curves[(curves["split"] == "test") & curves["role"].isin(["checkpoint", "final"])
                & (curves["rule"] == "single") & (curves["n"] == 1)]
+    _need(len(d), "no single-sample rows (eval.rules lacks 'single')")
     d = d.sort_values(["params", "train_flops"])[["generator", "params", "checkpoint_tokens", "train_flops",
                                                    "final", "accuracy", "ci_low", "ci_high"]]
     with plt.rc_context(STYLE):
@@ -358,19 +374,26 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
     stored = cache.restore(key, out_dir)
     numbers = stored["numbers"] if stored is not None else None
     if numbers is None:
-        numbers, written = {}, []
+        numbers, written, not_drawn = {}, [], {}
         for name, make in makers.items():
-            fig, data, nums = make(curves)
+            try:
+                fig, data, nums = make(curves)
+            except NotDrawn as why:  # this run lacks the figure's data: say so instead of failing
+                not_drawn[name] = str(why)
+                continue
             fig.savefig(out_dir / f"{name}.png", dpi=150)
             fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})  # same figure, same bytes
             plt.close(fig)
             data.to_csv(out_dir / f"{name}.csv", index=False)
             numbers.update(nums)
             written += [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv")]
+        if not_drawn:
+            numbers["figures_not_drawn"] = not_drawn
         numbers = json.loads(json.dumps(numbers, default=_plain))  # what a cached set returns, too
         cache.store(key, written, numbers)
+    drawn = set(makers) - set(numbers.get("figures_not_drawn", {}))
     for stale in out_dir.iterdir():  # a figure this run no longer makes (e.g. no data sweep) is removed
-        if stale.suffix in (".png", ".pdf", ".csv") and stale.stem not in makers:
+        if stale.suffix in (".png", ".pdf", ".csv") and stale.stem not in drawn:
             stale.unlink()
     return numbers
 

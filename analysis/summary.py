@@ -26,9 +26,6 @@ def verifier_rows(gain: pd.DataFrame | None, verifiers: pd.DataFrame | None) -> 
     if gain is None or not len(gain):
         return []
     ns = sorted({n for n in (16, 64, 256, int(gain["n"].max())) if n in set(gain["n"])})
-    secs = {} if verifiers is None or not len(verifiers) else {
-        (g, k): t for g, k, t in zip(verifiers.get("judges", verifiers["kind"]), verifiers["kind"],
-                                     verifiers["train_seconds"])}
     rows = []
     def delta(r, col):  # (difference, [low, high]) or None where that comparison is absent
         if col not in r or pd.isna(r[col]):
@@ -45,9 +42,7 @@ def verifier_rows(gain: pd.DataFrame | None, verifiers: pd.DataFrame | None) -> 
                      "vs_logprob": None if r["scorer"] == "logprob" else delta(r, "delta_vs_logprob"),
                      "vs_orm": delta(r, "delta_vs_orm") if r["scorer"] == "prm" else None,
                      "within_problem_auc": None if pd.isna(r["within_problem_auc"]) else
-                     round(float(r["within_problem_auc"]), 3),
-                     "train_seconds": None if (r["generator"], r["scorer"]) not in secs else
-                     round(float(secs[(r["generator"], r["scorer"])]), 1)})
+                     round(float(r["within_problem_auc"]), 3)})
     return rows
 
 
@@ -97,9 +92,8 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
 
 def render_markdown(summary: dict) -> str:
     lines = ["# ttc — headline numbers of the default sweep", "",
-             f"Config hash `{summary.get('config_hash')}`; command `{summary.get('command')}`; "
-             f"this run's language-model stages took {summary.get('lm_wall_seconds')} s (cached cells are reused; "
-             "a cold run trains and samples everything).", "",
+             f"Config hash `{summary.get('config_hash')}`; command `{summary.get('command')}`. Wall times of "
+             "the run are in `run_log.json` beside this file (not committed: they differ from run to run).", "",
              "## Generators (test split, sampled at T=1 unless greedy)", "",
              "| generator | P (non-emb) | train tokens | train FLOPs | pass@1 greedy | pass@1 sampled [95% CI] | "
              "process-correct | lucky share |",
@@ -109,9 +103,6 @@ def render_markdown(summary: dict) -> str:
         lines.append(f"| {g['generator']} | {g['params']:,} | {g['train_tokens']:,} | {g['train_flops']:.2e} | "
                      f"{g['pass1_greedy']:.1%} | {g['pass1_sampled']:.1%}{ci} | {g['process_correct_sampled']:.1%} | "
                      f"{g['lucky_share_sampled']:.1%} |")
-    if summary.get("lm_stage_seconds"):
-        lines += ["", "Language-model stage wall times (s): " + ", ".join(
-            f"{k} {v}" for k, v in summary["lm_stage_seconds"].items()) + "."]
     lines += ["", "## Selection at the largest N (largest generator)", ""]
     for key, vals in summary.items():
         if key.startswith("test_accuracy_at_n") or key.startswith("ood_accuracy_at_n"):
@@ -127,10 +118,9 @@ def render_markdown(summary: dict) -> str:
 
         for r in summary["verifiers_vs_majority"]:
             auc = "" if r["within_problem_auc"] is None else f"{r['within_problem_auc']:.3f}"
-            secs = "" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
             vs_maj = pts({"delta": r["delta_vs_majority"], "ci": r["delta_ci"]})
             lines.append(f"| {r['generator']} | {r['split']} | {r['scorer']} | {r['n']} | {r['accuracy']:.1%} | {vs_maj} | "
-                         f"{pts(r.get('vs_logprob'))} | {pts(r.get('vs_orm'))} | {auc} | {secs} |")
+                         f"{pts(r.get('vs_logprob'))} | {pts(r.get('vs_orm'))} | {auc} |")
     if summary.get("verifier_data"):
         lines += ["", "## Verifier training data (Cobbe's Figure 5): best-of-N at the largest N", "",
                   "| verifier | problems × samples | training samples | best-of-N | majority | held-out AUC |",
@@ -172,6 +162,9 @@ def render_markdown(summary: dict) -> str:
         lines += ["", "## Hex (Jones 2021)", "", "See `results/hex/summary.json`."]
         h = summary["hex"]
         for k in ("hex_test_compute_saved_per_10x_train", "hex_tradeoff_r2"):
-            if k in h:
-                lines.append(f"- {k}: {h[k]}")
+            if h.get(k) is not None:
+                lines.append(f"- {k}: {h[k]:.3g}")
+    if summary.get("figures_not_drawn"):
+        lines += ["", "## Figures not drawn (this run lacks their data)", ""]
+        lines += [f"- {name}: {why}" for name, why in summary["figures_not_drawn"].items()]
     return "\n".join(lines) + "\n"

@@ -20,16 +20,34 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
+from experiments.publish import publish, staging  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
+# what a run writes under results/ (an output this run does not make is removed; the README stays)
+MANAGED = ["curves.csv", "pools.csv", "generators.csv", "verifiers.csv", "verifier_gain.csv",
+           "curves_by_problem.parquet", "figures", "hex", "config.json", "summary.json", "summary.md", "run_log.json"]
 
 
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _unusable_dir(path: Path) -> str | None:
+    """Why ``path`` cannot hold a run's output folder, or None (checked without creating anything)."""
+    if path.exists() and not path.is_dir():
+        return "is a file; give a folder"
+    existing = path
+    while not existing.exists():  # the folder is created later: its nearest existing parent must allow it
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"lies under the file {str(existing)!r}; give a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot be written ({str(existing)!r} is read-only); give a writable folder"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,44 +77,53 @@ def main(argv: list[str] | None = None) -> int:
     command = "python " + " ".join(shlex.quote(a) for a in [f"experiments/{Path(__file__).name}", *sys.argv[1:]])
     # relative paths are taken from the repository root; absolute ones stay as they are
     results, cache_dir = REPO / cfg.run.results_dir, REPO / cfg.run.cache_dir
+    written_cfg = cfg  # config.json keeps the paths as given, so it does not depend on the checkout
     cfg = replace(cfg, run=replace(cfg.run, cache_dir=str(cache_dir)))
-    results.mkdir(parents=True, exist_ok=True)
+    for key, path in (("run.results_dir", results), ("run.cache_dir", cache_dir)):
+        problem = _unusable_dir(path)
+        if problem:
+            print(f"error: {key}={str(path)!r} {problem} (relative paths are taken from the repository root)",
+                  file=sys.stderr)
+            return 2
 
     start = time.time()
     out = run_sweep(cfg)
-    lm_seconds = round(time.time() - start, 1)
-    for name in ("curves", "pools", "generators", "verifiers", "verifier_gain"):
-        if not len(out[name]):  # no verifiers trained: no verifier tables (and none left from an older run)
-            (results / f"{name}.csv").unlink(missing_ok=True)
-            continue
-        tmp = results / f".{name}.csv.tmp"
-        out[name].to_csv(tmp, index=False)
-        os.replace(tmp, results / f"{name}.csv")
-    tmp = results / ".curves_by_problem.parquet.tmp"
-    out["curves_by_problem"].to_parquet(tmp, index=False)
-    os.replace(tmp, results / "curves_by_problem.parquet")
-    numbers = write_figures(out["curves"], results / "figures", verifier_data=out["verifier_data"],
-                            per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures")
-    meta = {"config_hash": out["config_hash"], "command": command, "lm_wall_seconds": lm_seconds,
-            "lm_stage_seconds": out["stage_seconds"],
-            "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token inferred, "
-                                 "6P/token trained"}
-    summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
-                            verifiers=out["verifiers"], verifier_data=out["verifier_data"])
-    if hex_cfg is not None:
-        from ttc.hex import run_hex
-        h_start = time.time()
-        from analysis.hex_figures import write_figures as write_hex_figures
-        hex_summary = run_hex(hex_cfg, cache_dir=cache_dir, results_dir=results / "hex", progress=cfg.run.progress)
-        write_hex_figures(results / "hex", cache_dir=cache_dir / "figures")
-        summary["hex"] = dict(hex_summary)
-        summary["hex"]["hex_wall_seconds"] = round(time.time() - h_start, 1)
-        for key, value in hex_summary.items():
-            if key.startswith("hex_"):
-                summary[key] = value
-    _write_text(results / "config.json", json.dumps({"command": command, "config": to_dict(cfg)}, indent=1))
-    _write_text(results / "summary.json", json.dumps(summary, indent=1, default=float))
-    _write_text(results / "summary.md", render_markdown(summary))
+    log = {"command": command, "config_hash": out["config_hash"], "lm_wall_seconds": round(time.time() - start, 1),
+           "lm_stage_seconds": out["stage_seconds"]}
+    if len(out["verifiers"]) and "train_seconds" in out["verifiers"]:
+        log["verifier_train_seconds"] = {f"{g}/{k}": round(float(t), 1) for g, k, t in zip(
+            out["verifiers"]["judges"], out["verifiers"]["kind"], out["verifiers"]["train_seconds"])}
+        out["verifiers"] = out["verifiers"].drop(columns="train_seconds")  # a wall time: in the run log only
+    with staging(results) as stage:  # every output is built here; results/ changes only at the end
+        for name in ("curves", "pools", "generators", "verifiers", "verifier_gain"):
+            if len(out[name]):  # no verifiers trained: no verifier tables (and none left from an older run)
+                out[name].to_csv(stage / f"{name}.csv", index=False)
+        out["curves_by_problem"].to_parquet(stage / "curves_by_problem.parquet", index=False)
+        numbers = write_figures(out["curves"], stage / "figures", verifier_data=out["verifier_data"],
+                                per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures")
+        meta = {"config_hash": out["config_hash"], "command": command,
+                "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token "
+                                     "inferred, 6P/token trained"}
+        summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
+                                verifiers=out["verifiers"], verifier_data=out["verifier_data"])
+        if hex_cfg is not None:
+            from ttc.hex import run_hex
+            h_start = time.time()
+            from analysis.hex_figures import write_figures as write_hex_figures
+            hex_summary = run_hex(hex_cfg, cache_dir=cache_dir, results_dir=stage / "hex", progress=cfg.run.progress)
+            write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures")
+            log["hex_stage_seconds"] = hex_summary.pop("hex_stage_seconds", None)
+            log["hex_wall_seconds"] = round(time.time() - h_start, 1)
+            summary["hex"] = dict(hex_summary)
+            for key, value in hex_summary.items():
+                if key.startswith("hex_"):
+                    summary[key] = value
+        _write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg)}, indent=1))
+        _write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
+        _write_text(stage / "summary.md", render_markdown(summary))
+        log["total_wall_seconds"] = round(time.time() - start, 1)
+        _write_text(stage / "run_log.json", json.dumps(log, indent=1))
+        publish(stage, results, MANAGED)
     print(render_markdown(summary))
     return 0
 

@@ -1,6 +1,8 @@
 """Tokenizer round trip, model family and checkpoints through from_pretrained, compute accounting, cache."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+import ttc.cache
 from ttc.cache import DONE_MARK, Cache, content_key
 from ttc.compute import flop_params, inference_flops, train_flops
 from ttc.models import FAMILY, ModelSize, build_model
@@ -124,6 +127,83 @@ def test_directory_entries_need_their_completion_mark(tmp_path):
     (path / DONE_MARK).unlink()  # as if killed before the mark was written
     assert cache.dir_ready("ckpt", "k") is None and not path.exists()
     assert json.loads(cache.write_dir("ckpt", "k", fill).joinpath(DONE_MARK).read_text())["key"] == "k"
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "marker"])
+def test_a_damaged_directory_entry_is_detected_and_removed(tmp_path, damage):
+    cache = Cache(tmp_path)
+
+    def fill(d):
+        (d / "model.safetensors").write_bytes(bytes(range(256)) * 64)
+        (d / "sub").mkdir()
+        (d / "sub" / "record.json").write_text('{"a": 1}')
+        return {"tokens": 7}
+
+    path = cache.write_dir("ckpt", "k", fill)
+    assert cache.dir_ready("ckpt", "k") == path
+    weights = path / "model.safetensors"
+    if damage == "truncate":
+        weights.write_bytes(weights.read_bytes()[:100])
+    elif damage == "flip":  # same size, one byte changed
+        data = bytearray(weights.read_bytes())
+        data[1000] ^= 0xFF
+        weights.write_bytes(bytes(data))
+    elif damage == "delete":
+        (path / "sub" / "record.json").unlink()
+    else:
+        (path / DONE_MARK).write_text('{"key": "k", "fi')  # a truncated marker
+    ttc.cache._VERIFIED.clear()  # as a later process sees it (in-process, size + mtime vouch for a file)
+    assert cache.dir_ready("ckpt", "k") is None and not path.exists()
+    assert not [p for p in (tmp_path / "ckpt").iterdir() if p.name != ".locks"]  # nothing left behind
+    cache.write_dir("ckpt", "k", fill)
+    assert cache.dir_ready("ckpt", "k") == path
+
+
+def test_a_marker_without_manifest_gets_one_and_is_then_checked(tmp_path):
+    cache = Cache(tmp_path)
+    path = tmp_path / "ckpt" / "k"
+    path.mkdir(parents=True)
+    (path / "w.bin").write_bytes(b"abc")
+    (path / DONE_MARK).write_text(json.dumps({"key": "k"}))  # an entry from before manifests
+    assert cache.dir_ready("ckpt", "k") == path
+    assert json.loads((path / DONE_MARK).read_text())["files"]["w.bin"]["size"] == 3
+    (path / "w.bin").write_bytes(b"abd")
+    ttc.cache._VERIFIED.clear()
+    assert cache.dir_ready("ckpt", "k") is None
+
+
+def test_a_second_writer_keeps_the_published_entry(tmp_path):
+    cache = Cache(tmp_path)
+    first = cache.write_dir("ckpt", "k", lambda d: (d / "w.bin").write_bytes(b"first") and {})
+    inode = first.stat().st_ino
+    again = cache.write_dir("ckpt", "k", lambda d: (d / "w.bin").write_bytes(b"second") and {})
+    assert again == first and first.stat().st_ino == inode and (first / "w.bin").read_bytes() == b"first"
+
+
+def _build_in_another_process(root, marker_dir):
+    import time as _time
+
+    from ttc.cache import Cache as _Cache
+
+    def build():
+        (Path(marker_dir) / f"built-{os.getpid()}").write_text("")
+        _time.sleep(1.0)
+        return pd.DataFrame({"x": [1, 2, 3]})
+
+    frame, _ = _Cache(root).frame("pools", "shared", build)
+    return frame["x"].tolist()
+
+
+def test_concurrent_processes_build_a_frame_entry_once(tmp_path):
+    import multiprocessing as mp
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        results = pool.starmap(_build_in_another_process, [(str(tmp_path / "c"), str(marks))] * 2)
+    assert results == [[1, 2, 3], [1, 2, 3]]
+    assert len(list(marks.iterdir())) == 1  # the second waited for the lock, then read
 
 
 def test_checkpoint_schedule_is_geometric_and_ends_at_the_budget():

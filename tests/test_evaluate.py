@@ -341,3 +341,74 @@ def test_malformed_parquet(tmp_path, capsys):
 def test_read_pool_raises_pool_error_for_library_callers(tmp_path):
     with pytest.raises(PoolError, match="no such file"):
         read_pool(tmp_path / "missing.parquet")
+
+
+# ---------------------------------------------------------------- inputs that used to raise tracebacks
+
+
+@pytest.mark.parametrize(
+    "bad_line, says",
+    [
+        ('{"problem_id": "p3", "answer": "a", "is_correct": true, "score": 1' + "0" * 400
+         + ', "step_scores": [1]}', ["too large for a float", ":7"]),
+        ('{"problem_id": "p3", "answer": "a", "is_correct": true, "score": 0.5, "step_scores": [1' + "0" * 400
+         + "]}", ["too large for a float"]),
+    ],
+)
+def test_huge_integer_scores_are_refused(tmp_path, capsys, bad_line, says):
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "pool.jsonl", raw_lines=[bad_line]), "--n", "1", says=says)
+
+
+def test_non_utf8_and_binary_pools_are_refused(tmp_path, capsys):
+    pool = write_jsonl(tmp_path / "pool.jsonl")
+    pool.write_bytes(pool.read_bytes() + b'{"problem_id": "p\xe9", "answer": "a", "is_correct": true}\n')
+    refused(tmp_path, capsys, pool, "--n", "1", says=["not UTF-8", ":7"])
+    binary = tmp_path / "bin.jsonl"
+    binary.write_bytes(bytes(range(256)) * 4)
+    refused(tmp_path, capsys, binary, "--n", "1", says=["bin.jsonl:1"])  # its first line is not JSON
+    binary.write_bytes(bytes(range(128, 256)) * 4)
+    refused(tmp_path, capsys, binary, "--n", "1", says=["not UTF-8", "bin.jsonl:1"])
+
+
+def test_a_folder_given_as_the_pool(tmp_path, capsys):
+    (tmp_path / "pools.jsonl").mkdir()
+    refused(tmp_path, capsys, tmp_path / "pools.jsonl", "--n", "1", says=["is a folder"])
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--rules", ""], ["--rules is empty"]),
+        (["--rules", " , "], ["--rules is empty"]),
+        (["--n", "1-1000000000"], ["beyond 10,000,000"]),
+        (["--bootstrap", "1000000000"], ["at most 100,000"]),
+    ],
+)
+def test_requests_that_used_to_crash_or_hang(tmp_path, capsys, args, says):
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "pool.jsonl"), *args, says=says)
+
+
+def test_out_in_a_read_only_folder(tmp_path, capsys):
+    import os
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        rc = main([str(write_jsonl(tmp_path / "pool.jsonl")), "--out", str(locked / "c.csv")])
+        assert rc == 2 and "not writable" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_sample_idx_is_read_and_a_duplicated_line_refused(tmp_path, capsys):
+    rows = [dict(r, sample_idx=i) for i, r in enumerate(ROWS)]
+    rc, out = run(tmp_path, write_jsonl(tmp_path / "pool.jsonl", rows), "--n", "1")
+    assert rc == 0
+    from ttc.pool_io import read_pool
+    assert read_pool(tmp_path / "pool.jsonl")["sample_idx"].tolist() == [3, 4, 5, 0, 1, 2]  # "2" < "p1"
+    out.unlink()
+    (tmp_path / "curves.csv.json").unlink()
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "dup.jsonl", rows + rows[:1]), "--n", "1",
+            says=["appears twice"])

@@ -114,11 +114,16 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
                      .astype(int).to_numpy()))
     assert points == {(10, 1), (10, 2), (20, 2)} and (first / "figures" / "verifier_data.png").exists()
     assert ((curves["accuracy"] >= 0) & (curves["accuracy"] <= 1)).all()
+    summary = json.loads((first / "summary.json").read_text())
+    # the tiny family has too few checkpoints for a trade-off frontier: that figure says so instead
+    assert set(summary.get("figures_not_drawn", {})) <= {"train_test_tradeoff"}
     for name in ("best_of_n", "ood", "model_size", "train_test_tradeoff", "coverage", "compute_frontier",
                  "false_positives"):
+        if name in summary.get("figures_not_drawn", {}):
+            assert not (first / "figures" / f"{name}.png").exists()
+            continue
         assert (first / "figures" / f"{name}.png").stat().st_size > 0
         assert (first / "figures" / f"{name}.pdf").exists() and (first / "figures" / f"{name}.csv").exists()
-    summary = json.loads((first / "summary.json").read_text())
     assert summary["config_hash"] == curves["config_hash"].iloc[0] and summary["generators"]
     assert json.loads((first / "config.json").read_text())["config"]["pools"]["n_samples"] == 4
 
@@ -135,9 +140,44 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     pd.testing.assert_frame_equal(curves, pd.read_csv(second / "curves.csv"))
     for f in sorted((first / "figures").iterdir()):
         assert (second / "figures" / f.name).read_bytes() == f.read_bytes(), f.name
-    warm = json.loads((second / "summary.json").read_text())
-    timing = ("lm_wall_seconds", "lm_stage_seconds")
-    assert {k: v for k, v in warm.items() if k not in timing} == {k: v for k, v in summary.items() if k not in timing}
+    for name in ("curves.csv", "pools.csv", "generators.csv", "verifiers.csv", "summary.json",
+                 "summary.md"):  # a rerun writes the same files: wall times live in run_log.json only
+        assert (second / name).read_bytes() == (first / name).read_bytes(), name
+    assert json.loads((second / "run_log.json").read_text())["lm_stage_seconds"]
+    assert json.loads((first / "config.json").read_text())["config"]["run"]["cache_dir"] == str(tmp / "cache")
+
+    # a run that fails late (here: in the figures) leaves the previous results untouched
+    before = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+
+    def broken(*a, **k):
+        raise RuntimeError("figure failure")
+
+    monkeypatch.setattr(analysis.figures, "write_figures", broken)
+    with pytest.raises(RuntimeError):
+        _run(path, tmp, "r1")
+    assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == before
+    assert not [p for p in tmp.iterdir() if "staging" in p.name]
+    monkeypatch.undo()
+
+
+def test_figures_without_their_data_are_skipped_with_the_reason(tmp_path):
+    # one generator, no coverage rule: the model-size and coverage figures say why they are missing
+    import analysis.figures
+    rng = np.random.default_rng(0)
+    rows = []
+    for role, n_max in (("final", 8), ("checkpoint", 2)):
+        for rule in ("single", "majority"):
+            for n in [1, 2, 4, 8][: {8: 4, 2: 2}[n_max]]:
+                acc = float(rng.uniform(0.2, 0.6))
+                rows.append(dict(task="t", generator="t1", checkpoint_tokens=100 if role == "final" else 50,
+                                 final=role == "final", params=1000, train_flops=6e5 if role == "final" else 3e5,
+                                 split="test", role=role, verifier="none", rule=rule, n=n, accuracy=acc,
+                                 ci_low=acc - 0.05, ci_high=acc + 0.05, se=0.025, false_positive_rate=0.01,
+                                 gen_flops_per_problem=1e4 * n, verify_flops_per_problem=0.0))
+    numbers = analysis.figures.write_figures(pd.DataFrame(rows), tmp_path / "figs")
+    assert {"model_size", "coverage", "ood"} <= set(numbers["figures_not_drawn"])
+    assert "generator sizes" in numbers["figures_not_drawn"]["model_size"]
+    assert (tmp_path / "figs" / "best_of_n.png").exists() and not (tmp_path / "figs" / "coverage.png").exists()
 
 
 def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatch):
@@ -189,6 +229,13 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("generators.tokens={t1=0}", "tokens"), ("task.train.n_tables=23", "n_tables"),
     ("task.train.op_zipf=-1", "op_zipf"), ("task.ood.n_tables=3", "ood must keep"),
     ('generators.custom={t1={hidden=30,layers=2,heads=4,mlp=8}}', "divisible"),
+    # checked up front (each used to fail late, with a traceback)
+    ("pools.temperature=-1", "temperature"), ("pools.ood_problems=0", "ood_problems"),
+    ("verifiers.common.n_problems=1000000", "task.n_train"), ("run.torch_threads=-1", "torch_threads"),
+    ('run.backend="nope"', "registered joblib backend"),
+    ('generators.custom={t1={hidden="8",layers=2,heads=2,mlp=8}}', "must be an integer"),
+    ("task.n_test=1000000000", "between 1 and"), ('eval.rules=["bogus"]', "use one of single"),
+    ("verifiers.common.steps=0", "verifiers.common/"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny
@@ -198,6 +245,27 @@ def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys)
     assert word in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("where", ["file", "under_file", "read_only"])
+def test_unusable_output_folders_rejected_before_anything_runs(tiny, where, capsys):
+    import os
+    path, tmp = tiny
+    blocker = tmp / "blocker"
+    if where == "read_only":
+        blocker.mkdir()
+        blocker.chmod(0o500)
+        if os.access(blocker, os.W_OK):  # root ignores permissions
+            pytest.skip("running as root: a read-only folder is still writable")
+        target = blocker / "results"
+    else:
+        blocker.write_text("")
+        target = blocker if where == "file" else blocker / "results"
+    for key in ("run.results_dir", "run.cache_dir"):
+        rc = sweep_script.main(["--config", str(path), "--set", f'{key}="{target}"'])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and key in err and len(err.splitlines()) == 1
+    blocker.chmod(0o700) if blocker.is_dir() else None
+
+
 def test_config_file_errors(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(SweepConfig, tmp_path / "missing.toml")
@@ -205,6 +273,12 @@ def test_config_file_errors(tmp_path):
     bad.write_text("[pools\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(SweepConfig, bad)
+    with pytest.raises(ConfigError, match="not a file"):
+        load_config(SweepConfig, tmp_path)
+    latin = tmp_path / "latin1.toml"
+    latin.write_bytes("# caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(SweepConfig, latin)
 
 
 @pytest.mark.parametrize("name", ["default.toml", "full.toml"])

@@ -3,8 +3,14 @@
 Every cached artefact lives at ``<root>/<kind>/<key>`` where ``key`` is a hash of everything that
 determines it (``content_key``). Writes go to a temporary sibling and are renamed into place, so a
 kill at any moment leaves either the old state or the complete new entry. Reads verify what they
-can (parquet footer and metadata, row count, stored key, a completion marker for directories) and
-treat any failure as a miss: the entry is deleted and rebuilt.
+can (parquet footer and metadata, row count, stored key; for a directory, its completion marker
+with the size and SHA-256 of every file) and treat any failure as a miss: the entry is deleted and
+rebuilt.
+
+Several processes may share one cache (two users, or the workers of a distributed backend):
+``Cache.lock`` is a per-entry file lock that builders hold while they check and build, so a second
+process waits for an entry being built and then reads it instead of computing it again; a complete
+directory entry is never deleted or replaced under a reader.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any, Callable
 
 import pandas as pd
 import pyarrow as pa
+from filelock import FileLock
 import pyarrow.parquet as pq
 
 DONE_MARK = "_TTC_COMPLETE.json"  # written last into a cached directory
@@ -52,6 +59,15 @@ class Cache:
 
     def path(self, kind: str, key: str, suffix: str = "") -> Path:
         return self.root / kind / f"{key}{suffix}"
+
+    def lock(self, kind: str, key: str) -> FileLock:
+        """An inter-process lock for one entry (``with cache.lock(kind, key): ...``); re-entrant in a
+        process. Hold it while checking for and building an entry."""
+        path = (self.root / kind / ".locks" / f"{key}.lock").resolve()
+        if path not in _LOCKS:  # one object per path: a second FileLock on it would wait for ourselves
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _LOCKS[path] = FileLock(path)
+        return _LOCKS[path]
 
     # ---- data frames (parquet) ------------------------------------------------------------------
     def read_frame(self, kind: str, key: str) -> pd.DataFrame | None:
@@ -86,37 +102,105 @@ class Cache:
 
     def frame(self, kind: str, key: str, build: Callable[[], pd.DataFrame],
               extra_meta: dict | None = None) -> tuple[pd.DataFrame, bool]:
-        """(frame, hit): read the cached frame or build, write and return it."""
+        """(frame, hit): read the cached frame or build, write and return it (under the entry's lock, so
+        concurrent processes build it once)."""
         cached = self.read_frame(kind, key)
         if cached is not None:
             return cached, True
-        frame = build()
-        self.write_frame(kind, key, frame, extra_meta)
-        return self.read_frame(kind, key), False
+        with self.lock(kind, key):
+            cached = self.read_frame(kind, key)  # built by another process while we waited
+            if cached is not None:
+                return cached, True
+            frame = build()
+            self.write_frame(kind, key, frame, extra_meta)
+            return self.read_frame(kind, key), False
 
     # ---- directories (checkpoints) --------------------------------------------------------------
     def dir_ready(self, kind: str, key: str) -> Path | None:
+        """The entry's directory if it is complete and undamaged (every file of its manifest present
+        with its size and checksum), else None; a damaged or half-written directory is removed."""
         path = self.path(kind, key)
-        if (path / DONE_MARK).exists():
+        try:
+            marker = json.loads((path / DONE_MARK).read_text())
+            if marker.get("key") != key:
+                raise ValueError("marker of another entry")
+            if "files" not in marker:  # written before manifests: record what is there now
+                marker["files"] = _manifest(path)
+                _write_json_atomic(path / DONE_MARK, marker)
+            if not _verify(path, marker["files"]):
+                raise ValueError("a file is missing or damaged")
             return path
-        if path.exists():
-            shutil.rmtree(path, ignore_errors=True)  # a half-written directory is never trusted
-        return None
+        except (OSError, ValueError, TypeError, AttributeError):
+            if path.exists():
+                _discard(path)  # never trusted: rebuilt by the caller
+            return None
 
     def write_dir(self, kind: str, key: str, fill: Callable[[Path], dict]) -> Path:
-        """Fill a temporary directory, mark it complete, and rename it into place."""
+        """Fill a temporary directory, mark it complete with its manifest, and rename it into place.
+        If another process published the entry meanwhile, its copy is kept and ours dropped."""
         path = self.path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp"))
         try:
             record = fill(tmp)
-            (tmp / DONE_MARK).write_text(json.dumps({"key": key, **(record or {})}, indent=1))
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
+            marker = {"key": key, **(record or {}), "files": _manifest(tmp)}
+            (tmp / DONE_MARK).write_text(json.dumps(marker, indent=1))
+            with self.lock(kind, key):
+                if self.dir_ready(kind, key) is None:  # (removes a damaged one)
+                    os.replace(tmp, path)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return path
 
     def dir_record(self, kind: str, key: str) -> dict:
         return json.loads((self.path(kind, key) / DONE_MARK).read_text())
+
+
+_LOCKS: dict[Path, FileLock] = {}
+_VERIFIED: dict[Path, tuple] = {}  # directory -> (marker mtime, manifest) checked in this process
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _manifest(root: Path) -> dict:
+    """{relative path: {size, sha256}} of every file under root except the marker."""
+    return {str(p.relative_to(root)): {"size": p.stat().st_size, "sha256": _file_digest(p)}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != DONE_MARK}
+
+
+def _verify(root: Path, files: dict) -> bool:
+    try:  # what a file's change would touch: size and modification time of every file
+        stamp = tuple((rel, (root / rel).stat().st_size, (root / rel).stat().st_mtime_ns) for rel in sorted(files))
+    except OSError:
+        return False
+    stamp += ((DONE_MARK, (root / DONE_MARK).stat().st_mtime_ns),)
+    if _VERIFIED.get(root) == stamp:
+        return True  # checksummed already in this process, and untouched since
+    for rel, want in files.items():
+        p = root / rel
+        if not p.is_file() or p.stat().st_size != want["size"] or _file_digest(p) != want["sha256"]:
+            return False
+    _VERIFIED[root] = stamp
+    return True
+
+
+def _write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def _discard(path: Path) -> None:
+    """Move a directory aside (one rename, so no reader sees it half deleted), then delete it."""
+    trash = path.with_name(f".{path.name}.{os.getpid()}.trash")
+    try:
+        os.replace(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)

@@ -97,7 +97,7 @@ def _merge(current: Any, delta: dict, where: str) -> Any:
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``a.b=value`` → (["a", "b"], value) with value parsed as TOML (bare words become strings)."""
     if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set pool.n_samples=32")
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set pools.n_samples=32")
     key, raw = text.split("=", 1)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
@@ -128,10 +128,16 @@ def load_config(cls: type, path: str | Path | None = None, overrides: list[str] 
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"config file {str(path)!r} not found; pass an existing TOML file to --config")
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} is not a file; pass a TOML file to --config")
         try:
-            table = tomllib.loads(path.read_text())
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config file {str(path)!r} is not valid TOML ({e}); fix the syntax") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text; save it as UTF-8 TOML") from None
+        except OSError as e:
+            raise ConfigError(f"config file {str(path)!r} cannot be read ({e.strerror})") from None
     for text in overrides:
         keys, value = parse_override(text)
         table = deep_update(table, nest(keys, value))

@@ -275,13 +275,20 @@ class _Parser(argparse.ArgumentParser):
 
 def _parse_ns(text: str) -> list[int]:
     ns = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.partition("-")
-            ns += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    except ValueError:
-        raise PoolError(f"--n '{text}' is not a list of counts; write e.g. 1,2,4,8 or 1-64") from None
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        try:
+            lo, top = int(lo), int(hi) if hi else int(lo)
+        except ValueError:
+            raise PoolError(f"--n '{text}' is not a list of counts; write e.g. 1,2,4,8 or 1-64") from None
+        if top > MAX_N:
+            raise PoolError(f"--n '{text}': N = {top:,} is beyond {MAX_N:,}; no pool is that large")
+        ns += list(range(lo, top + 1)) if hi else [lo]
     return ns
+
+
+MAX_N = 10_000_000  # samples per problem
+MAX_BOOTSTRAP = 100_000
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -331,6 +338,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise PoolError(f"--out {out}: folder {out.parent} does not exist; create it first")
         if out.is_dir():
             raise PoolError(f"--out {out} is a folder; name the CSV file to write")
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise PoolError(f"--out {out}: folder {out.parent} is not writable; write elsewhere")
+        if not [r for r in args.rules.split(",") if r.strip()]:
+            raise PoolError("--rules is empty; name at least one, e.g. --rules majority,best_of_n,coverage")
+        if args.bootstrap > MAX_BOOTSTRAP:
+            raise PoolError(f"--bootstrap {args.bootstrap:,}: at most {MAX_BOOTSTRAP:,} resamples (10,000 give "
+                            "a stable 95% interval)")
         if args.trials < 2:
             raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
         if not 0 < args.confidence < 1 or args.bootstrap < 0:

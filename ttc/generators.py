@@ -79,6 +79,7 @@ def checkpoint_pool(cache: Cache, checkpoint: Checkpoint, task: Task, spec: Pool
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dtype=None):
     """(model, codec) from any Hugging Face causal-LM directory, ttc's or a real one."""
+    hf_logging.disable_progress_bar()  # a local load needs no "Loading weights" bar between ours
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
         AutoModelForCausalLM.from_pretrained(path)
     model.to(device).eval()
@@ -89,6 +90,11 @@ def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress:
     """Train (or read from the cache) one generator; returns its checkpoints, smallest compute first."""
     spec = spec.resolved()
     gkey = generator_key(task, spec)
+    with cache.lock("generators", gkey):  # another process training it: wait, then read its result
+        return _ensure_generator(cache, task, spec, gkey, progress)
+
+
+def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, progress: bool) -> list[Checkpoint]:
     done = cache.path("generators", gkey, ".json")
     if done.exists():
         try:

@@ -23,6 +23,12 @@ class ModelSize:
     lr: float = 2e-3  # peak learning rate that trains this shape fastest (wider shapes need less)
 
     def validate(self) -> None:
+        for key in ("hidden", "layers", "heads", "mlp", "max_len"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"model {self.name!r}: {key}={value!r} must be an integer")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not self.lr > 0:
+            raise ValueError(f"model {self.name!r}: lr={self.lr!r} must be a number > 0")
         if self.hidden % self.heads:
             raise ValueError(f"model {self.name!r}: hidden={self.hidden} is not divisible by heads={self.heads}; "
                              "pick heads dividing hidden")

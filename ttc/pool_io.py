@@ -51,6 +51,10 @@ def _check_step_scores(value, where: str, name: str) -> list[float]:
     steps = list(value)
     if not all(_is_number(v) or isinstance(v, np.floating) for v in steps):
         raise PoolError(f"{where}: '{name}' must hold numbers only")
+    try:
+        steps = [float(v) for v in steps]
+    except OverflowError:
+        raise PoolError(f"{where}: '{name}' holds an integer too large for a float; scale the scores") from None
     if not all(math.isfinite(v) for v in steps):
         raise PoolError(f"{where}: '{name}' holds NaN or infinity; drop or fix that step score")
     return [float(v) for v in steps]
@@ -65,6 +69,10 @@ def _typed(value, kind: type, where: str, key: str):
     if kind is float:
         if not _is_number(value):
             raise PoolError(f"{where}: '{key}' must be a number, got {_type_name(value)}")
+        try:
+            value = float(value)
+        except OverflowError:
+            raise PoolError(f"{where}: '{key}' is an integer too large for a float; scale the scores") from None
         if not math.isfinite(value):
             raise PoolError(f"{where}: '{key}' is {value}; scores must be finite numbers")
         return float(value)
@@ -75,10 +83,10 @@ def _typed(value, kind: type, where: str, key: str):
 
 def _read_jsonl(path: Path, score: str, step_scores: str) -> pd.DataFrame:
     columns: dict[str, list] = {k: [] for k in ("problem_id", "answer", "is_correct")}
-    optional = {"process_correct": bool, score: float, step_scores: list, "gen_tokens": int}
+    optional = {"process_correct": bool, score: float, step_scores: list, "gen_tokens": int, "sample_idx": int}
     seen: dict[str, int] = {}  # optional field -> first line that had it
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for line_no, line in _lines(f, path):
             if not line.strip():
                 continue
             where = f"{path}:{line_no}"
@@ -119,10 +127,26 @@ def _read_jsonl(path: Path, score: str, step_scores: str) -> pd.DataFrame:
                 value = _typed(rec[key], kind, where, key)
                 columns[key].append(value)
     frame = pd.DataFrame(columns).rename(columns={score: "score", step_scores: "step_scores"})
-    frame.insert(1, "sample_idx", frame.groupby("problem_id", sort=False).cumcount())
+    if "sample_idx" in frame:  # given: kept, so a line written twice is caught as a duplicate below
+        frame.insert(1, "sample_idx", frame.pop("sample_idx"))
+        dup = frame.duplicated(["problem_id", "sample_idx"]).to_numpy()
+        if dup.any():
+            i = int(np.flatnonzero(dup)[0])
+            raise PoolError(f"{path}: (problem_id={frame['problem_id'].iloc[i]}, sample_idx="
+                            f"{frame['sample_idx'].iloc[i]}) appears twice; each sample once")
+    else:  # numbered in file order; identical lines are separate samples (a sampler repeats itself)
+        frame.insert(1, "sample_idx", frame.groupby("problem_id", sort=False).cumcount())
     return frame
 
 
+def _lines(f, path: Path):
+    """(line number, text) of a binary file's lines, with a one-line error for bytes that are not UTF-8."""
+    for line_no, raw in enumerate(f, start=1):
+        try:
+            yield line_no, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PoolError(f"{path}:{line_no}: not UTF-8 text; a JSONL pool is UTF-8 JSON, one object per "
+                            "line") from None
 def _read_parquet(path: Path, score: str, step_scores: str) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
@@ -181,6 +205,8 @@ def read_pool(path: str | Path, *, score: str = "score", step_scores: str = "ste
     """The tidy pool at ``path`` (``.jsonl`` or ``.parquet``); ``score``/``step_scores`` name the
     source columns that play those roles. Raises PoolError (one line) on anything malformed."""
     path = Path(path)
+    if path.is_dir():
+        raise PoolError(f"{path} is a folder; give the pool file (.jsonl or .parquet)")
     if not path.is_file():
         raise PoolError(f"{path}: no such file")
     if path.suffix == ".parquet":

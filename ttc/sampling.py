@@ -236,8 +236,8 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
     model.eval()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=n * k, unit="sample")
+        from ttc.progress import progress_bar
+        bar = progress_bar(total=n * k, unit="sample")
     try:
         with torch.inference_mode():
             for g0 in range(0, n, group):

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from joblib import Parallel, delayed
 from scipy.stats import norm
-from tqdm.auto import tqdm
+from ttc.progress import progress_bar
 
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
@@ -97,10 +97,10 @@ def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None =
     n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
     misses = len(items) if cached is None else sum(not cached(it) for it in items)
     if n_jobs == 1 or misses <= 1:
-        return [fn(cfg, it) for it in tqdm(items, desc=desc, disable=not cfg.run.progress)]
+        return [fn(cfg, it) for it in progress_bar(items, desc=desc, disable=not cfg.run.progress)]
     done = Parallel(n_jobs=n_jobs, backend=cfg.run.backend, return_as="generator")(delayed(fn)(cfg, it)
                                                                                    for it in items)
-    return list(tqdm(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress))
+    return list(progress_bar(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress))
 
 
 def train_cost(cfg: SweepConfig, name: str) -> float:
@@ -309,8 +309,17 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
     gain = cache.read_frame("verifier-gain", key) if wants_gain else None
     if frame is not None and by_problem is not None and (gain is not None or not wants_gain):
         return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem  # a warm rerun: read only
+    with cache.lock("curves", key):  # another process estimating this cell: wait, then read
+        return _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain)
+
+
+def _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain):
+    frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
+    gain = cache.read_frame("verifier-gain", key) if wants_gain else None
+    if frame is not None and by_problem is not None and (gain is not None or not wants_gain):
+        return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem  # built while we waited
     pool = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers)
-    if wants_gain:
+    if wants_gain and gain is None:
         gain, _ = cache.frame("verifier-gain", key, lambda: verifier_gain(cfg, cell, pool))
     if frame is None or by_problem is None:
         frame, by_problem = cell_curves(cfg, cell, pool, task)

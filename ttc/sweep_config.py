@@ -130,6 +130,10 @@ class RunConfig:
     hex: bool = True  # run the Hex train/test trade-off experiment
 
 
+RULE_NAMES = ("single", "majority", "coverage", "best_of_n", "weighted_vote", "top_k_vote")
+MAX_PROBLEMS = 1_000_000  # per task split
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     task: TaskConfig = TaskConfig()
@@ -141,6 +145,11 @@ class SweepConfig:
     hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
 
     def validate(self) -> None:
+        for key in ("n_train", "n_test", "n_ood"):
+            value = getattr(self.task, key)
+            if not 1 <= value <= MAX_PROBLEMS:
+                raise ConfigError(f"task.{key}={value} must be between 1 and {MAX_PROBLEMS:,} (problems are built in "
+                                  "memory up front)")
         try:
             self.task.build()
         except ValueError as e:
@@ -162,8 +171,12 @@ class SweepConfig:
                               "lower it or raise task.n_test")
         if p.ood_problems > self.task.n_ood:
             raise ConfigError(f"pools.ood_problems={p.ood_problems} exceeds task.n_ood={self.task.n_ood}")
-        if min(p.n_samples, p.checkpoint_samples, p.n_problems, p.max_new_tokens) < 1:
-            raise ConfigError("pools: n_samples, checkpoint_samples, n_problems and max_new_tokens must be >= 1")
+        for key in ("n_samples", "checkpoint_samples", "n_problems", "ood_problems", "max_new_tokens"):
+            if getattr(p, key) < 1:
+                raise ConfigError(f"pools.{key}={getattr(p, key)} must be >= 1")
+        if not p.temperature >= 0:
+            raise ConfigError(f"pools.temperature={p.temperature} must be >= 0 (0 = greedy, 1 = the model's "
+                              "distribution)")
         if not self.eval.ns or min(self.eval.ns) < 1:
             raise ConfigError("eval.ns must list sample counts >= 1")
         if p.judged_samples < 0:
@@ -189,14 +202,20 @@ class SweepConfig:
                 from ttc.verifiers import data_point
                 for n, k in self.verifiers.data_grid(kind):  # each data-sweep point must fit the full data
                     data_point(spec, n, k).validate()
-            except ValueError as e:
-                raise ConfigError(str(e)) from None
+            except ValueError as e:  # the key may sit under verifiers.common or verifiers.<kind>
+                raise ConfigError(str(e).replace("verifier.", f"verifiers.common/{kind}.", 1)) from None
+            need = spec.pool_shape[0]
+            if need > self.task.n_train:
+                raise ConfigError(f"verifiers.{kind}: its train pool needs {need:,} problems (n_problems + "
+                                  f"n_val_problems, or pool), more than task.n_train="
+                                  f"{self.task.n_train:,}; lower verifiers.common.n_problems or raise task.n_train")
             if spec.init_size is not None and spec.init_size not in self.generators.sizes:
                 raise ConfigError(f"verifiers.{kind}: init_size={spec.init_size!r} is not among generators.sizes")
         for rule in self.eval.rules:
             name, _, scorer = rule.partition(":")
-            if name not in ("single", "majority", "coverage", "best_of_n", "weighted_vote", "top_k_vote"):
-                raise ConfigError(f"eval.rules: unknown rule {name!r}")
+            if name not in RULE_NAMES:
+                raise ConfigError(f"eval.rules: unknown rule {name!r}; use one of {', '.join(RULE_NAMES)} "
+                                  "(with :scorer where the rule reads a score)")
             if scorer in ("orm", "prm") and scorer not in self.verifiers.kinds:
                 raise ConfigError(f"eval.rules: {rule!r} needs the {scorer} verifier, which verifiers.kinds does "
                                   f"not train; add {scorer!r} to verifiers.kinds or drop the rule")
@@ -207,3 +226,9 @@ class SweepConfig:
         for key in ("n_jobs", "train_jobs"):
             if getattr(self.run, key) == 0:
                 raise ConfigError(f"run.{key}=0: use 1 (serial), k workers, or -1 (all cores)")
+        if self.run.torch_threads < 0:
+            raise ConfigError(f"run.torch_threads={self.run.torch_threads} must be >= 0 (0 = torch's default)")
+        from joblib.parallel import BACKENDS
+        if self.run.backend not in BACKENDS:
+            raise ConfigError(f"run.backend={self.run.backend!r} is not a registered joblib backend; use one of "
+                              f"{', '.join(sorted(BACKENDS))} (dask/ray once registered)")

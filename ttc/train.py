@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ttc.progress import progress_bar
 
 from ttc.compute import flop_params, train_flops
 from ttc.fast_llama import LeanLlamaLoss, is_supported
@@ -129,7 +129,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
     infos: list[CheckpointInfo] = []
     tokens, step, recent = 0, 0, []
     model.train()
-    bar = tqdm(total=cfg.tokens, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(total=cfg.tokens, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
     while marks:
         ids, mask, labels, n_tok = make_batch(task, codec, problems, rng, cfg.batch_size)
         for g in opt.param_groups:

@@ -47,17 +47,29 @@ def fit_elo(first: np.ndarray, second: np.ndarray, first_wins: np.ndarray, games
         np.add.at(grad, second, -resid)
         return loss.sum(), grad[free]
 
+    def information(x):  # the Hessian of nll: the Fisher information of the logistic model
+        r = unpack(x)
+        p = 1 / (1 + np.exp(-(r[first] - r[second])))
+        info = np.zeros((n_players, n_players))
+        w = total * p * (1 - p)
+        np.add.at(info, (first, first), w)
+        np.add.at(info, (second, second), w)
+        np.add.at(info, (first, second), -w)
+        np.add.at(info, (second, first), -w)
+        return info[np.ix_(free, free)]
+
     res = minimize(nll, np.zeros(n_players - 1), jac=True, method="L-BFGS-B",
                    options={"maxiter": 10_000, "gtol": 1e-9})
-    r = unpack(res.x)
-    p = 1 / (1 + np.exp(-(r[first] - r[second])))
-    info = np.zeros((n_players, n_players))
-    w = total * p * (1 - p)
-    np.add.at(info, (first, first), w)
-    np.add.at(info, (second, second), w)
-    np.add.at(info, (first, second), -w)
-    np.add.at(info, (second, first), -w)
-    cov = np.linalg.pinv(info[np.ix_(free, free)])
+    x = res.x
+    # L-BFGS stops on a small change of the loss, short of the optimum (gradient ~0.1): finish with
+    # Newton steps on the exact Hessian, which converge quadratically on this convex problem
+    for _ in range(50):
+        grad = nll(x)[1]
+        if np.abs(grad).max() < 1e-9 * max(1.0, total.sum()):
+            break
+        x = x - np.linalg.lstsq(information(x), grad, rcond=None)[0]
+    r = unpack(x)
+    cov = np.linalg.pinv(information(x))
     se = np.zeros(n_players)
     se[free] = np.sqrt(np.clip(np.diag(cov), 0, None))
     return EloFit(elo=r * ELO_PER_NAT, se=se * ELO_PER_NAT, anchor=anchor)

@@ -101,6 +101,12 @@ def ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, spec: Verif
         raise ValueError(f"verifier.init_size={spec.init_size!r} but the init checkpoint is a {init.generator!r}; "
                          "pass init_checkpoint= of that size")
     key = verifier_key(task, generator, init, spec)
+    with cache.lock("verifiers", key):  # another process training it: wait, then read its result
+        return _ensure_verifier(cache, task, generator, init, spec, key, progress)
+
+
+def _ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, init: Checkpoint, spec: VerifierSpec,
+                     key: str, progress: bool) -> VerifierRecord:
     if (path := cache.dir_ready("verifiers", key)) is not None:
         return VerifierRecord(**{**json.loads((path / RECORD_FILE).read_text()), "path": str(path)})  # movable cache
 

@@ -159,8 +159,8 @@ def train_verifier(model, task: Task, codec: Codec, spec: VerifierSpec, lay: Lay
     model.train()
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=spec.steps, desc=f"train {spec.kind}/{spec.labels}", leave=False)
+        from ttc.progress import progress_bar
+        bar = progress_bar(total=spec.steps, desc=f"train {spec.kind}/{spec.labels}", leave=False)
     for step in range(spec.steps):
         scale = min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / spec.steps))
         for g, lr in zip(opt.param_groups, base):

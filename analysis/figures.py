@@ -165,8 +165,10 @@ def _rounded(fit: dict) -> dict:
     return out
 
 
-def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any",
-                            targets=(0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))):
+TRADEOFF_TARGETS = (0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))  # accuracy levels
+
+
+def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any", targets=TRADEOFF_TARGETS):
     """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff."""
     pts = frontier_points(curves, list(targets), rule=rule)
     _need(len(pts), "no accuracy target reached by two checkpoints (more checkpoints or sizes)")

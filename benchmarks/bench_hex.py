@@ -18,11 +18,11 @@ import time
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
-import numpy as np
-import torch
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from ttc.hex import game, selfplay
-from ttc.hex.net import NetShape, PolicyValueNet, make_forward, to_numpy
+from ttc.hex import game, selfplay  # noqa: E402
+from ttc.hex.net import NetShape, PolicyValueNet, make_forward, to_numpy  # noqa: E402
 
 
 def forward_limit(params, n: int, batch: int, seconds: float) -> float:

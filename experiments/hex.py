@@ -24,8 +24,8 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
-from ttc.hex import HexConfig, HexConfigError, run_hex
-from ttc.hex.cache import json_safe
+from ttc.hex import HexConfig, HexConfigError, run_hex  # noqa: E402
+from ttc.hex.cache import json_safe  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

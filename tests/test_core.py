@@ -214,6 +214,7 @@ def test_checkpoint_schedule_is_geometric_and_ends_at_the_budget():
 
 def test_wsd_schedule_holds_the_peak_then_decays_over_the_last_fraction():
     import math
+
     from ttc.train import TrainConfig, lr_schedule
     cfg = TrainConfig(lr=1e-2, warmup_steps=10, schedule="wsd", decay_frac=0.25, min_lr_frac=0.1)
     lr = [lr_schedule(cfg, 100)(s) for s in range(101)]

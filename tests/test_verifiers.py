@@ -16,8 +16,17 @@ from ttc.models import FAMILY, build_model
 from ttc.tasks.registers import RegistersSpec, RegistersTask
 from ttc.tokenizer import Codec, build_char_tokenizer
 from ttc.train import TrainConfig
-from ttc.verifiers import (ValueHeadLM, VerifierSpec, auc, calibration, data_point, ensure_verifier, score_pool,
-                           step_auc, within_problem_auc)
+from ttc.verifiers import (
+    ValueHeadLM,
+    VerifierSpec,
+    auc,
+    calibration,
+    data_point,
+    ensure_verifier,
+    score_pool,
+    step_auc,
+    within_problem_auc,
+)
 from ttc.verifiers.labels import MASKED, layout, mc_labels, step_labels
 from ttc.verifiers.score import score_layout
 
@@ -227,8 +236,8 @@ def test_data_point_cuts_the_same_pool(tmp_path):
 def test_scoring_distinct_rows_once_equals_scoring_every_row(tmp_path):
     """score_pool scores each distinct (problem, text, finished) once and copies it to repeats."""
     from ttc.verifiers import generator_step_logprobs
-    from ttc.verifiers.store import load_verifier, pool_layout
     from ttc.verifiers.score import lm_step_logprobs
+    from ttc.verifiers.store import load_verifier, pool_layout
     cache = Cache(tmp_path)
     gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
     rec = ensure_verifier(cache, TASK, gen, VerifierSpec(kind="prm", n_problems=6, samples_per_problem=2, steps=2,

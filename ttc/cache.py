@@ -20,14 +20,15 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from filelock import FileLock
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 DONE_MARK = "_TTC_COMPLETE.json"  # written last into a cached directory
 META_KEY = b"ttc"  # parquet schema metadata entry holding the key and row count

@@ -33,7 +33,7 @@ class GeneratorSpec:
     size: ModelSize
     train: TrainConfig
 
-    def resolved(self) -> "GeneratorSpec":
+    def resolved(self) -> GeneratorSpec:
         """The spec with the learning rate filled in from the shape when the train config leaves it unset."""
         return self if self.train.lr is not None else replace(self, train=replace(self.train, lr=self.size.lr))
 

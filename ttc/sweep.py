@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 from joblib import Parallel, delayed
 from scipy.stats import norm
-from ttc.progress import progress_bar
 
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
@@ -25,9 +24,9 @@ from ttc.config import to_dict
 from ttc.evaluate import RuleSpec, curves, curves_and_problems
 from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator, generator_key
 from ttc.pools import PoolSpec, pool_key
+from ttc.progress import progress_bar
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
-
 
 CURVES_VERSION = 2  # bump when cell_curves changes what it computes
 
@@ -131,7 +130,7 @@ def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> lis
                      max_new_tokens=p.max_new_tokens, seed=p.seed)
     judged = {c.key for c in judged_finals(cfg, generators)}
     cells = []
-    for name, ckpts in generators.items():
+    for ckpts in generators.values():
         for ck in ckpts:
             if ck.final:
                 k = p.judged_samples if ck.key in judged and p.judged_samples else p.n_samples

@@ -11,8 +11,8 @@ table lookup when every token is one character.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -46,7 +46,7 @@ class Codec:
     _chars: np.ndarray | None  # [vocab] id -> character ('' for special tokens)
 
     @classmethod
-    def of(cls, tokenizer) -> "Codec":
+    def of(cls, tokenizer) -> Codec:
         vocab = tokenizer.get_vocab()
         specials = set(tokenizer.all_special_tokens)
         plain = {t: i for t, i in vocab.items() if t not in specials}

@@ -10,15 +10,15 @@ training compute and handed to a callback (the caller decides where they are wri
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
-from ttc.progress import progress_bar
 
 from ttc.compute import flop_params, train_flops
 from ttc.fast_llama import LeanLlamaLoss, is_supported
+from ttc.progress import progress_bar
 from ttc.tasks.base import Problem, Task
 from ttc.tokenizer import Codec
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
+
 from ttc.progress import progress_bar
 
 from . import cache, fits, selfplay, tournament

@@ -4,7 +4,16 @@
 harder alternative for bigger budgets. ``TASKS`` maps a task name to its (task class, spec class).
 """
 
-from ttc.tasks.base import INVALID, SPLITS, Problem, StepCheck, Task, TaskSpecError, lucky_share, process_correct
+from ttc.tasks.base import (
+    INVALID,
+    SPLITS,
+    Problem,
+    StepCheck,
+    Task,
+    TaskSpecError,
+    lucky_share,
+    process_correct,
+)
 from ttc.tasks.depgraph import DepGraphSpec, DepGraphTask
 from ttc.tasks.registers import RegistersSpec, RegistersTask
 

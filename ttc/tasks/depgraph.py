@@ -29,8 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ttc.tasks.base import (ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError,
-                            require)
+from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError, require
 
 NAMES = "abcdefghijklmnopqrstuvwxyz"
 OPS = "+-"
@@ -136,7 +135,7 @@ class DepGraphTask(GeneratedTask):
             todo.remove(name)
         return STEP_SEP.join(steps) + ANSWER_MARK + problem.answer
 
-    def with_sizes(self, **sizes: int) -> "DepGraphTask":
+    def with_sizes(self, **sizes: int) -> DepGraphTask:
         return replace(self, **sizes)
 
 

@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ttc.tasks.base import (ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError,
-                            require)
+from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCheck, TaskSpecError, require
 
 REGISTERS = "xyzw"
 TABLE_OPS = "abcdefghijklmnopqrstuv"  # names of the table operations (x, y, z, w name registers)

@@ -13,8 +13,15 @@ import numpy as np
 
 from ttc.verifiers.heads import ValueHeadLM
 from ttc.verifiers.metrics import auc, calibration, step_auc, verifier_metrics, within_problem_auc
-from ttc.verifiers.store import (VerifierRecord, ensure_verifier, generator_step_logprobs, load_verifier,
-                                 score_pool, scoring_flops, verifier_pool)
+from ttc.verifiers.store import (
+    VerifierRecord,
+    ensure_verifier,
+    generator_step_logprobs,
+    load_verifier,
+    score_pool,
+    scoring_flops,
+    verifier_pool,
+)
 from ttc.verifiers.train import VerifierSpec, data_point
 
 SCORERS: dict[str, callable] = {

@@ -95,7 +95,7 @@ class ValueHeadLM(nn.Module):
                                                     "init": self.init}))
 
     @classmethod
-    def load(cls, path: Path | str) -> "ValueHeadLM":
+    def load(cls, path: Path | str) -> ValueHeadLM:
         path = Path(path)
         cfg = json.loads((path / HEAD_CONFIG).read_text())
         model = cls(AutoModelForCausalLM.from_pretrained(path), **cfg)

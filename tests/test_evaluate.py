@@ -412,3 +412,13 @@ def test_sample_idx_is_read_and_a_duplicated_line_refused(tmp_path, capsys):
     (tmp_path / "curves.csv.json").unlink()
     refused(tmp_path, capsys, write_jsonl(tmp_path / "dup.jsonl", rows + rows[:1]), "--n", "1",
             says=["appears twice"])
+
+
+def test_the_bad_inputs_table_in_docs_is_current():
+    # docs/bad_inputs.md lists every tested bad input; regenerate with `python docs/bad_inputs.py`
+    import runpy
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    table = runpy.run_path(str(root / "docs" / "bad_inputs.py"))["table"]()
+    assert (root / "docs" / "bad_inputs.md").read_text() == table
+    assert int(table.split(" rows.")[0].split()[-1]) >= 40

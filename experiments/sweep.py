@@ -26,8 +26,9 @@ from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
 # what a run writes under results/ (an output this run does not make is removed; the README stays)
-MANAGED = ["curves.csv", "pools.csv", "generators.csv", "verifiers.csv", "verifier_gain.csv",
-           "curves_by_problem.parquet", "figures", "hex", "config.json", "summary.json", "summary.md", "run_log.json"]
+TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain")  # each written as <name>.csv
+MANAGED = [f"{name}.csv" for name in TABLES] + ["curves_by_problem.parquet", "figures", "hex", "config.json",
+                                               "summary.json", "summary.md", "run_log.json"]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             out["verifiers"]["judges"], out["verifiers"]["kind"], out["verifiers"]["train_seconds"])}
         out["verifiers"] = out["verifiers"].drop(columns="train_seconds")  # a wall time: in the run log only
     with staging(results) as stage:  # every output is built here; results/ changes only at the end
-        for name in ("curves", "pools", "generators", "verifiers", "verifier_gain"):
+        for name in TABLES:
             if len(out[name]):  # no verifiers trained: no verifier tables (and none left from an older run)
                 out[name].to_csv(stage / f"{name}.csv", index=False)
         out["curves_by_problem"].to_parquet(stage / "curves_by_problem.parquet", index=False)

@@ -340,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise PoolError(f"--out {out} is a folder; name the CSV file to write")
         if not os.access(out.parent, os.W_OK | os.X_OK):
             raise PoolError(f"--out {out}: folder {out.parent} is not writable; write elsewhere")
-        if not [r for r in args.rules.split(",") if r.strip()]:
+        rule_names = [r.strip() for r in args.rules.split(",") if r.strip()]
+        if not rule_names:
             raise PoolError("--rules is empty; name at least one, e.g. --rules majority,best_of_n,coverage")
         if args.bootstrap > MAX_BOOTSTRAP:
             raise PoolError(f"--bootstrap {args.bootstrap:,}: at most {MAX_BOOTSTRAP:,} resamples (10,000 give "
@@ -351,11 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise PoolError("--confidence must lie in (0, 1) and --bootstrap be >= 0")
         pool = read_pool(args.pool, score=args.score, step_scores=args.step_scores)
         score_col, agg = ("step_scores", args.prm_agg) if args.prm_agg else ("score", None)
-        specs = [
-            RuleSpec(r.strip(), score=score_col, prm_agg=agg, top_k=args.top_k)
-            for r in args.rules.split(",")
-            if r.strip()
-        ]
+        specs = [RuleSpec(r, score=score_col, prm_agg=agg, top_k=args.top_k) for r in rule_names]
         table = curves(
             pool,
             specs,

@@ -304,19 +304,29 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     key = _curves_key(cfg, cell, verifiers)
     wants_gain = bool(verifiers) and judged and cell.role in ("final", "ood")
+    done = _read_cell(cache, key, wants_gain)
+    if done is None:
+        with cache.lock("curves", key):  # another process estimating this cell: wait, then read
+            done = _read_cell(cache, key, wants_gain)
+            if done is None:
+                return _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain)
+    frame, by_problem, gain = done  # a warm rerun (or another process's work): read only
+    return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem
+
+
+def _read_cell(cache: Cache, key: str, wants_gain: bool):
+    """(curves, by-problem values, verifier gain or None) of a finished cell, or None."""
     frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
     gain = cache.read_frame("verifier-gain", key) if wants_gain else None
-    if frame is not None and by_problem is not None and (gain is not None or not wants_gain):
-        return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem  # a warm rerun: read only
-    with cache.lock("curves", key):  # another process estimating this cell: wait, then read
-        return _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain)
+    if frame is None or by_problem is None or (wants_gain and gain is None):
+        return None
+    return frame, by_problem, gain
 
 
 def _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain):
+    """Score, estimate and cache one cell (its parts already cached are read, not redone)."""
     frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
     gain = cache.read_frame("verifier-gain", key) if wants_gain else None
-    if frame is not None and by_problem is not None and (gain is not None or not wants_gain):
-        return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem  # built while we waited
     pool = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers)
     if wants_gain and gain is None:
         gain, _ = cache.frame("verifier-gain", key, lambda: verifier_gain(cfg, cell, pool))

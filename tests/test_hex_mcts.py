@@ -123,3 +123,43 @@ def test_root_noise_keeps_a_distribution_over_legal_cells():
     np.testing.assert_allclose(res.prior.sum(1), 1.0, rtol=1e-6)
     assert (res.prior[board != 0] == 0).all()
     assert not np.allclose(res.prior[board == 0], 1 / 13)  # the noise moved it off uniform
+
+
+@pytest.mark.parametrize("n,width,nodes", [(2, 8, 12), (3, 8, 200), (4, 16, 64), (5, 8, 33)])
+def test_compiled_search_matches_the_array_version_bit_for_bit(n, width, nodes):
+    """The compiled tree kernels play the same search as whole-batch array operations: same visits,
+    priors, values, Q and forward-pass count (3×3 with 200 nodes revisits finished games often)."""
+    import torch
+    from hex_array_search import array_search
+
+    from ttc.hex.net import NetShape, PolicyValueNet, to_numpy
+    torch.manual_seed(n)
+    evaluate = mcts.network_evaluator(to_numpy(PolicyValueNet(NetShape(n, width))))
+    rng = np.random.default_rng(n)
+    board, to_play = game.random_openings(24, n, n - 1, rng)
+    for noise in (0.0, 0.25):
+        kw = dict(c_puct=1.5 + noise, dirichlet_alpha=0.5, dirichlet_eps=noise)
+        fast = mcts.search(board, to_play, evaluate, nodes, rng=np.random.default_rng(7), **kw)
+        slow = array_search(board, to_play, evaluate, nodes, rng=np.random.default_rng(7), **kw)
+        for field in ("visits", "prior", "root_value", "q"):
+            np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field), err_msg=field)
+        assert fast.n_evaluations == slow.n_evaluations
+        assert fast.visits.sum() == 24 * (nodes - 1)
+
+
+def test_compiled_board_kernels_match_their_array_expressions():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 4, 5, 7):
+        board, to_play = game.random_openings(50, n, n - 1, rng)
+        to_play = np.where(rng.random(50) < 0.5, to_play, -to_play).astype(np.int8)  # both sides
+        perm = np.arange(n * n).reshape(n, n).T.ravel()
+        view = np.where((to_play == game.WHITE)[:, None], board[:, perm], board) * to_play[:, None]
+        expected = np.concatenate([view == 1, view == -1], axis=1).astype(np.float32)
+        np.testing.assert_array_equal(game.canonical_features(board, to_play), expected)
+        logits = rng.standard_normal((50, n * n + 1)).astype(np.float32)[:, :-1]  # a strided view, as a head's
+        real = np.where((to_play == game.WHITE)[:, None], logits[:, perm], logits)
+        real = np.where(board == 0, real, -np.inf).astype(np.float32)
+        real -= real.max(axis=1, keepdims=True)
+        got = game.masked_real_cell_logits(logits, board, to_play, game.transpose_perm(n))
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, real)

@@ -12,15 +12,22 @@ Two symmetries are used throughout:
 
 from __future__ import annotations
 
+import functools
+
+import numba
 import numpy as np
 
 BLACK = 1
 WHITE = -1
 
 
+@functools.cache
 def transpose_perm(n: int) -> np.ndarray:
-    """Index map of the transpose: `board[..., transpose_perm(n)]` is the transposed board. Involution."""
-    return np.arange(n * n).reshape(n, n).T.ravel()
+    """Index map of the transpose: `board[..., transpose_perm(n)]` is the transposed board. Involution.
+    Cached and read-only."""
+    perm = np.arange(n * n).reshape(n, n).T.ravel()
+    perm.flags.writeable = False
+    return perm
 
 
 def rotate_perm(n: int) -> np.ndarray:
@@ -96,16 +103,13 @@ def legal_mask(board: np.ndarray) -> np.ndarray:
 def canonical_features(board: np.ndarray, to_play: np.ndarray) -> np.ndarray:
     """Network input `[B, 2*n*n] float32`: (own stones, opponent stones) seen as Black, i.e. White's
     boards transposed. Policies over canonical cells map back with `transpose_perm` for White."""
-    n = round(np.sqrt(board.shape[1]))
-    perm = transpose_perm(n)
-    view = np.where((to_play == WHITE)[:, None], board[:, perm], board) * to_play[:, None]
-    return np.concatenate([view == 1, view == -1], axis=1).astype(np.float32)
+    return _canonical_features(board, to_play, transpose_perm(round(np.sqrt(board.shape[1]))))
 
 
 def to_canonical_cells(values: np.ndarray, to_play: np.ndarray) -> np.ndarray:
     """Reorder `[B, n*n]` per-cell values into the canonical view (and back: the map is an involution)."""
-    n = round(np.sqrt(values.shape[1]))
-    return np.where((to_play == WHITE)[:, None], values[:, transpose_perm(n)], values)
+    perm = transpose_perm(round(np.sqrt(values.shape[1])))
+    return np.where((to_play == WHITE)[:, None], values[:, perm], values)
 
 
 def random_openings(n_games: int, n: int, n_stones: int, rng: np.random.Generator):
@@ -117,6 +121,40 @@ def random_openings(n_games: int, n: int, n_stones: int, rng: np.random.Generato
         board, to_play, won = play(board, to_play, scores.argmin(axis=1))
         assert not won.any(), "an opening stone cannot win on n >= 2 with n_stones < n"
     return board, to_play
+
+
+@numba.njit(cache=True, nogil=True)
+def _canonical_features(board, to_play, perm):
+    n_games, cells = board.shape
+    out = np.zeros((n_games, 2 * cells), np.float32)
+    for g in range(n_games):
+        white = to_play[g] == WHITE
+        for c in range(cells):
+            v = board[g, perm[c]] if white else board[g, c]
+            if v == to_play[g]:
+                out[g, c] = 1.0
+            elif v != 0:
+                out[g, cells + c] = 1.0
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def masked_real_cell_logits(logits, board, to_play, perm):
+    """Canonical-cell logits `[B, A]` -> real cells, occupied cells at -inf, each row's maximum
+    subtracted (float32, the same operations as the numpy expression in `mcts.network_evaluator`)."""
+    n_games, cells = board.shape
+    out = np.empty((n_games, cells), np.float32)
+    for g in range(n_games):
+        white = to_play[g] == WHITE
+        top = -np.inf
+        for c in range(cells):
+            v = logits[g, perm[c]] if white else logits[g, c]
+            out[g, c] = v if board[g, c] == 0 else -np.inf
+            if out[g, c] > top:
+                top = out[g, c]
+        for c in range(cells):
+            out[g, c] = out[g, c] - np.float32(top)
+    return out
 
 
 def render(board_row: np.ndarray) -> str:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.time()
     out = run_sweep(cfg)
     log = {"command": command, "config_hash": out["config_hash"], "lm_wall_seconds": round(time.time() - start, 1),
-           "lm_stage_seconds": out["stage_seconds"]}
+           "lm_stage_seconds": out["stage_seconds"], "lm_task_timeline": out["task_timeline"]}
     if len(out["verifiers"]) and "train_seconds" in out["verifiers"]:
         log["verifier_train_seconds"] = {f"{g}/{k}": round(float(t), 1) for g, k, t in zip(
             out["verifiers"]["judges"], out["verifiers"]["kind"], out["verifiers"]["train_seconds"])}

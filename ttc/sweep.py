@@ -89,17 +89,48 @@ def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
                            progress=cfg.run.progress)
 
 
-def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None) -> list:
+def _item_label(item) -> str:
+    """A short name of a stage item for the task timeline: generator, checkpoint, cell, verifier kind."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, PoolCell):
+        return f"{item.checkpoint.generator}@{item.checkpoint.tokens}/{item.role}/{item.spec.split}/N={item.spec.n_samples}"
+    if isinstance(item, Checkpoint):
+        return f"{item.generator}@{item.tokens}"
+    if isinstance(item, tuple):
+        return "/".join(_item_label(x) for x in item if isinstance(x, (str, PoolCell, Checkpoint))
+                        or hasattr(x, "kind")) if item else ""
+    return str(getattr(item, "kind", type(item).__name__))
+
+
+def _timed(fn, cfg: SweepConfig, item):
+    """fn(cfg, item) with its wall-clock interval and process id, for the run log's task timeline."""
+    start = time.time()
+    out = fn(cfg, item)
+    return out, (start, time.time(), os.getpid())
+
+
+def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None,
+              timeline: list | None = None) -> list:
     """fn(cfg, item) for every item, on ``n_jobs`` joblib workers; in this process when at most one item
     is left to compute (``cached(item)`` says an item's result is already in the cache, so a warm rerun
-    starts no workers: each would pay for imports and the task's splits)."""
+    starts no workers: each would pay for imports and the task's splits). Each item's wall-clock
+    interval and process go to ``timeline`` (stage, item, start, end, pid), when given."""
     n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
     misses = len(items) if cached is None else sum(not cached(it) for it in items)
     if n_jobs == 1 or misses <= 1:
-        return [fn(cfg, it) for it in progress_bar(items, desc=desc, disable=not cfg.run.progress)]
-    done = Parallel(n_jobs=n_jobs, backend=cfg.run.backend, return_as="generator")(delayed(fn)(cfg, it)
-                                                                                   for it in items)
-    return list(progress_bar(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress))
+        done = (_timed(fn, cfg, it) for it in items)
+        bar = progress_bar(done, total=len(items), desc=desc, disable=not cfg.run.progress)
+    else:
+        done = Parallel(n_jobs=n_jobs, backend=cfg.run.backend, return_as="generator")(
+            delayed(_timed)(fn, cfg, it) for it in items)
+        bar = progress_bar(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress)
+    results = []
+    for item, (out, (start, end, pid)) in zip(items, bar):
+        results.append(out)
+        if timeline is not None:
+            timeline.append({"stage": desc, "item": _item_label(item), "start": start, "end": end, "pid": pid})
+    return results
 
 
 def train_cost(cfg: SweepConfig, name: str) -> float:
@@ -111,7 +142,7 @@ def train_cost(cfg: SweepConfig, name: str) -> float:
     return cfg.generators.train_for(name).tokens * (params + 75_000)
 
 
-def train_generators(cfg: SweepConfig) -> dict[str, list[Checkpoint]]:
+def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str, list[Checkpoint]]:
     names = sorted(cfg.generators.sizes, key=lambda n: -train_cost(cfg, n))  # longest first
     torch.set_num_threads(_threads(cfg, cfg.run.train_jobs))
     cache, task = Cache(cfg.run.cache_dir), _task(cfg)
@@ -120,7 +151,7 @@ def train_generators(cfg: SweepConfig) -> dict[str, list[Checkpoint]]:
         spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
         return cache.path("generators", generator_key(task, spec), ".json").exists()
 
-    trained = dict(zip(names, _parallel(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached)))
+    trained = dict(zip(names, _parallel(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached, timeline)))
     return {name: trained[name] for name in cfg.generators.sizes}
 
 
@@ -213,7 +244,7 @@ def _verifier_pool_one(cfg: SweepConfig, item) -> None:
         verifier_pool(Cache(cfg.run.cache_dir), _task(cfg), judged, spec, progress=cfg.run.progress)
 
 
-def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> dict:
+def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], timeline: list | None = None) -> dict:
     """One verifier per judged generator and kind (cached): {(generator, kind): record}. The train pools
     are sampled first (``run.n_jobs`` workers, once per generator), then ``run.eval_jobs`` workers train,
     the largest verifiers first."""
@@ -227,9 +258,10 @@ def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -
         return cache.dir_ready("verifiers", verifier_key(task, ck, init, spec)) is not None
 
     _parallel(cfg, _verifier_pool_one, [(ck, specs) for ck in reversed(judged)], "verifier pools",
-              cached=lambda item: all(ready(item[0], s) for s in item[1]))
+              cached=lambda item: all(ready(item[0], s) for s in item[1]), timeline=timeline)
     jobs = [(generators, ck, s) for ck in reversed(judged) for s in specs]
-    recs = _parallel(cfg, _verifier_one, jobs, "verifiers", cfg.run.eval_jobs, cached=lambda j: ready(j[1], j[2]))
+    recs = _parallel(cfg, _verifier_one, jobs, "verifiers", cfg.run.eval_jobs, cached=lambda j: ready(j[1], j[2]),
+                     timeline=timeline)
     return {(ck.generator, s.kind): rec for (_, ck, s), rec in zip(jobs, recs)}
 
 
@@ -383,14 +415,15 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
 def run_sweep(cfg: SweepConfig) -> dict:
     """All language-model stages; returns the tables experiments/sweep.py writes, and the config hash."""
     cfg.validate()
-    clock, seconds = time.time(), {}
+    clock, seconds, timeline = time.time(), {}, []
+    run_start = clock
 
     def lap(stage: str) -> None:
         nonlocal clock
         seconds[stage] = round(time.time() - clock, 1)
         clock = time.time()
 
-    generators = train_generators(cfg)
+    generators = train_generators(cfg, timeline)
     lap("generators")
     cells = pool_cells(cfg, generators)
     # the longest cells first (samples x (P + per-token overhead)), so the workers finish together
@@ -398,10 +431,10 @@ def run_sweep(cfg: SweepConfig) -> dict:
                    * (cells[i].checkpoint.params + 40_000))
     cache, task = Cache(cfg.run.cache_dir), _task(cfg)
     drawn = _parallel(cfg, _pool_one, [cells[i] for i in order], "pools", cached=lambda c: cache.path(
-        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists())
+        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
     pools = [drawn[order.index(i)] for i in range(len(cells))]
     lap("pools")
-    verifiers = train_verifiers(cfg, generators)
+    verifiers = train_verifiers(cfg, generators, timeline)
     lap("verifiers")
     judged = judged_finals(cfg, generators)  # the generators the verifiers judge
     # the judged cells (verifier scoring), largest first, so the workers finish together
@@ -415,7 +448,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
         return all(cache.path(k, key, ".parquet").exists() for k in kinds)
 
     done = _parallel(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint in judged) for i in order],
-                     "curves", cfg.run.eval_jobs, curves_cached)
+                     "curves", cfg.run.eval_jobs, curves_cached, timeline)
     frames, stats, gains, by_problem = [None] * len(cells), [None] * len(cells), [], []
     for i, (frame, stat, gain, values) in zip(order, done):
         frames[i], stats[i] = frame, stat
@@ -439,4 +472,6 @@ def run_sweep(cfg: SweepConfig) -> dict:
                          for (gen, _), r in verifiers.items()])
     return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
             "verifier_data": data_sweep, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
-            pd.DataFrame(), "config_hash": config_hash, "stage_seconds": seconds}
+            pd.DataFrame(), "config_hash": config_hash, "stage_seconds": seconds,
+            "task_timeline": [t | {"start": round(t["start"] - run_start, 1), "end": round(t["end"] - run_start, 1)}
+                              for t in timeline]}

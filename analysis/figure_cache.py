@@ -20,13 +20,17 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
+from ttc.selection import REGISTRY
+
 ANALYSIS_DIR = Path(__file__).resolve().parent
 MANIFEST = "manifest.json"
 
 
 def _code_digest() -> str:
-    """Every source file of analysis/ (a change to any figure code redraws every figure)."""
+    """Every source file of analysis/ (a change to any figure code redraws every figure), and the rule
+    names the legends take from the rule registry."""
     h = hashlib.sha256(matplotlib.__version__.encode())
+    h.update(json.dumps({name: info.label for name, info in REGISTRY.items()}).encode())
     for path in sorted(ANALYSIS_DIR.glob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())

@@ -22,12 +22,12 @@ from scipy.optimize import curve_fit  # noqa: E402
 from analysis.figure_cache import FigureCache, figure_key  # noqa: E402
 from analysis.model_size import size_multipliers  # noqa: E402
 from analysis.tradeoff import fit_tradeoff, frontier_points
+from ttc.selection import rule_label  # noqa: E402
 
 STYLE = {"figure.figsize": (6.4, 4.2), "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
          "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8}
-RULE_LABELS = {"single": "single sample", "majority": "majority vote", "coverage": "coverage (pass@N, oracle)",
-               "best_of_n:logprob": "best-of-N by generator log-prob",
-               "weighted_vote:prob": "vote weighted by generator prob"}
+# how the sweep's scorers (the part of a rule after ':') are named in legends; rules are named by the registry
+SCORER_LABELS = {"logprob": "generator log-prob", "prob": "generator prob", "orm": "ORM", "prm": "PRM"}
 
 
 class NotDrawn(Exception):
@@ -40,12 +40,7 @@ def _need(condition, reason: str) -> None:
 
 
 def _label(rule: str) -> str:
-    if rule in RULE_LABELS:
-        return RULE_LABELS[rule]
-    kind, _, scorer = rule.partition(":")
-    name = {"best_of_n": "best-of-N", "weighted_vote": "vote weighted", "top_k_vote": "top-k vote"}.get(
-        kind, kind.replace("_", "-"))
-    return f"{name} by {scorer.upper() if scorer in ('orm', 'prm') else scorer}" if scorer else name
+    return rule_label(rule, SCORER_LABELS)
 
 
 def _final(curves: pd.DataFrame, split: str = "test") -> pd.DataFrame:

@@ -16,7 +16,7 @@ from ttc.estimators import (
     subsample_values,
     summarize,
 )
-from ttc.selection import NULL_ANSWER, RULES, Subset, with_params
+from ttc.selection import NULL_ANSWER, REGISTRY, Subset, with_params
 
 N = NULL_ANSWER
 
@@ -111,7 +111,7 @@ def test_exact_rules_equal_brute_force(rule):
             if n > len(prob.answer_ids):
                 assert np.isnan(got[p, j]).all()
             else:
-                assert np.allclose(got[p, j], brute_force(RULES[rule], prob, n), atol=1e-12, rtol=0)
+                assert np.allclose(got[p, j], brute_force(REGISTRY[rule].reference, prob, n), atol=1e-12, rtol=0)
 
 
 def test_per_sample_and_per_answer_probabilities_equal_brute_force():
@@ -124,8 +124,8 @@ def test_per_sample_and_per_answer_probabilities_equal_brute_force():
             for idx in itertools.combinations(range(m), n):
                 idx = list(idx)
                 s = Subset(prob.answer_ids[idx], prob.scores[idx], prob.is_correct[idx])
-                best[idx] += RULES["best_of_n"](s)
-                chosen = RULES["majority"](s)
+                best[idx] += REGISTRY["best_of_n"].reference(s)
+                chosen = REGISTRY["majority"].reference(s)
                 wins += [chosen[prob.answer_ids[idx] == a].sum() for a in answers]
             assert np.allclose(best_of_n_probs(prob.scores, valid, [n])[0], best / comb(m, n), atol=1e-12)
             if len(answers):
@@ -139,7 +139,7 @@ def test_majority_exact_on_a_larger_pool_with_many_ties():
     for n in (2, 5, 7, 12):
         assert np.allclose(
             EXACT["majority"]([prob], np.array([n]))[0, 0],
-            brute_force(RULES["majority"], prob, n),
+            brute_force(REGISTRY["majority"].reference, prob, n),
             atol=1e-12,
         )
 
@@ -171,7 +171,7 @@ def test_vote_prefix_equals_the_rule_on_every_prefix_of_the_same_permutations(ru
     perms = [np.stack([rng.permutation(3) for _ in range(7)]).astype(np.int32) for _ in problems]
     fast, slow = {}, {}
     _run_prefix(rule, problems, perms, 1, [0, 1, 2], lambda t, v: fast.setdefault(t, v.copy()))
-    _generic_prefix(RULES[rule], problems, perms, [1, 2, 3], lambda j, v: slow.setdefault(j, v.copy()))
+    _generic_prefix(REGISTRY[rule].reference, problems, perms, [1, 2, 3], lambda j, v: slow.setdefault(j, v.copy()))
     for j in range(3):
         assert np.allclose(fast[j], slow[j].reshape(fast[j].shape), atol=1e-12), j
 

@@ -234,7 +234,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("verifiers.common.n_problems=1000000", "task.n_train"), ("run.torch_threads=-1", "torch_threads"),
     ('run.backend="nope"', "registered joblib backend"),
     ('generators.custom={t1={hidden="8",layers=2,heads=2,mlp=8}}', "must be an integer"),
-    ("task.n_test=1000000000", "between 1 and"), ('eval.rules=["bogus"]', "use one of single"),
+    ("task.n_test=1000000000", "between 1 and"), ('eval.rules=["bogus"]', "known rules: single"),
     ("verifiers.common.steps=0", "verifiers.common/"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):

@@ -29,22 +29,17 @@ import pandas as pd
 import ttc
 from ttc.estimators import EXACT, ProblemArrays, subsample_values, summarize
 from ttc.pool_io import PoolError, read_pool
-from ttc.selection import NEEDS_SCORE, PRM_AGGREGATIONS, RULES, aggregate_step_scores
+from ttc.selection import PRM_AGGREGATIONS, REGISTRY, RuleSpec, aggregate_step_scores
 
 
-@dataclass(frozen=True)
-class RuleSpec:
-    """One curve: a rule from RULES and the pool column it reads as its score."""
-
-    rule: str  # a key of ttc.selection.RULES
-    score: str = "score"  # column read as the score (floats; lists of step scores when prm_agg is set)
-    prm_agg: str | None = None  # prod | min | last | mean: aggregate step scores into a score
-    top_k: int = 5  # for top_k_vote
-    label: str | None = None  # the `rule` value written out (default: rule)
-
-    @property
-    def name(self) -> str:
-        return self.label or self.rule
+def _rule_spec(rule: str | RuleSpec) -> RuleSpec:
+    """A RuleSpec as given, or parsed from ``rule`` / ``rule:scorer`` (which reads column score_<scorer>)."""
+    if isinstance(rule, RuleSpec):
+        return rule
+    try:
+        return RuleSpec.parse(rule)
+    except ValueError as err:
+        raise PoolError(str(err)) from None
 
 
 def _problem_arrays(pool: pd.DataFrame) -> tuple[list[ProblemArrays], list[str], list]:
@@ -97,8 +92,8 @@ def _scores(pool: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
 def check_request(pool: pd.DataFrame, rules: Sequence[RuleSpec], ns: Sequence[int], skip_short: bool) -> None:
     """Every check that can fail before estimating (raises PoolError, one line)."""
     for spec in rules:
-        if spec.rule not in RULES:
-            raise PoolError(f"unknown rule '{spec.rule}'; known rules: {', '.join(RULES)}")
+        if spec.rule not in REGISTRY:
+            raise PoolError(f"unknown rule '{spec.rule}'; known rules: {', '.join(REGISTRY)}")
         if spec.rule == "top_k_vote" and spec.top_k < 1:
             raise PoolError(f"top_k_vote needs k >= 1, got {spec.top_k}")
     if not len(ns) or min(ns) < 1:
@@ -138,11 +133,11 @@ def _estimate(
 
     Returns (sorted distinct ns, problem ids in row order, measure names, one _Estimate per rule).
     """
-    specs = [RuleSpec(r) if isinstance(r, str) else r for r in rules]
+    specs = [_rule_spec(r) for r in rules]
     ns_arr = np.array(sorted({int(n) for n in ns}))
     check_request(pool, specs, ns_arr, skip_short)
     pool = pool.sort_values(["problem_id", "sample_idx"], kind="stable")
-    scored = {spec: _scores(pool, spec) for spec in specs if spec.rule in NEEDS_SCORE}
+    scored = {spec: _scores(pool, spec) for spec in specs if REGISTRY[spec.rule].needs_score}
     base, measures, ids = _problem_arrays(pool)
     bounds = np.cumsum([0] + [len(p.answer_ids) for p in base])
     estimates = []
@@ -308,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rules",
         default="majority,best_of_n,weighted_vote,coverage",
-        help=f"comma-separated, from: {', '.join(RULES)}",
+        help=f"comma-separated, from: {', '.join(REGISTRY)}",
     )
     parser.add_argument("--n", default="1,2,4,8", help="sample counts: 1,2,4,8 or ranges like 1-64")
     parser.add_argument("--out", required=True, help="CSV to write (and <out>.json with the options)")

@@ -112,20 +112,113 @@ def coverage(sub: Subset) -> np.ndarray:
     return best_of_n(Subset(sub.answer_ids, sub.is_correct.astype(float), sub.is_correct))
 
 
-RULES: dict[str, Rule] = {
-    "single": single,
-    "majority": majority,
-    "best_of_n": best_of_n,
-    "weighted_vote": weighted_vote,
-    "top_k_vote": top_k_vote,
-    "coverage": coverage,
-}
-NEEDS_SCORE = frozenset({"best_of_n", "weighted_vote", "top_k_vote"})
+# --------------------------------------------------------------------------- the rule registry
+@dataclass(frozen=True)
+class RuleInfo:
+    """What the harness knows about one selection rule; adding a rule is one ``register_rule`` call.
+
+    ``reference`` defines the rule (per-subset choice probabilities). ``fast_path`` names the vectorised
+    Monte-Carlo path of ``ttc.subsampling`` that reproduces it ("vote": sum of weights per answer;
+    "top_k": majority among the k top-scored; None: the generic path, which calls ``reference`` on every
+    trial's subset). Rules with a closed form are also in ``ttc.estimators.EXACT`` (checked against the
+    reference by tests/test_estimators.py); ``method`` says which estimator ``ttc.evaluate`` uses."""
+
+    name: str
+    reference: Rule
+    label: str  # how figures and tables name it
+    needs_score: bool = False  # reads a scorer's value (a pool column, or a verifier's score)
+    fast_path: str | None = None  # "vote" | "top_k" | None
+    params: tuple[str, ...] = ()  # keyword parameters of `reference` that RuleSpec sets (top_k_vote: k)
+
+    @property
+    def method(self) -> str:
+        from ttc.estimators import EXACT  # estimators import this module
+
+        return "exact" if self.name in EXACT else "subsample"
+
+    def bound(self, *, top_k: int = 5) -> Rule:
+        """``reference`` with its keyword parameters set."""
+        return partial(self.reference, k=top_k) if "k" in self.params else self.reference
+
+
+REGISTRY: dict[str, RuleInfo] = {}
+
+
+def register_rule(name: str, reference: Rule, *, label: str, needs_score: bool = False,
+                  fast_path: str | None = None, params: tuple[str, ...] = ()) -> RuleInfo:
+    """Add (or replace) a rule: it is then accepted by configs and ``ttc.evaluate`` and named in figures."""
+    if ":" in name or not name:
+        raise ValueError(f"rule name {name!r}: use a non-empty name without ':' (':' separates the scorer)")
+    if fast_path not in (None, "vote", "top_k"):
+        raise ValueError(f"rule {name!r}: fast_path must be None, 'vote' or 'top_k', got {fast_path!r}")
+    REGISTRY[name] = info = RuleInfo(name, reference, label, needs_score, fast_path, params)
+    return info
+
+
+def rule_info(name: str) -> RuleInfo:
+    """The registered rule ``name``; a ValueError naming the known rules otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown rule {name!r}; known rules: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
+
+
+register_rule("single", single, label="single sample")
+register_rule("majority", majority, label="majority vote", fast_path="vote")
+register_rule("best_of_n", best_of_n, label="best-of-N", needs_score=True, fast_path="top_k")
+register_rule("weighted_vote", weighted_vote, label="vote weighted", needs_score=True, fast_path="vote")
+register_rule("top_k_vote", top_k_vote, label="top-k vote", needs_score=True, fast_path="top_k", params=("k",))
+register_rule("coverage", coverage, label="coverage (pass@N, oracle)")
 
 
 def with_params(name: str, *, top_k: int = 5) -> Rule:
     """The rule called ``name`` with its keyword parameters bound."""
-    return partial(top_k_vote, k=top_k) if name == "top_k_vote" else RULES[name]
+    return rule_info(name).bound(top_k=top_k)
+
+
+# --------------------------------------------------------------------------- one curve's rule
+@dataclass(frozen=True)
+class RuleSpec:
+    """One curve: a registered rule and the pool column it reads as its score.
+
+    ``parse("best_of_n:orm")`` is the config form: rule, then the scorer whose column ``score_<scorer>``
+    it reads; the label (the ``rule`` value written to the tables) is the text itself."""
+
+    rule: str  # a registered rule (REGISTRY)
+    score: str = "score"  # column read as the score (floats; lists of step scores when prm_agg is set)
+    prm_agg: str | None = None  # prod | min | last | mean: aggregate step scores into a score
+    top_k: int = 5  # for top_k_vote
+    label: str | None = None  # the `rule` value written out (default: rule)
+    scorer: str | None = None  # the scorer named after ':' in the config form, if any
+
+    @property
+    def name(self) -> str:
+        return self.label or self.rule
+
+    @property
+    def info(self) -> RuleInfo:
+        return rule_info(self.rule)
+
+    @classmethod
+    def parse(cls, text: str) -> RuleSpec:
+        """``rule`` or ``rule:scorer``; ValueError (one line) for an unknown rule or a scorer on a rule
+        that reads none."""
+        rule, sep, scorer = text.partition(":")
+        info = rule_info(rule)
+        if sep and not scorer:
+            raise ValueError(f"rule {text!r}: name the scorer after ':' (e.g. {rule}:orm) or drop the ':'")
+        if scorer and not info.needs_score:
+            raise ValueError(f"rule {text!r}: {rule} reads no score; drop ':{scorer}'")
+        return cls(rule, score=f"score_{scorer}" if scorer else "score", label=text, scorer=scorer or None)
+
+
+def rule_label(text: str, scorer_labels: dict[str, str] | None = None) -> str:
+    """A table's rule value (``rule`` or ``rule:scorer``) as figures name it, e.g. "best-of-N by ORM".
+    Unregistered rules (an older table) are named after their text."""
+    rule, _, scorer = text.partition(":")
+    name = REGISTRY[rule].label if rule in REGISTRY else rule.replace("_", "-")
+    if not scorer:
+        return name
+    return f"{name} by {(scorer_labels or {}).get(scorer, scorer)}"
 
 
 # PRM aggregations (Lightman 2023, Table 4): a solution's score from its per-step scores.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ttc.problem_arrays import ProblemArrays
-from ttc.selection import NULL_ANSWER, Subset, with_params
+from ttc.selection import NULL_ANSWER, Subset, rule_info
 
 #
 # Each trial is one uniformly random permutation of a problem's pool; its first N samples are a
@@ -81,7 +81,7 @@ def _top_k_prefix(step, rows, k, n_meas, m, record):
 
 
 def _generic_prefix(rule, problems, perms, ns, record_n):
-    """Any rule from RULES, called on each prefix in ns (slow; for rules without a fast path)."""
+    """Any registered rule's reference function, called on each prefix in ns (slow; for rules without a fast path)."""
     for j, n in enumerate(ns):
         values = []
         for prob, perm in zip(problems, perms):
@@ -97,14 +97,15 @@ def _run_prefix(rule, problems, perms, top_k, ts, record):
     m, trials = perms[0].shape[1], perms[0].shape[0]
     order = np.concatenate(perms) + np.repeat(np.arange(len(problems)) * m, trials)[:, None]
     answers = np.concatenate([p.answer_ids for p in problems])
-    scores = np.concatenate([p.scores for p in problems]) if rule != "majority" else np.ones(len(answers))
+    info = rule_info(rule)
+    scores = np.concatenate([p.scores for p in problems]) if info.needs_score else np.ones(len(answers))
     meas = np.concatenate([p.measures for p in problems])
 
     def block(lo, hi):
         idx = order[:, lo:hi]
         return answers[idx], scores[idx], meas[idx]
 
-    if rule in ("weighted_vote", "majority"):
+    if info.fast_path == "vote":  # weights: the scores, or ones for an unscored vote
         per_row = np.repeat([max(int(p.answer_ids.max()) + 1, 1) for p in problems], trials)
         base = np.concatenate([[0], np.cumsum(per_row)[:-1]])
         _vote_prefix(block, len(order), base, int(per_row.sum()), meas.shape[1], ts, record)
@@ -113,7 +114,7 @@ def _run_prefix(rule, problems, perms, top_k, ts, record):
             idx = order[:, t]
             return answers[idx], scores[idx], meas[idx]
 
-        _top_k_prefix(step, len(order), top_k if rule == "top_k_vote" else 1, meas.shape[1], m, record)
+        _top_k_prefix(step, len(order), top_k if "k" in info.params else 1, meas.shape[1], m, record)
 
 
 def subsample_values(
@@ -154,9 +155,9 @@ def subsample_values(
                     record_n(slot[t], value)
 
             chunk_problems = [problems[p] for p in chunk]
-            if rule in ("weighted_vote", "majority", "top_k_vote", "best_of_n"):
+            if rule_info(rule).fast_path:
                 _run_prefix(rule, chunk_problems, perms, top_k, sorted(slot), record)
             else:
-                rule_fn = with_params(rule, top_k=top_k)
+                rule_fn = rule_info(rule).bound(top_k=top_k)
                 _generic_prefix(rule_fn, chunk_problems, perms, [n for n in ns if n <= m], record_n)
     return mean, var

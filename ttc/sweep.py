@@ -21,10 +21,11 @@ from scipy.stats import norm
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
 from ttc.config import to_dict
-from ttc.evaluate import RuleSpec, curves, curves_and_problems
+from ttc.evaluate import curves, curves_and_problems
 from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator, generator_key
 from ttc.pools import PoolSpec, pool_key
 from ttc.progress import progress_bar
+from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
 
@@ -174,14 +175,6 @@ def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> lis
     return cells
 
 
-def _rule_specs(rules: tuple[str, ...]) -> list[RuleSpec]:
-    out = []
-    for r in rules:
-        rule, _, score = r.partition(":")
-        out.append(RuleSpec(rule, score=f"score_{score}" if score else "score", label=r))
-    return out
-
-
 def with_generator_scores(pool: pd.DataFrame) -> pd.DataFrame:
     """The generator's own scores: mean log-prob per token, and its exponent for weighted votes."""
     from ttc.verifiers import SCORERS
@@ -195,8 +188,9 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
     pool = with_generator_scores(pool)
     k = cell.spec.n_samples
     ns = [n for n in cfg.eval.ns if n <= k] or [1]
-    rules = [r for r in _rule_specs(cfg.eval.rules) if r.score == "score" or r.score in pool.columns]
-    rules = rules if k > 1 else _rule_specs(("single",))
+    rules = [r for r in cfg.eval.rule_specs if r.score == "score" or r.score in pool.columns]
+    rules = rules if k > 1 else [RuleSpec.parse("single")]
+    scorer = {r.name: r.scorer or "none" for r in rules}  # the scorer each rule reads
     frame, by_problem = curves_and_problems(pool, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed,
                                             confidence=cfg.eval.confidence)
     ck = cell.checkpoint
@@ -206,9 +200,9 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
     frame["verify_flops_per_problem"] = 0.0
     for kind in ("orm", "prm"):  # a verifier scores every one of the N samples
         if f"verify_flops_{kind}" in pool.columns:
-            uses = frame["rule"].str.endswith(f":{kind}")
+            uses = frame["rule"].map(scorer) == kind
             frame.loc[uses, "verify_flops_per_problem"] = frame.loc[uses, "n"] * pool[f"verify_flops_{kind}"].mean()
-    verifier = frame["rule"].str.partition(":")[2].replace("", "none")  # the scorer a rule reads
+    verifier = frame["rule"].map(scorer)
     meta = {"task": task.name, "generator": ck.generator, "checkpoint_tokens": ck.tokens, "final": ck.final,
             "params": ck.params, "train_flops": ck.train_flops, "split": cell.spec.split, "role": cell.role,
             "temperature": cell.spec.temperature, "pool_size": k, "verifier": verifier, "seed": cell.spec.seed}
@@ -383,8 +377,7 @@ def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
 
     def build() -> pd.DataFrame:
         scored = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), {(cell.checkpoint.generator, kind): rec})
-        rules = [RuleSpec("best_of_n", score=f"score_{kind}", label=f"best_of_n:{kind}"),
-                 RuleSpec("weighted_vote", score=f"score_{kind}", label=f"weighted_vote:{kind}")]
+        rules = [RuleSpec.parse(f"best_of_n:{kind}"), RuleSpec.parse(f"weighted_vote:{kind}")]
         return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
 
     table, _ = cache.frame("curves", key, build)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from ttc.config import ConfigError, _merge
 from ttc.models import FAMILY, ModelSize
+from ttc.selection import RuleSpec
 from ttc.tasks import TASKS
 from ttc.train import TrainConfig
 
@@ -110,6 +111,11 @@ class EvalConfig:
     confidence: float = 0.95
     seed: int = 0
 
+    @property
+    def rule_specs(self) -> list[RuleSpec]:
+        """``rules`` parsed (``SweepConfig.validate`` has checked them): rule, scorer column, label."""
+        return [RuleSpec.parse(r) for r in self.rules]
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -130,7 +136,6 @@ class RunConfig:
     hex: bool = True  # run the Hex train/test trade-off experiment
 
 
-RULE_NAMES = ("single", "majority", "coverage", "best_of_n", "weighted_vote", "top_k_vote")
 MAX_PROBLEMS = 1_000_000  # per task split
 
 
@@ -212,10 +217,10 @@ class SweepConfig:
             if spec.init_size is not None and spec.init_size not in self.generators.sizes:
                 raise ConfigError(f"verifiers.{kind}: init_size={spec.init_size!r} is not among generators.sizes")
         for rule in self.eval.rules:
-            name, _, scorer = rule.partition(":")
-            if name not in RULE_NAMES:
-                raise ConfigError(f"eval.rules: unknown rule {name!r}; use one of {', '.join(RULE_NAMES)} "
-                                  "(with :scorer where the rule reads a score)")
+            try:
+                scorer = RuleSpec.parse(rule).scorer or ""
+            except ValueError as e:
+                raise ConfigError(f"eval.rules: {e} (with :scorer where the rule reads a score)") from None
             if scorer in ("orm", "prm") and scorer not in self.verifiers.kinds:
                 raise ConfigError(f"eval.rules: {rule!r} needs the {scorer} verifier, which verifiers.kinds does "
                                   f"not train; add {scorer!r} to verifiers.kinds or drop the rule")

@@ -177,7 +177,7 @@ def _manifest(root: Path) -> dict:
 
 def _verify(root: Path, files: dict) -> bool:
     try:  # what a file's change would touch: size and modification time of every file
-        stamp = tuple((rel, (root / rel).stat().st_size, (root / rel).stat().st_mtime_ns) for rel in sorted(files))
+        stamp: tuple = tuple((rel, (root / rel).stat().st_size, (root / rel).stat().st_mtime_ns) for rel in sorted(files))
     except OSError:
         return False
     stamp += ((DONE_MARK, (root / DONE_MARK).stat().st_mtime_ns),)

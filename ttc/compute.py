@@ -15,7 +15,7 @@ import torch
 def flop_params(model: torch.nn.Module) -> int:
     """P: parameters excluding the input token embedding (the convention used for every FLOP count)."""
     total = sum(p.numel() for p in model.parameters())
-    emb = model.get_input_embeddings().weight
+    emb = model.get_input_embeddings().weight  # type: ignore[operator]  # a transformers model
     tied = any(p is emb for n, p in model.named_parameters() if "lm_head" in n)
     return int(total - (0 if tied else emb.numel()))
 

@@ -12,6 +12,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, got {value!r}")
-        return _merge(tp(), value, where)
+        return _merge(typing.cast(Any, tp)(), value, where)
     if origin in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
             if arg is type(None):
@@ -122,7 +123,7 @@ def deep_update(base: dict, delta: dict) -> dict:
     return out
 
 
-def load_config(cls: type, path: str | Path | None = None, overrides: list[str] = ()) -> Any:
+def load_config(cls: type, path: str | Path | None = None, overrides: Sequence[str] = ()) -> Any:
     table: dict = {}
     if path is not None:
         path = Path(path)

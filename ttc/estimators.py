@@ -95,15 +95,15 @@ def _best_values(problems: list[ProblemArrays], ns: np.ndarray, by_correctness: 
     for m in sorted({len(p.answer_ids) for p in problems}):
         rows = [i for i, p in enumerate(problems) if len(p.answer_ids) == m]
         fits = ns <= m
-        stacked = []
+        parts = []
         for i in rows:
             p = problems[i]
             valid = p.answer_ids != NULL_ANSWER
             order, groups = _tie_groups(p.is_correct.astype(float) if by_correctness else p.scores, valid)
-            stacked.append(_group_mean(p.measures[order], groups))  # [ranks, measures]
-        stacked = np.stack(stacked, axis=1)  # [ranks, problems, measures]
+            parts.append(_group_mean(p.measures[order], groups))  # [ranks, measures]
+        stacked = np.stack(parts, axis=1)  # [ranks, problems, measures]
         vals = np.tensordot(rank_weights(m, ns[fits]), stacked, axes=1)  # [ns, problems, measures]
-        out[np.ix_(rows, np.flatnonzero(fits))] = vals.transpose(1, 0, 2)
+        out[np.ix_(np.asarray(rows), np.flatnonzero(fits))] = vals.transpose(1, 0, 2)
     return out
 
 
@@ -165,6 +165,7 @@ def _pool_table(table: np.ndarray, size: int, groups, cap: int) -> tuple[np.ndar
             m >>= 1
             if m:
                 base, base_size = _merge(base, base_size, base, base_size, cap), 2 * base_size
+    assert acc is not None  # m >= 1 sets it on the first set bit
     return acc, acc_size
 
 

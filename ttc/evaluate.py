@@ -89,7 +89,8 @@ def _scores(pool: pd.DataFrame, spec: RuleSpec) -> np.ndarray:
     return values
 
 
-def check_request(pool: pd.DataFrame, rules: Sequence[RuleSpec], ns: Sequence[int], skip_short: bool) -> None:
+def check_request(pool: pd.DataFrame, rules: Sequence[RuleSpec], ns: Sequence[int] | np.ndarray,
+                  skip_short: bool) -> None:
     """Every check that can fail before estimating (raises PoolError, one line)."""
     for spec in rules:
         if spec.rule not in REGISTRY:
@@ -273,12 +274,12 @@ def _parse_ns(text: str) -> list[int]:
     for part in text.split(","):
         lo, _, hi = part.partition("-")
         try:
-            lo, top = int(lo), int(hi) if hi else int(lo)
+            first, top = int(lo), int(hi) if hi else int(lo)
         except ValueError:
             raise PoolError(f"--n '{text}' is not a list of counts; write e.g. 1,2,4,8 or 1-64") from None
         if top > MAX_N:
             raise PoolError(f"--n '{text}': N = {top:,} is beyond {MAX_N:,}; no pool is that large")
-        ns += list(range(lo, top + 1)) if hi else [lo]
+        ns += list(range(first, top + 1)) if hi else [first]
     return ns
 
 

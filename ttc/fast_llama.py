@@ -22,6 +22,7 @@ grid (the rows themselves while no row has finished); rows that finished are dro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,7 @@ from torch import Tensor
 from transformers import LlamaForCausalLM
 
 
-def is_supported(model) -> bool:
+def is_supported(model) -> TypeGuard[LlamaForCausalLM]:
     """True iff ``model`` is a plain Llama that ``LeanLlama`` reproduces exactly."""
     if not isinstance(model, LlamaForCausalLM):
         return False
@@ -68,9 +69,9 @@ class LeanLlama:
         if not is_supported(model):
             raise ValueError("LeanLlama supports LlamaForCausalLM with default RoPE, silu and no biases")
         c = model.config
-        self.n_heads = c.num_attention_heads
-        self.n_kv = c.num_key_value_heads
-        self.head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+        self.n_heads: int = c.num_attention_heads
+        self.n_kv: int = c.num_key_value_heads or c.num_attention_heads  # None: no grouping (HF's default)
+        self.head_dim: int = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         self.group = self.n_heads // self.n_kv
         self.eps = c.rms_norm_eps
         self.scale = self.head_dim ** -0.5
@@ -289,7 +290,8 @@ class LeanLlamaLoss:
         r.rope_theta = float(rope.get("rope_theta", getattr(c, "rope_theta", 10000.0)))
         r.eps, r.device, r.dtype, r._rope_len = c.rms_norm_eps, model.device, model.dtype, 0
         r._ensure_rope(c.max_position_embeddings)
-        self.n_heads, self.n_kv = c.num_attention_heads, c.num_key_value_heads
+        self.n_heads: int = c.num_attention_heads
+        self.n_kv: int = c.num_key_value_heads or c.num_attention_heads
         self.group, self.scale = self.n_heads // self.n_kv, r.head_dim ** -0.5
 
     def __call__(self, input_ids: Tensor, labels: Tensor) -> Tensor:

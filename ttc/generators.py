@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -82,7 +83,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dty
     hf_logging.disable_progress_bar()  # a local load needs no "Loading weights" bar between ours
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype) if dtype else \
         AutoModelForCausalLM.from_pretrained(path)
-    model.to(device).eval()
+    model.to(device).eval()  # type: ignore[arg-type]  # transformers' stub of .to
     return model, Codec.of(AutoTokenizer.from_pretrained(path))
 
 
@@ -98,9 +99,9 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
     done = cache.path("generators", gkey, ".json")
     if done.exists():
         try:
-            records = read_records(cache, gkey)
-            if all(cache.dir_ready("checkpoints", r.key) for r in records):
-                return records
+            stored = read_records(cache, gkey)
+            if all(cache.dir_ready("checkpoints", r.key) for r in stored):
+                return stored
         except (ValueError, TypeError, KeyError):
             pass
         done.unlink(missing_ok=True)  # damaged or incomplete: retrain (deterministic, same result)
@@ -110,7 +111,7 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
     model = build_model(spec.size, tokenizer, seed=spec.train.seed)
     records: list[Checkpoint] = []
 
-    def save(m: torch.nn.Module, info: CheckpointInfo) -> None:
+    def save(m: Any, info: CheckpointInfo) -> None:  # a transformers model
         ckey = f"{gkey}-{info.tokens}"
 
         def fill(d: Path) -> dict:

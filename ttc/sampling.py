@@ -21,6 +21,7 @@ import copy
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -121,7 +122,7 @@ class _LeanEngine:
 
 @dataclass
 class _HFState:
-    cache: object
+    cache: Any  # the model's KV cache object
     mask: Tensor      # [B, P + steps] attention mask (prompts left-padded)
     pos0: Tensor      # [B] position of generated token 0
     steps: int = 0

@@ -138,7 +138,8 @@ class RuleInfo:
 
     def bound(self, *, top_k: int = 5) -> Rule:
         """``reference`` with its keyword parameters set."""
-        return partial(self.reference, k=top_k) if "k" in self.params else self.reference
+        fn: Callable[..., np.ndarray] = self.reference
+        return partial(fn, k=top_k) if "k" in self.params else self.reference
 
 
 REGISTRY: dict[str, RuleInfo] = {}

@@ -408,7 +408,7 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
 def run_sweep(cfg: SweepConfig) -> dict:
     """All language-model stages; returns the tables experiments/sweep.py writes, and the config hash."""
     cfg.validate()
-    clock, seconds, timeline = time.time(), {}, []
+    clock, seconds, timeline = time.time(), {}, list[dict]()
     run_start = clock
 
     def lap(stage: str) -> None:

@@ -77,4 +77,6 @@ class Codec:
     def decode(self, ids: np.ndarray) -> str:
         if self._chars is not None:
             return "".join(self._chars[np.asarray(ids, dtype=np.int64)])
-        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        text = self.tokenizer.decode(list(ids), skip_special_tokens=True)
+        assert isinstance(text, str)  # one sequence in, one string out
+        return text

@@ -70,13 +70,17 @@ class CheckpointInfo:
 def lr_schedule(cfg: TrainConfig, total_steps: int) -> Callable[[float], float]:
     """step -> learning rate: linear warmup, then a cosine from the peak to ``min_lr_frac`` x peak over
     the rest ("cosine") or over the last ``decay_frac`` of ``total_steps`` after a constant peak ("wsd")."""
+    peak = cfg.lr
+    if peak is None:
+        raise ValueError("train.lr is unset; resolve it from the model shape (GeneratorSpec) first")
+
     def lr_at(step: float) -> float:
         if step < cfg.warmup_steps:
-            return cfg.lr * (step + 1) / cfg.warmup_steps
+            return peak * (step + 1) / cfg.warmup_steps
         start = cfg.warmup_steps if cfg.schedule == "cosine" else max(
             cfg.warmup_steps, round(total_steps * (1 - cfg.decay_frac)))
         frac = min(1.0, max(0.0, (step - start) / max(1, total_steps - start)))
-        return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return peak * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
     return lr_at
 
 
@@ -115,7 +119,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98),
+                             {"params": no_decay, "weight_decay": 0.0}], lr=float(cfg.lr or 0.0), betas=(0.9, 0.98),
                             foreach=True)
     # the lean loss (same value as the HF forward's, a third less overhead per step on tiny models)
     lean = LeanLlamaLoss(model) if is_supported(model) else None
@@ -127,7 +131,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
 
     marks = checkpoint_schedule(cfg.tokens, cfg.n_checkpoints, cfg.checkpoint_ratio)
     infos: list[CheckpointInfo] = []
-    tokens, step, recent = 0, 0, []
+    tokens, step, recent = 0, 0, list[float]()
     model.train()
     bar = progress_bar(total=cfg.tokens, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
     while marks:

@@ -57,7 +57,7 @@ def read_json(path: Path):
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
     atomic_write_bytes(path, buf.getvalue())
 
 

@@ -217,7 +217,8 @@ def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) 
     seconds["train"] = time.time() - start - sum(seconds.values())
 
     # Tournament pairs per board.
-    pair_jobs, pair_meta = {}, []
+    pair_jobs: dict[int, list[tuple[Path, dict, dict]]] = {}
+    pair_meta: list[tuple] = []
     for n in cfg.board_sizes:
         sub = snaps[snaps["board"] == n]
         # The strongest network: the last snapshot of the widest run.

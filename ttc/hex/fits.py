@@ -116,7 +116,7 @@ def fit_changepoint(front: pd.DataFrame) -> dict:
 def compute_within(front: pd.DataFrame, margin: float = 100.0) -> dict[int, float | None]:
     """Per board, the least self-play compute whose frontier Elo is within `margin` of perfect
     play (interpolated in log compute), None when never reached."""
-    out = {}
+    out: dict[int, float | None] = {}
     for board, g in front.groupby("board"):
         g = g.sort_values("train_macs")
         logc, elo = np.log10(g["train_macs"].to_numpy()), g["elo"].to_numpy()

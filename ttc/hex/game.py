@@ -59,7 +59,7 @@ def connects_top_bottom(stones: np.ndarray) -> np.ndarray:
     while True:
         grown = _dilate(reach) & stones
         if np.array_equal(grown, reach):
-            return reach[:, -1, :].any(axis=1)
+            return np.asarray(reach[:, -1, :].any(axis=1))
         reach = grown
 
 

@@ -72,6 +72,8 @@ def search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_nodes:
     boards[:, 0], players[:, 0] = board, to_play
     root_prior, root_value = evaluate(board, to_play)
     if dirichlet_eps > 0:
+        if rng is None:
+            raise ValueError("root noise (dirichlet_eps > 0) needs rng")
         noise = rng.gamma(dirichlet_alpha, size=root_prior.shape) * (board == 0)
         noise /= noise.sum(axis=1, keepdims=True)
         root_prior = (1 - dirichlet_eps) * root_prior + dirichlet_eps * noise

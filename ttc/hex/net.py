@@ -50,7 +50,8 @@ class PolicyValueNet(nn.Module):
 def to_numpy(net: PolicyValueNet) -> dict[str, np.ndarray]:
     """Weights as plain arrays: `w0, b0, ..., w_head, b_head` with `w` shaped `[in, out]`."""
     params = {}
-    for i, layer in enumerate(list(net.trunk) + [net.head]):
+    layers: list[nn.Linear] = [*net.trunk, net.head]  # the trunk holds Linear layers
+    for i, layer in enumerate(layers):
         params[f"w{i}"] = layer.weight.detach().numpy().T.astype(np.float32).copy()
         params[f"b{i}"] = layer.bias.detach().numpy().astype(np.float32).copy()
     return params

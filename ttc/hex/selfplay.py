@@ -92,8 +92,8 @@ def play_generation(params: dict[str, np.ndarray], n: int, settings: TrainSettin
         board[live], to_play[live], won = game.play(b, p, action)
         winners[live[won]] = p[won]
         live = live[~won]
-    movers, game_ids = np.concatenate(movers), np.concatenate(game_ids)
-    z = np.where(winners[game_ids] == movers, 1.0, -1.0).astype(np.float32)
+    mover, game_id = np.concatenate(movers), np.concatenate(game_ids)
+    z = np.where(winners[game_id] == mover, 1.0, -1.0).astype(np.float32)
     return np.concatenate(xs), np.concatenate(pis), z, n_evals
 
 
@@ -105,11 +105,11 @@ def _train_steps(state: TrainState, n_steps: int, batch_size: int) -> None:
         flip = state.rng.random(batch_size) < 0.5  # 180° rotation reverses the cell order
         x = np.where(flip[:, None], np.concatenate([x[:, cells - 1::-1], x[:, :cells - 1:-1]], 1), x)
         pi = np.where(flip[:, None], pi[:, ::-1], pi)
-        x, pi, z = torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(pi)), torch.from_numpy(z)
-        logits, v = net(x)
-        occupied = (x[:, :cells] + x[:, cells:]) > 0
+        tx, tpi, tz = torch.from_numpy(x), torch.from_numpy(np.ascontiguousarray(pi)), torch.from_numpy(z)
+        logits, v = net(tx)
+        occupied = (tx[:, :cells] + tx[:, cells:]) > 0
         logp = torch.log_softmax(logits.masked_fill(occupied, -1e9), dim=1)
-        loss = -(pi * logp).sum(1).mean() + ((v - z) ** 2).mean()
+        loss = -(tpi * logp).sum(1).mean() + ((v - tz) ** 2).mean()
         state.optimizer.zero_grad()
         loss.backward()
         state.optimizer.step()

@@ -16,7 +16,7 @@ from . import game
 Agent = Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]
 
 
-def match_openings(n: int, n_games: int, n_stones: int, seed: int):
+def match_openings(n: int, n_games: int, n_stones: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`n_games` (even) openings: `n_games / 2` random ones, each twice. Returns
     `(board [G, n*n], to_play [G], first_is_black [G])`."""
     rng = np.random.default_rng(seed)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -101,7 +101,18 @@ class GeneratedTask:
     ``make_problem(spec, rng, problem_id)``.
     """
 
-    n_answers: int
+    if TYPE_CHECKING:  # the subclass's dataclass fields
+        name: str
+        train: Any
+        ood: Any
+        n_train: int
+        n_test: int
+        n_ood: int
+        seed: int
+
+    @property
+    def n_answers(self) -> int:
+        raise NotImplementedError
 
     def make_problem(self, spec, rng: np.random.Generator, problem_id: int) -> Problem:
         raise NotImplementedError

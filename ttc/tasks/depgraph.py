@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class DepGraphTask(GeneratedTask):
         for step in self.step_texts(text):
             match = _STEP_RE.match(step)
             ok = match is not None
-            if ok:
+            if match is not None:
                 name, a, op, b, x, op2, y, r = match.groups()
                 d = defs.get(name)
                 ok = (d is not None and d[0] == "derived" and name not in derived
@@ -135,7 +136,7 @@ class DepGraphTask(GeneratedTask):
             todo.remove(name)
         return STEP_SEP.join(steps) + ANSWER_MARK + problem.answer
 
-    def with_sizes(self, **sizes: int) -> DepGraphTask:
+    def with_sizes(self, **sizes: Any) -> DepGraphTask:
         return replace(self, **sizes)
 
 
@@ -170,7 +171,7 @@ def _make_problem(spec: DepGraphSpec, rng: np.random.Generator, problem_id: int)
         else:
             x, y = vals[node[1]], vals[node[3]]
             vals.append((x + y) % m if node[2] == "+" else (x - y) % m)
-    defs = {names[i]: (("given", vals[i]) if n[0] == "given" else ("derived", names[n[1]], n[2], names[n[3]]))
+    defs: dict[str, tuple] = {names[i]: (("given", vals[i]) if n[0] == "given" else ("derived", names[n[1]], n[2], names[n[3]]))
             for i, n in enumerate(nodes)}
     values = {names[i]: vals[i] for i in range(len(nodes))}
     targets = [names[i] for i in rng.permutation(sinks)]

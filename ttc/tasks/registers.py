@@ -140,6 +140,7 @@ class RegistersTask(GeneratedTask):
             match = _STEP_RE.match(step)
             ok = match is not None and match.group(1) in start
             if ok:
+                assert match is not None
                 r, x, op, d, res = match.groups()
                 k = applied[r]
                 ok = k < len(ops[r]) and (op, int(d)) == ops[r][k] and int(x) == value[r]

@@ -9,7 +9,10 @@ must beat them. Labels are never read at scoring time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pandas as pd
 
 from ttc.verifiers.heads import ValueHeadLM
 from ttc.verifiers.metrics import auc, calibration, step_auc, verifier_metrics, within_problem_auc
@@ -24,7 +27,7 @@ from ttc.verifiers.store import (
 )
 from ttc.verifiers.train import VerifierSpec, data_point
 
-SCORERS: dict[str, callable] = {
+SCORERS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
     # the generator's own log-probability of the sample (nats): free, recorded while sampling
     "logprob": lambda pool: pool["logprob"].to_numpy(dtype=float),
     # per generated token: does not favour short samples

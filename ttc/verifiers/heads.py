@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,18 +55,21 @@ def token_features(lm_logits: Tensor, input_ids: Tensor) -> Tensor:
 class ValueHeadLM(nn.Module):
     """``lm``: any Hugging Face causal LM exposing hidden states; ``width``: the head's hidden width."""
 
+    lm: Any  # a transformers causal LM (its config and save_pretrained are used)
+
     def __init__(self, lm: nn.Module, *, width: int = 64, use_features: bool = True, init: str = "likelihood"):
         super().__init__()
         if init not in HEAD_INITS:
             raise ValueError(f"value head init={init!r}; use one of {', '.join(HEAD_INITS)}")
         self.lm = lm
         self.use_features, self.width, self.init = use_features, width, init
-        d = lm.config.hidden_size
-        self.head = nn.Sequential(nn.Linear(d + N_FEATURES, width), nn.SiLU(), nn.Linear(width, 1))
+        d = self.lm.config.hidden_size
+        out = nn.Linear(width, 1)
+        self.head = nn.Sequential(nn.Linear(d + N_FEATURES, width), nn.SiLU(), out)
         self.skip = nn.Linear(N_FEATURES, 1)  # a linear path from the features, so "likelihood" can start there
         with torch.no_grad():
-            self.head[2].weight.mul_(0.1)
-            self.head[2].bias.zero_()
+            out.weight.mul_(0.1)
+            out.bias.zero_()
             self.skip.weight.zero_()
             if init == "likelihood":  # a_t = gap_t + 5: tokens the LM would not have written cost the most
                 self.skip.weight[0, 1] = 1.0

@@ -7,6 +7,8 @@ model path). Step scores are per-segment (see ``labels``): written steps, then t
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -20,7 +22,7 @@ def segment_logs(cum: Tensor, seg_end: Tensor) -> Tensor:
     return at_end - torch.cat([torch.zeros_like(at_end[:, :1]), at_end[:, :-1]], 1)
 
 
-def batches(lay: Layout, batch_size: int):
+def batches(lay: Layout, batch_size: int) -> Iterator[tuple[np.ndarray, tuple[Tensor, Tensor, Tensor, Tensor]]]:
     """(rows, tensors trimmed to the batch's width) in order of length (similar lengths together)."""
     order = np.argsort(lay.lengths, kind="stable")
     for b0 in range(0, len(order), batch_size):
@@ -45,7 +47,7 @@ def score_layout(model, lay: Layout, *, batch_size: int = 256) -> tuple[np.ndarr
     for rows, (ids, mask, sol, ends) in batches(lay, batch_size):
         out = model(ids, mask, sol)
         log_step[rows] = segment_logs(out.log_value, ends).double().numpy()
-    log_step[np.arange(log_step.shape[1])[None, :] >= lay.n_segments[:, None]] = 0.0
+    log_step[np.arange(lay.seg_end.shape[1])[None, :] >= lay.n_segments[:, None]] = 0.0
     return np.exp(log_step.sum(1)), _split(np.exp(log_step), lay)
 
 

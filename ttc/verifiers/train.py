@@ -65,7 +65,9 @@ class VerifierSpec:
     @property
     def pool_shape(self) -> tuple[int, int]:
         """(problems, samples per problem) of the train pool sampled for this spec."""
-        return tuple(self.pool) if self.pool else (self.n_problems + self.n_val_problems, self.samples_per_problem)
+        if self.pool:
+            return int(self.pool[0]), int(self.pool[1])
+        return self.n_problems + self.n_val_problems, self.samples_per_problem
 
     @property
     def labels(self) -> str:

@@ -298,8 +298,8 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m ttc.evaluate", description=__doc__.split("\n\n")[0])
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m ttc.evaluate", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("pool", help="pool of samples: .jsonl (see docs/pool_schema.md) or ttc .parquet")
     parser.add_argument(
         "--rules",
@@ -326,26 +326,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave a problem out of the N its pool cannot hold, instead of failing",
     )
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> list[str]:
+    """The options' checks that need no pool (PoolError, one line); returns the rule names."""
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise PoolError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    if out.is_dir():
+        raise PoolError(f"--out {out} is a folder; name the CSV file to write")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise PoolError(f"--out {out}: folder {out.parent} is not writable; write elsewhere")
+    rule_names = [r.strip() for r in args.rules.split(",") if r.strip()]
+    if not rule_names:
+        raise PoolError("--rules is empty; name at least one, e.g. --rules majority,best_of_n,coverage")
+    if args.bootstrap > MAX_BOOTSTRAP:
+        raise PoolError(f"--bootstrap {args.bootstrap:,}: at most {MAX_BOOTSTRAP:,} resamples (10,000 give "
+                        "a stable 95% interval)")
+    if args.trials < 2:
+        raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
+    if not 0 < args.confidence < 1 or args.bootstrap < 0:
+        raise PoolError("--confidence must lie in (0, 1) and --bootstrap be >= 0")
+    return rule_names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = parser.parse_args(argv)
         out = Path(args.out)
-        if not out.parent.is_dir():
-            raise PoolError(f"--out {out}: folder {out.parent} does not exist; create it first")
-        if out.is_dir():
-            raise PoolError(f"--out {out} is a folder; name the CSV file to write")
-        if not os.access(out.parent, os.W_OK | os.X_OK):
-            raise PoolError(f"--out {out}: folder {out.parent} is not writable; write elsewhere")
-        rule_names = [r.strip() for r in args.rules.split(",") if r.strip()]
-        if not rule_names:
-            raise PoolError("--rules is empty; name at least one, e.g. --rules majority,best_of_n,coverage")
-        if args.bootstrap > MAX_BOOTSTRAP:
-            raise PoolError(f"--bootstrap {args.bootstrap:,}: at most {MAX_BOOTSTRAP:,} resamples (10,000 give "
-                            "a stable 95% interval)")
-        if args.trials < 2:
-            raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
-        if not 0 < args.confidence < 1 or args.bootstrap < 0:
-            raise PoolError("--confidence must lie in (0, 1) and --bootstrap be >= 0")
+        rule_names = _check_args(args)
         pool = read_pool(args.pool, score=args.score, step_scores=args.step_scores)
         score_col, agg = ("step_scores", args.prm_agg) if args.prm_agg else ("score", None)
         specs = [RuleSpec(r, score=score_col, prm_agg=agg, top_k=args.top_k) for r in rule_names]

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 import torch
-from joblib import Parallel, delayed
 from scipy.stats import norm
 
 from ttc.cache import Cache, content_key
@@ -23,8 +22,8 @@ from ttc.compute import inference_flops
 from ttc.config import to_dict
 from ttc.evaluate import curves, curves_and_problems
 from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator, generator_key
+from ttc.parallel import run_items
 from ttc.pools import PoolSpec, pool_key
-from ttc.progress import progress_bar
 from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
@@ -104,34 +103,12 @@ def _item_label(item) -> str:
     return str(getattr(item, "kind", type(item).__name__))
 
 
-def _timed(fn, cfg: SweepConfig, item):
-    """fn(cfg, item) with its wall-clock interval and process id, for the run log's task timeline."""
-    start = time.time()
-    out = fn(cfg, item)
-    return out, (start, time.time(), os.getpid())
-
-
 def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None,
               timeline: list | None = None) -> list:
-    """fn(cfg, item) for every item, on ``n_jobs`` joblib workers; in this process when at most one item
-    is left to compute (``cached(item)`` says an item's result is already in the cache, so a warm rerun
-    starts no workers: each would pay for imports and the task's splits). Each item's wall-clock
-    interval and process go to ``timeline`` (stage, item, start, end, pid), when given."""
-    n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
-    misses = len(items) if cached is None else sum(not cached(it) for it in items)
-    if n_jobs == 1 or misses <= 1:
-        done = (_timed(fn, cfg, it) for it in items)
-        bar = progress_bar(done, total=len(items), desc=desc, disable=not cfg.run.progress)
-    else:
-        done = Parallel(n_jobs=n_jobs, backend=cfg.run.backend, return_as="generator")(
-            delayed(_timed)(fn, cfg, it) for it in items)
-        bar = progress_bar(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not cfg.run.progress)
-    results = []
-    for item, (out, (start, end, pid)) in zip(items, bar):
-        results.append(out)
-        if timeline is not None:
-            timeline.append({"stage": desc, "item": _item_label(item), "start": start, "end": end, "pid": pid})
-    return results
+    """``ttc.parallel.run_items`` with the run config's workers, backend and progress setting."""
+    return run_items(fn, cfg, items, desc, n_jobs=cfg.run.n_jobs if n_jobs is None else n_jobs,
+                     backend=cfg.run.backend, progress=cfg.run.progress, cached=cached, timeline=timeline,
+                     label=_item_label)
 
 
 def train_cost(cfg: SweepConfig, name: str) -> float:

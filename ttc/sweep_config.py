@@ -150,6 +150,15 @@ class SweepConfig:
     hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
 
     def validate(self) -> None:
+        """Every check a config can fail before anything runs (ConfigError, one line naming the fix)."""
+        self._check_task_and_generators()
+        self._check_pools_and_eval()
+        self._check_verifiers()
+        self._check_rules()
+        self._check_run()
+
+    def _check_task_and_generators(self) -> None:
+        """Task splits and build, generator shapes and budgets."""
         for key in ("n_train", "n_test", "n_ood"):
             value = getattr(self.task, key)
             if not 1 <= value <= MAX_PROBLEMS:
@@ -170,6 +179,9 @@ class SweepConfig:
                 self.generators.train_for(name).validate()
             except ValueError as e:
                 raise ConfigError(f"generators.{e}") from None
+
+    def _check_pools_and_eval(self) -> None:
+        """Pool sizes against the splits, N range, estimation settings, judged sizes."""
         p = self.pools
         if p.n_problems > self.task.n_test:
             raise ConfigError(f"pools.n_problems={p.n_problems} exceeds task.n_test={self.task.n_test}; "
@@ -198,6 +210,9 @@ class SweepConfig:
             raise ConfigError(f"eval.confidence={self.eval.confidence} must be in (0, 1)")
         if self.eval.n_trials < 1:
             raise ConfigError("eval.n_trials must be >= 1")
+
+    def _check_verifiers(self) -> None:
+        """Each verifier kind's spec, its data-sweep points and its train pool."""
         for kind in self.verifiers.kinds:
             if kind not in ("orm", "prm"):
                 raise ConfigError(f"verifiers.kinds: unknown kind {kind!r}; use orm and/or prm")
@@ -216,6 +231,9 @@ class SweepConfig:
                                   f"{self.task.n_train:,}; lower verifiers.common.n_problems or raise task.n_train")
             if spec.init_size is not None and spec.init_size not in self.generators.sizes:
                 raise ConfigError(f"verifiers.{kind}: init_size={spec.init_size!r} is not among generators.sizes")
+
+    def _check_rules(self) -> None:
+        """Every eval rule parses and reads a scorer the run provides."""
         for rule in self.eval.rules:
             try:
                 scorer = RuleSpec.parse(rule).scorer or ""
@@ -226,6 +244,9 @@ class SweepConfig:
                                   f"not train; add {scorer!r} to verifiers.kinds or drop the rule")
             if scorer not in ("", "logprob", "prob", "orm", "prm"):
                 raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm")
+
+    def _check_run(self) -> None:
+        """Workers, threads, joblib backend."""
         if self.run.eval_jobs == 0:
             raise ConfigError("run.eval_jobs=0: use 1 (serial), k workers, or -1 (all cores)")
         for key in ("n_jobs", "train_jobs"):

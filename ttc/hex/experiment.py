@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -188,17 +189,29 @@ def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: 
 
 
 def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) -> dict:
-    cfg = config
+    cfg, root = config, cache_dir / "hex"
     start = time.time()
-    root = cache_dir / "hex"
     torch.set_num_threads(1)
-
-    # Solvers first (in this process: workers then read them from disk).
-    for n in cfg.board_sizes:
+    for n in cfg.board_sizes:  # solvers first, in this process: workers then read them from disk
         if n <= cfg.solver_max_board:
             load_solver(n, str(cache_dir))
+    seconds = {"solver": time.time() - start}
+    snaps = _train_stage(cfg, root, progress)
+    seconds["train"] = time.time() - start - sum(seconds.values())
+    pairs = _tournament_pairs(cfg, root, snaps)
+    _play_stage(cfg, pairs, cache_dir, progress)
+    seconds["games"] = time.time() - start - sum(seconds.values())
+    games, agents = _elo_stage(cfg, snaps, pairs)
+    summary = _write_results(cfg, results_dir, snaps, games, agents)
+    seconds["analysis"] = time.time() - start - sum(seconds.values())
+    # the wall times of this call (cached stages ~0) are returned, not written: results stay reproducible
+    summary["hex_stage_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    return summary
 
-    # Training runs, longest first (wall time goes with the number of forward passes).
+
+def _train_stage(cfg: HexConfig, root: Path, progress: bool) -> pd.DataFrame:
+    """Train every (board, width) run, longest first (wall time goes with the forward passes); one row
+    per distinct snapshot (board, width, snapshot, compute, ...) with its run key."""
     def evals(nw):
         macs = cfg.max_train_macs[cfg.board_sizes.index(nw[0])]
         return min(macs / NetShape(nw[0], nw[1], cfg.net_depth).forward_macs, cfg.max_selfplay_evals)
@@ -206,65 +219,85 @@ def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) 
     runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths), key=evals, reverse=True)
     tasks = [delayed(_train_run)(cfg, n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
     trained = [i for i, (n, w) in enumerate(runs) if _run_done(cfg, n, w, root / "train" / run_key(cfg, n, w))]
-    seconds = {"solver": time.time() - start}
     snaps = pd.DataFrame([r for recs in _parallel(cfg, tasks, len(tasks), "hex train", progress, lambda r: 1,
                                                   in_process=trained) for r in recs])
     snaps["run"] = [run_key(cfg, n, w) for n, w in zip(snaps["board"], snaps["width"])]
     # A generation can overshoot several grid points: keep the first snapshot of each state.
     snaps = snaps.sort_values(["board", "width", "snapshot"])
-    snaps = snaps[~snaps.duplicated(["board", "width", "selfplay_evals"])].reset_index(drop=True)
+    return snaps[~snaps.duplicated(["board", "width", "selfplay_evals"])].reset_index(drop=True)
 
-    seconds["train"] = time.time() - start - sum(seconds.values())
 
-    # Tournament pairs per board.
-    pair_jobs: dict[int, list[tuple[Path, dict, dict]]] = {}
-    pair_meta: list[tuple] = []
+@dataclass(frozen=True)
+class Pair:
+    """One tournament pair: board, the two agents' indices into `specs` (the board's agents, reference
+    first) and the cache file of its result."""
+    board: int
+    first: int
+    second: int
+    path: Path
+    specs: list
+
+
+def _board_agents(cfg: HexConfig, root: Path, sub: pd.DataFrame, n: int) -> list[dict]:
+    """The board's agents, the reference first: every snapshot at every test-time node budget."""
+    top = sub[sub["width"] == sub["width"].max()].iloc[-1]  # the strongest network: widest run, last snapshot
+    top_params = str(root / "train" / top["run"] / f"snap-{int(top['snapshot']):02d}.npz")
+    if n <= cfg.solver_max_board:  # perfect play; in lost positions, the strongest network's move
+        ref = {"run": "perfect", "snapshot": -1, "nodes": 0, "width": 0, "solver": VERSIONS["solver"],
+               "when_lost": f"{top['run']}/{int(top['snapshot'])}", "when_lost_nodes": cfg.when_lost_nodes,
+               "params": top_params}
+    else:  # the strongest network, searched harder
+        ref = {"run": top["run"], "snapshot": int(top["snapshot"]), "nodes": cfg.reference_nodes, "width": 0,
+               "params": top_params}
+    return [ref] + [{"run": r["run"], "snapshot": int(r["snapshot"]), "nodes": int(m), "width": int(r["width"]),
+                     "params": str(root / "train" / r["run"] / f"snap-{int(r['snapshot']):02d}.npz")}
+                    for _, r in sub.iterrows() for m in cfg.test_nodes]
+
+
+def _tournament_pairs(cfg: HexConfig, root: Path, snaps: pd.DataFrame) -> list[Pair]:
+    """Every board's scheduled pairs (tournament.schedule_pairs), each keyed by both agents' identities
+    and the evaluation settings."""
+    pairs = []
     for n in cfg.board_sizes:
-        sub = snaps[snaps["board"] == n]
-        # The strongest network: the last snapshot of the widest run.
-        top = sub[sub["width"] == sub["width"].max()].iloc[-1]
-        top_params = str(root / "train" / top["run"] / f"snap-{int(top['snapshot']):02d}.npz")
-        if n <= cfg.solver_max_board:  # perfect play; in lost positions, the strongest network's move
-            ref = {"run": "perfect", "snapshot": -1, "nodes": 0, "width": 0, "solver": VERSIONS["solver"],
-                   "when_lost": f"{top['run']}/{int(top['snapshot'])}", "when_lost_nodes": cfg.when_lost_nodes,
-                   "params": top_params}
-        else:  # the strongest network, searched harder
-            ref = {"run": top["run"], "snapshot": int(top["snapshot"]), "nodes": cfg.reference_nodes, "width": 0,
-                   "params": top_params}
-        specs = [ref] + [{"run": r["run"], "snapshot": int(r["snapshot"]), "nodes": int(m), "width": int(r["width"]),
-                              "params": str(root / "train" / r["run"] / f"snap-{int(r['snapshot']):02d}.npz")}
-                         for _, r in sub.iterrows() for m in cfg.test_nodes]
+        specs = _board_agents(cfg, root, snaps[snaps["board"] == n], n)
         agent_specs = [tournament.AgentSpec("reference", 0, -1, 0)] + [
             tournament.AgentSpec(s["run"], s["width"], s["snapshot"], s["nodes"]) for s in specs[1:]]
-        # Snapshot indices are per run; schedule on the rank within the run so neighbours line up.
         for i, j in tournament.schedule_pairs(agent_specs, reference_min_nodes=cfg.reference_min_nodes):
-            a, b = specs[i], specs[j]
             key = cache.content_key("games", VERSIONS["games"], {
-                "board": n, "a": _agent_identity(a), "b": _agent_identity(b), "games": cfg.eval_games_per_pair,
-                "stones": cfg.eval_opening_stones, "seed": cfg.seed, "c_puct": cfg.c_puct})
-            path = root / "games" / f"{key}.json"
-            pair_meta.append((n, i, j, path, specs))
-            if not path.exists():
-                pair_jobs.setdefault(n, []).append((path, a, b))
+                "board": n, "a": _agent_identity(specs[i]), "b": _agent_identity(specs[j]),
+                "games": cfg.eval_games_per_pair, "stones": cfg.eval_opening_stones, "seed": cfg.seed,
+                "c_puct": cfg.c_puct})
+            pairs.append(Pair(n, i, j, root / "games" / f"{key}.json", specs))
+    return pairs
+
+
+def _play_stage(cfg: HexConfig, pairs: list[Pair], cache_dir: Path, progress: bool) -> None:
+    """Play the pairs not yet cached, the costliest first, in 8 chunks per worker and board."""
+    pair_jobs: dict[int, list[tuple[Path, dict, dict]]] = {}
+    for p in pairs:
+        if not p.path.exists():
+            pair_jobs.setdefault(p.board, []).append((p.path, p.specs[p.first], p.specs[p.second]))
     tasks = []
     for n, jobs in pair_jobs.items():
         jobs.sort(key=lambda job: -(job[1]["nodes"] + job[2]["nodes"]))
         n_chunks = max(1, min(len(jobs), 8 * cfg.n_jobs))
         tasks += [delayed(_play_pairs)(cfg, n, jobs[c::n_chunks], str(cache_dir)) for c in range(n_chunks)]
     _parallel(cfg, tasks, sum(len(j) for j in pair_jobs.values()), "hex games", progress)
-    seconds["games"] = time.time() - start - sum(seconds.values())
 
-    # Elo per board, anchored on the reference.
+
+def _elo_stage(cfg: HexConfig, snaps: pd.DataFrame, pairs: list[Pair]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(games, agents) tables: every pair's result, and each agent's Elo per board anchored on the
+    reference (index 0), with its compute."""
     game_rows, agent_rows = [], []
     for n in cfg.board_sizes:
-        meta = [m for m in pair_meta if m[0] == n]
-        specs = meta[0][4]
-        res = [cache.read_json(m[3]) for m in meta]
-        first, second = np.array([m[1] for m in meta]), np.array([m[2] for m in meta])
+        board_pairs = [p for p in pairs if p.board == n]
+        specs = board_pairs[0].specs
+        res = [cache.read_json(p.path) for p in board_pairs]
+        first, second = np.array([p.first for p in board_pairs]), np.array([p.second for p in board_pairs])
         wins, games = np.array([r["first_wins"] for r in res]), np.array([r["games"] for r in res])
         elo = fit_elo(first, second, wins, games, len(specs), anchor=0, pseudocount=cfg.elo_pseudocount)
-        for (_, i, j, _, _), r in zip(meta, res):
-            game_rows.append(dict(board=n, first=_label(specs[i]), second=_label(specs[j]), **r))
+        for p, r in zip(board_pairs, res):
+            game_rows.append(dict(board=n, first=_label(specs[p.first]), second=_label(specs[p.second]), **r))
         for k, s in enumerate(specs[1:], start=1):
             snap = snaps[(snaps["run"] == s["run"]) & (snaps["snapshot"] == s["snapshot"])].iloc[0]
             agent_rows.append({
@@ -273,12 +306,7 @@ def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) 
                 "forward_macs": snap["forward_macs"], "test_macs": s["nodes"] * snap["forward_macs"],
                 "elo": elo.elo[k], "elo_se": elo.se[k],
                 "anchor": "perfect" if n <= cfg.solver_max_board else "reference"})
-    agents = pd.DataFrame(agent_rows)
-    summary = _write_results(cfg, results_dir, snaps, pd.DataFrame(game_rows), agents)
-    seconds["analysis"] = time.time() - start - sum(seconds.values())
-    # the wall times of this call (cached stages ~0) are returned, not written: results stay reproducible
-    summary["hex_stage_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
-    return summary
+    return pd.DataFrame(game_rows), pd.DataFrame(agent_rows)
 
 
 def _label(spec: dict) -> str:

@@ -37,6 +37,10 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def figure_key(name: str, *inputs) -> str:
     """A key over the figure set's name, its inputs (DataFrames, files, or JSON-able values) and the
     code that draws it."""
@@ -68,10 +72,13 @@ class FigureCache:
         entry = self.root / key
         try:
             manifest = json.loads((entry / MANIFEST).read_text())
+            stored = manifest.pop("manifest_sha256")
             files = [entry / f for f in manifest["files"]]
-            if not all(f.is_file() for f in files):
-                return None
-        except (OSError, ValueError, KeyError, TypeError):
+            if stored != _digest(json.dumps(manifest, sort_keys=True).encode()) or not all(
+                    f.is_file() and _digest(f.read_bytes()) == manifest["sha256"][f.name] for f in files):
+                raise ValueError("a damaged figure entry")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            shutil.rmtree(entry, ignore_errors=True)  # drawn again, then stored afresh
             return None
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in files:  # each copy lands under a temporary name first, then replaces the old file
@@ -92,8 +99,11 @@ class FigureCache:
         try:
             for f in files:
                 shutil.copyfile(f, tmp / f.name)
-            (tmp / MANIFEST).write_text(json.dumps({"files": [f.name for f in files], "numbers": numbers or {}},
-                                                   default=float))
+            manifest = json.loads(json.dumps({"files": [f.name for f in files], "numbers": numbers or {},
+                                              "sha256": {f.name: _digest(f.read_bytes()) for f in files}},
+                                             default=float))
+            manifest["manifest_sha256"] = _digest(json.dumps(manifest, sort_keys=True).encode())
+            (tmp / MANIFEST).write_text(json.dumps(manifest))
             if entry.exists():  # a damaged entry (no manifest) is replaced
                 shutil.rmtree(entry, ignore_errors=True)
             os.replace(tmp, entry)

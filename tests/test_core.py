@@ -199,7 +199,7 @@ def test_concurrent_processes_build_a_frame_entry_once(tmp_path):
 
     marks = tmp_path / "marks"
     marks.mkdir()
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # separate processes (their own locks), without re-importing
     with ctx.Pool(2) as pool:
         results = pool.starmap(_build_in_another_process, [(str(tmp_path / "c"), str(marks))] * 2)
     assert results == [[1, 2, 3], [1, 2, 3]]

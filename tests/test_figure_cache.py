@@ -32,14 +32,19 @@ def test_a_damaged_entry_counts_as_absent_and_is_replaced(tmp_path):
     out, cache = tmp_path / "figures", FigureCache(tmp_path / "cache")
     out.mkdir()
     (out / "a.png").write_bytes(b"png")
-    cache.store("k", [out / "a.png"])
-    (tmp_path / "cache" / "k" / "a.png").unlink()  # a file lost from the entry
-    assert cache.restore("k", tmp_path / "x") is None
-    (tmp_path / "cache" / "k" / "manifest.json").write_text("{not json")
-    assert cache.restore("k", tmp_path / "x") is None
-    (tmp_path / "cache" / "k" / "manifest.json").unlink()
-    cache.store("k", [out / "a.png"], {"n": 1})  # an entry without a manifest is rewritten
+    entry = tmp_path / "cache" / "k"
+    damages = [lambda: (entry / "a.png").unlink(),  # a file lost from the entry
+               lambda: (entry / "a.png").write_bytes(b"pnh"),  # a flipped bit in a figure
+               lambda: (entry / "manifest.json").write_text("{not json"),
+               lambda: (entry / "manifest.json").write_text((entry / "manifest.json").read_text().replace('"n": 1',
+                                                                                                          '"n": 2'))]
+    for damage in damages:
+        cache.store("k", [out / "a.png"], {"n": 1})
+        damage()
+        assert cache.restore("k", tmp_path / "x") is None and not entry.exists()  # dropped, to be stored afresh
+    cache.store("k", [out / "a.png"], {"n": 1})
     assert cache.restore("k", tmp_path / "y")["numbers"] == {"n": 1}
+    assert (tmp_path / "y" / "a.png").read_bytes() == b"png"
 
 
 def test_no_cache_dir_means_no_caching(tmp_path):

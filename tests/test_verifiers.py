@@ -280,3 +280,16 @@ def test_moved_cache_is_reused(tmp_path, monkeypatch):
     assert moved.key == gen.key and moved.path.startswith(str(tmp_path / "b")) and rec.path.startswith(str(tmp_path / "b"))
     pool = pd.DataFrame({"problem_id": [0], "text": [GOLD], "finished": [True]})
     assert score_pool(rec, pool, TASK)[0].shape == (1,)
+
+
+def test_value_head_initial_weights_are_pinned():
+    """The head's layers draw their initial weights in a fixed order (first layer, output layer, skip):
+    reordering their construction would silently change every trained verifier, so it is pinned here."""
+    from torch import nn
+    lm = build_model(FAMILY["xs"], build_char_tokenizer(), seed=0)
+    torch.manual_seed(11)
+    head = ValueHeadLM(lm, width=8)
+    torch.manual_seed(11)
+    first, out = nn.Linear(lm.config.hidden_size + 3, 8), nn.Linear(8, 1)
+    assert torch.equal(head.head[0].weight, first.weight) and torch.equal(head.head[0].bias, first.bias)
+    assert torch.equal(head.head[2].weight, out.weight * 0.1) and not head.head[2].bias.any()

@@ -2,10 +2,14 @@
 
 Every cached artefact lives at ``<root>/<kind>/<key>`` where ``key`` is a hash of everything that
 determines it (``content_key``). Writes go to a temporary sibling and are renamed into place, so a
-kill at any moment leaves either the old state or the complete new entry. Reads verify what they
-can (parquet footer and metadata, row count, stored key; for a directory, its completion marker
-with the size and SHA-256 of every file) and treat any failure as a miss: the entry is deleted and
-rebuilt.
+kill at any moment leaves either the old state or the complete new entry. Reads verify every byte
+before trusting an entry and treat any failure as a miss: the entry is deleted and rebuilt.
+- A single-file entry (a parquet frame, a JSON record) has a ``<name>.sha256`` sidecar with its
+  size and checksum, written before the file is renamed into place (a kill between the two leaves a
+  mismatch, i.e. a miss). A frame's stored key and row count are checked too.
+- A directory entry (a checkpoint, a verifier) has a completion marker, written last, holding the size
+  and SHA-256 of every file and a checksum of the marker itself.
+Entries written before these checks existed are verified as far as they can be and sealed on first read.
 
 Several processes may share one cache (two users, or the workers of a distributed backend):
 ``Cache.lock`` is a per-entry file lock that builders hold while they check and build, so a second
@@ -77,13 +81,18 @@ class Cache:
         if not path.exists():
             return None
         try:
+            if not _sealed_ok(path):
+                raise ValueError("checksum does not match")
             table = pq.read_table(path)
             meta = json.loads((table.schema.metadata or {})[META_KEY])
             if meta["key"] != key or meta["rows"] != table.num_rows:
                 raise ValueError("metadata does not match")
-            return table.to_pandas()
+            frame = table.to_pandas()
+            if not _sidecar(path).exists():  # an entry from before the checksums: sealed now
+                _seal(path)
+            return frame
         except Exception:
-            path.unlink(missing_ok=True)
+            discard_file(path)
             return None
 
     def write_frame(self, kind: str, key: str, frame: pd.DataFrame, extra_meta: dict | None = None) -> Path:
@@ -96,6 +105,7 @@ class Cache:
         os.close(fd)
         try:
             pq.write_table(table, tmp)
+            _seal(Path(tmp), sidecar=_sidecar(path))
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
@@ -125,13 +135,17 @@ class Cache:
             marker = json.loads((path / DONE_MARK).read_text())
             if marker.get("key") != key:
                 raise ValueError("marker of another entry")
+            stored = marker.pop("marker_sha256", None)
+            if stored is not None and stored != _json_digest(marker):
+                raise ValueError("damaged marker")
             if "files" not in marker:  # written before manifests: record what is there now
                 marker["files"] = _manifest(path)
-                _write_json_atomic(path / DONE_MARK, marker)
             if not _verify(path, marker["files"]):
                 raise ValueError("a file is missing or damaged")
+            if stored is None:  # written before marker checksums: sealed now
+                _write_json_atomic(path / DONE_MARK, {**marker, "marker_sha256": _json_digest(marker)})
             return path
-        except (OSError, ValueError, TypeError, AttributeError):
+        except (OSError, ValueError, TypeError, AttributeError, KeyError):
             if path.exists():
                 _discard(path)  # never trusted: rebuilt by the caller
             return None
@@ -145,7 +159,7 @@ class Cache:
         try:
             record = fill(tmp)
             marker = {"key": key, **(record or {}), "files": _manifest(tmp)}
-            (tmp / DONE_MARK).write_text(json.dumps(marker, indent=1))
+            (tmp / DONE_MARK).write_text(json.dumps({**marker, "marker_sha256": _json_digest(marker)}, indent=1))
             with self.lock(kind, key):
                 if self.dir_ready(kind, key) is None:  # (removes a damaged one)
                     os.replace(tmp, path)
@@ -154,11 +168,40 @@ class Cache:
         return path
 
     def dir_record(self, kind: str, key: str) -> dict:
-        return json.loads((self.path(kind, key) / DONE_MARK).read_text())
+        record = json.loads((self.path(kind, key) / DONE_MARK).read_text())
+        record.pop("marker_sha256", None)
+        return record
+
+    # ---- JSON records -----------------------------------------------------------------------------
+    def write_json(self, kind: str, key: str, obj: Any) -> Path:
+        """A JSON entry ``<kind>/<key>.json``, sealed and renamed into place."""
+        path = self.path(kind, key, ".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(obj, indent=1))
+        _seal(tmp, sidecar=_sidecar(path))
+        os.replace(tmp, path)
+        return path
+
+    def read_json(self, kind: str, key: str) -> Any:
+        """The JSON entry, or None on a miss or any sign of damage (the file is then removed)."""
+        path = self.path(kind, key, ".json")
+        if not path.exists():
+            return None
+        try:
+            if not _sealed_ok(path):
+                raise ValueError("checksum does not match")
+            obj = json.loads(path.read_text())
+            if not _sidecar(path).exists():
+                _seal(path)
+            return obj
+        except Exception:  # unreadable, undecodable or a damaged sidecar: a miss
+            discard_file(path)
+            return None
 
 
 _LOCKS: dict[Path, FileLock] = {}
-_VERIFIED: dict[Path, tuple] = {}  # directory -> (marker mtime, manifest) checked in this process
+_VERIFIED: dict[Path, tuple] = {}  # entry -> (sizes, mtimes) when checksummed in this process
 
 
 def _file_digest(path: Path) -> str:
@@ -189,6 +232,41 @@ def _verify(root: Path, files: dict) -> bool:
             return False
     _VERIFIED[root] = stamp
     return True
+
+
+def _json_digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _seal(path: Path, sidecar: Path | None = None) -> None:
+    """Write ``path``'s size and SHA-256 into its sidecar (atomically)."""
+    _write_json_atomic(sidecar or _sidecar(path), {"size": path.stat().st_size, "sha256": _file_digest(path)})
+
+
+def _sealed_ok(path: Path) -> bool:
+    """False when the sidecar disagrees with the file (a missing sidecar: an older entry, not refused)."""
+    side = _sidecar(path)
+    if not side.exists():
+        return True
+    st = path.stat()
+    stamp = (st.st_size, st.st_mtime_ns, side.stat().st_mtime_ns)
+    if _VERIFIED.get(path) == stamp:
+        return True
+    want = json.loads(side.read_text())
+    ok = want["size"] == st.st_size and want["sha256"] == _file_digest(path)
+    if ok:
+        _VERIFIED[path] = stamp
+    return ok
+
+
+def discard_file(path: Path) -> None:
+    """Remove a single-file entry and its sidecar."""
+    path.unlink(missing_ok=True)
+    _sidecar(path).unlink(missing_ok=True)
 
 
 def _write_json_atomic(path: Path, obj) -> None:

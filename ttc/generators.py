@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from ttc.cache import Cache, content_key
+from ttc.cache import Cache, content_key, discard_file
 from ttc.models import ModelSize, build_model
 from ttc.pools import PoolSpec, cached_pool
 from ttc.tasks.base import Task
@@ -65,7 +65,9 @@ def generator_key(task: Task, spec: GeneratorSpec) -> str:
 def read_records(cache: Cache, generator_key: str) -> list[Checkpoint]:
     """A cached generator's checkpoint records, their paths re-rooted at ``cache`` (so a cache
     directory can be moved or copied)."""
-    rows = json.loads(cache.path("generators", generator_key, ".json").read_text())
+    rows = cache.read_json("generators", generator_key)
+    if not isinstance(rows, list):
+        raise ValueError(f"generator {generator_key}: its record is missing or damaged")
     return [Checkpoint(**{**r, "path": str(cache.path("checkpoints", r["key"]))}) for r in rows]
 
 
@@ -104,7 +106,7 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
                 return stored
         except (ValueError, TypeError, KeyError):
             pass
-        done.unlink(missing_ok=True)  # damaged or incomplete: retrain (deterministic, same result)
+        discard_file(done)  # damaged or incomplete: retrain (deterministic, same result)
 
     hf_logging.disable_progress_bar()  # no per-shard bars inside our own progress bars
     tokenizer = build_char_tokenizer()
@@ -131,8 +133,5 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
     train_generator(model, task, Codec.of(tokenizer), spec.train, on_checkpoint=save, progress=progress,
                     desc=f"train {spec.size.name}")
     records[-1] = Checkpoint(**{**asdict(records[-1]), "final": True})
-    done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps([asdict(r) for r in records], indent=1))
-    tmp.replace(done)
+    cache.write_json("generators", gkey, [asdict(r) for r in records])
     return records

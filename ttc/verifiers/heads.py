@@ -64,8 +64,8 @@ class ValueHeadLM(nn.Module):
         self.lm = lm
         self.use_features, self.width, self.init = use_features, width, init
         d = self.lm.config.hidden_size
-        out = nn.Linear(width, 1)
-        self.head = nn.Sequential(nn.Linear(d + N_FEATURES, width), nn.SiLU(), out)
+        first, out = nn.Linear(d + N_FEATURES, width), nn.Linear(width, 1)  # in this order: the init draws
+        self.head = nn.Sequential(first, nn.SiLU(), out)
         self.skip = nn.Linear(N_FEATURES, 1)  # a linear path from the features, so "likelihood" can start there
         with torch.no_grad():
             out.weight.mul_(0.1)

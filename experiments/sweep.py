@@ -17,6 +17,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+# One BLAS thread per process, decided here once and before numpy loads (as experiments/hex.py does):
+# the workers get their torch threads from the config, and numpy's multithreaded BLAS stalls on small
+# shared machines. The Hex stage then computes the same numbers whichever script runs it.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ttc.hex import game
-from ttc.hex.mcts import Evaluator, SearchResult
+from ttc.hex.mcts import Evaluator, SearchResult, Trees
 
 
 def array_search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_nodes: int, *,
@@ -19,23 +19,9 @@ def array_search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_
     kernels replaced, kept as their reference (same moves, bit for bit) and as the benchmark's baseline."""
     n_games, n_cells = board.shape
     games = np.arange(n_games)
-    boards = np.zeros((n_games, n_nodes, n_cells), np.int8)
-    players = np.zeros((n_games, n_nodes), np.int8)
-    terminal = np.zeros((n_games, n_nodes), bool)  # the side to move at this node has lost
-    children = np.full((n_games, n_nodes, n_cells), -1, np.int32)
-    prior = np.zeros((n_games, n_nodes, n_cells), np.float32)
-    visits = np.zeros((n_games, n_nodes, n_cells), np.int32)
-    value_sum = np.zeros((n_games, n_nodes, n_cells), np.float32)  # parent's point of view
-    size = np.ones(n_games, np.int64)
-
-    boards[:, 0], players[:, 0] = board, to_play
-    root_prior, root_value = evaluate(board, to_play)
-    if dirichlet_eps > 0:
-        noise = rng.gamma(dirichlet_alpha, size=root_prior.shape) * (board == 0)
-        noise /= noise.sum(axis=1, keepdims=True)
-        root_prior = (1 - dirichlet_eps) * root_prior + dirichlet_eps * noise
-    prior[:, 0] = root_prior
-    n_evaluations = n_games
+    t = Trees.rooted(board, to_play, evaluate, n_nodes, rng, dirichlet_alpha, dirichlet_eps)  # same roots
+    boards, players, terminal, children = t.boards, t.players, t.terminal, t.children
+    prior, visits, value_sum, size = t.prior, t.visits, t.value_sum, t.size
 
     # Flat [B * n_nodes, A] views: one integer index per (game, node) is cheaper than two.
     flat_prior, flat_visits = prior.reshape(-1, n_cells), visits.reshape(-1, n_cells)
@@ -85,7 +71,7 @@ def array_search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_
                 pr, v = evaluate(b[open_], p[open_])
                 prior[new[open_], idx[open_]] = pr
                 leaf_value[new[open_]] = v
-                n_evaluations += int(open_.sum())
+                t.n_evaluations += int(open_.sum())
 
         # Back up: the edge leaving depth d sees the leaf value with sign (-1)^(leaf depth - d).
         for d, (g, sl, action) in enumerate(path):
@@ -93,6 +79,4 @@ def array_search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_
             flat_visits[sl, action] += 1
             flat_value[sl, action] += sign * leaf_value[g]
 
-    q_root = np.where(visits[:, 0] > 0, value_sum[:, 0] / np.maximum(visits[:, 0], 1), 0.0)
-    return SearchResult(visits=visits[:, 0], prior=prior[:, 0], root_value=root_value, q=q_root,
-                        n_evaluations=n_evaluations)
+    return t.result()

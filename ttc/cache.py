@@ -77,23 +77,14 @@ class Cache:
     # ---- data frames (parquet) ------------------------------------------------------------------
     def read_frame(self, kind: str, key: str) -> pd.DataFrame | None:
         """The cached frame, or None on a miss or on any sign of damage (the file is then removed)."""
-        path = self.path(kind, key, ".parquet")
-        if not path.exists():
-            return None
-        try:
-            if not _sealed_ok(path):
-                raise ValueError("checksum does not match")
+        def parse(path: Path) -> pd.DataFrame:
             table = pq.read_table(path)
             meta = json.loads((table.schema.metadata or {})[META_KEY])
             if meta["key"] != key or meta["rows"] != table.num_rows:
                 raise ValueError("metadata does not match")
-            frame = table.to_pandas()
-            if not _sidecar(path).exists():  # an entry from before the checksums: sealed now
-                _seal(path)
-            return frame
-        except Exception:
-            discard_file(path)
-            return None
+            return table.to_pandas()
+
+        return _read_sealed(self.path(kind, key, ".parquet"), parse)
 
     def write_frame(self, kind: str, key: str, frame: pd.DataFrame, extra_meta: dict | None = None) -> Path:
         path = self.path(kind, key, ".parquet")
@@ -105,8 +96,7 @@ class Cache:
         os.close(fd)
         try:
             pq.write_table(table, tmp)
-            _seal(Path(tmp), sidecar=_sidecar(path))
-            os.replace(tmp, path)
+            _publish_sealed(Path(tmp), path)
         finally:
             Path(tmp).unlink(missing_ok=True)
         return path
@@ -179,25 +169,12 @@ class Cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(obj, indent=1))
-        _seal(tmp, sidecar=_sidecar(path))
-        os.replace(tmp, path)
+        _publish_sealed(tmp, path)
         return path
 
     def read_json(self, kind: str, key: str) -> Any:
         """The JSON entry, or None on a miss or any sign of damage (the file is then removed)."""
-        path = self.path(kind, key, ".json")
-        if not path.exists():
-            return None
-        try:
-            if not _sealed_ok(path):
-                raise ValueError("checksum does not match")
-            obj = json.loads(path.read_text())
-            if not _sidecar(path).exists():
-                _seal(path)
-            return obj
-        except Exception:  # unreadable, undecodable or a damaged sidecar: a miss
-            discard_file(path)
-            return None
+        return _read_sealed(self.path(kind, key, ".json"), lambda p: json.loads(p.read_text()))
 
 
 _LOCKS: dict[Path, FileLock] = {}
@@ -261,6 +238,30 @@ def _sealed_ok(path: Path) -> bool:
     if ok:
         _VERIFIED[path] = stamp
     return ok
+
+
+def _publish_sealed(tmp: Path, path: Path) -> None:
+    """Seal a complete temporary file under ``path``'s sidecar, then rename it into place."""
+    _seal(tmp, sidecar=_sidecar(path))
+    os.replace(tmp, path)
+
+
+def _read_sealed(path: Path, parse: Callable[[Path], Any]) -> Any:
+    """``parse(path)`` of a single-file entry whose checksum holds, or None on a miss or any sign of
+    damage (unreadable, undecodable, a checksum or sidecar that disagrees: the entry is removed). An
+    entry from before the checksums is sealed once it parses."""
+    if not path.exists():
+        return None
+    try:
+        if not _sealed_ok(path):
+            raise ValueError("checksum does not match")
+        value = parse(path)
+        if not _sidecar(path).exists():
+            _seal(path)
+        return value
+    except Exception:
+        discard_file(path)
+        return None
 
 
 def discard_file(path: Path) -> None:

@@ -146,7 +146,7 @@ def _estimate(
         problems = base
         if spec in scored:
             problems = [replace(p, scores=scored[spec][a:b]) for p, a, b in zip(base, bounds, bounds[1:])]
-        if spec.rule in EXACT:
+        if spec.info.method == "exact":  # the registry says which estimator a rule has
             estimates.append(_Estimate(spec, EXACT[spec.rule](problems, ns_arr), None, "exact"))
         else:
             values, mc_var = subsample_values(

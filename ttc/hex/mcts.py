@@ -55,36 +55,61 @@ def network_evaluator(params: dict[str, np.ndarray]) -> Evaluator:
     return evaluate
 
 
+@dataclass
+class Trees:
+    """One search tree per game, at most `n_nodes` nodes each, in `[B, n_nodes, ...]` arrays; node 0 is
+    the root. Edge statistics are from the parent's point of view."""
+    boards: np.ndarray  # [B, n_nodes, A] int8 position at each node
+    players: np.ndarray  # [B, n_nodes] int8 side to move
+    terminal: np.ndarray  # [B, n_nodes] bool: the side to move at this node has lost
+    children: np.ndarray  # [B, n_nodes, A] int32 child node of each edge, -1 while unexpanded
+    prior: np.ndarray  # [B, n_nodes, A] float32
+    visits: np.ndarray  # [B, n_nodes, A] int32
+    value_sum: np.ndarray  # [B, n_nodes, A] float32
+    size: np.ndarray  # [B] int64 nodes in use
+    root_value: np.ndarray  # [B] network value of each root
+    n_evaluations: int  # forward passes so far
+
+    @classmethod
+    def rooted(cls, board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_nodes: int,
+               rng: np.random.Generator | None, dirichlet_alpha: float, dirichlet_eps: float) -> Trees:
+        """Trees holding only their evaluated roots (Dirichlet noise mixed into the root prior when
+        `dirichlet_eps > 0`)."""
+        n_games, n_cells = board.shape
+        trees = cls(np.zeros((n_games, n_nodes, n_cells), np.int8), np.zeros((n_games, n_nodes), np.int8),
+                    np.zeros((n_games, n_nodes), bool), np.full((n_games, n_nodes, n_cells), -1, np.int32),
+                    np.zeros((n_games, n_nodes, n_cells), np.float32), np.zeros((n_games, n_nodes, n_cells), np.int32),
+                    np.zeros((n_games, n_nodes, n_cells), np.float32), np.ones(n_games, np.int64),
+                    np.zeros(n_games), n_games)
+        trees.boards[:, 0], trees.players[:, 0] = board, to_play
+        root_prior, trees.root_value = evaluate(board, to_play)
+        if dirichlet_eps > 0:
+            if rng is None:
+                raise ValueError("root noise (dirichlet_eps > 0) needs rng")
+            noise = rng.gamma(dirichlet_alpha, size=root_prior.shape) * (board == 0)
+            noise /= noise.sum(axis=1, keepdims=True)
+            root_prior = (1 - dirichlet_eps) * root_prior + dirichlet_eps * noise
+        trees.prior[:, 0] = root_prior
+        return trees
+
+    def result(self) -> SearchResult:
+        v, w = self.visits[:, 0], self.value_sum[:, 0]
+        return SearchResult(visits=v, prior=self.prior[:, 0], root_value=self.root_value,
+                            q=np.where(v > 0, w / np.maximum(v, 1), 0.0), n_evaluations=self.n_evaluations)
+
+
 def search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_nodes: int, *,
            c_puct: float = 1.5, rng: np.random.Generator | None = None,
            dirichlet_alpha: float = 0.0, dirichlet_eps: float = 0.0) -> SearchResult:
     """Search from `B` non-terminal roots. Root Dirichlet noise mixes in when `dirichlet_eps > 0`."""
     n_games, n_cells = board.shape
-    boards = np.zeros((n_games, n_nodes, n_cells), np.int8)
-    players = np.zeros((n_games, n_nodes), np.int8)
-    terminal = np.zeros((n_games, n_nodes), bool)  # the side to move at this node has lost
-    children = np.full((n_games, n_nodes, n_cells), -1, np.int32)
-    prior = np.zeros((n_games, n_nodes, n_cells), np.float32)
-    visits = np.zeros((n_games, n_nodes, n_cells), np.int32)
-    value_sum = np.zeros((n_games, n_nodes, n_cells), np.float32)  # parent's point of view
-    size = np.ones(n_games, np.int64)
-
-    boards[:, 0], players[:, 0] = board, to_play
-    root_prior, root_value = evaluate(board, to_play)
-    if dirichlet_eps > 0:
-        if rng is None:
-            raise ValueError("root noise (dirichlet_eps > 0) needs rng")
-        noise = rng.gamma(dirichlet_alpha, size=root_prior.shape) * (board == 0)
-        noise /= noise.sum(axis=1, keepdims=True)
-        root_prior = (1 - dirichlet_eps) * root_prior + dirichlet_eps * noise
-    prior[:, 0] = root_prior
-    n_evaluations = n_games
-
+    t = Trees.rooted(board, to_play, evaluate, n_nodes, rng, dirichlet_alpha, dirichlet_eps)
+    size = t.size
     # Flat [B * n_nodes, A] views: one integer index per (game, node) is cheaper than two.
-    flat_prior, flat_visits = prior.reshape(-1, n_cells), visits.reshape(-1, n_cells)
-    flat_value, flat_boards = value_sum.reshape(-1, n_cells), boards.reshape(-1, n_cells)
-    flat_children, flat_terminal = children.reshape(-1, n_cells), terminal.reshape(-1)
-    flat_players = players.reshape(-1)
+    flat_prior, flat_visits = t.prior.reshape(-1, n_cells), t.visits.reshape(-1, n_cells)
+    flat_value, flat_boards = t.value_sum.reshape(-1, n_cells), t.boards.reshape(-1, n_cells)
+    flat_children, flat_terminal = t.children.reshape(-1, n_cells), t.terminal.reshape(-1)
+    flat_players = t.players.reshape(-1)
     board_side = round(np.sqrt(n_cells))
     base = np.arange(n_games) * n_nodes  # flat slot of each game's root
     path_slot = np.zeros((n_games, n_nodes), np.int64)  # a path is at most n_nodes edges long
@@ -107,12 +132,10 @@ def search(board: np.ndarray, to_play: np.ndarray, evaluate: Evaluator, n_nodes:
             pr, v = evaluate(flat_boards[rows], flat_players[rows])
             flat_prior[rows] = pr
             leaf_value[g] = v
-            n_evaluations += n_open
+            t.n_evaluations += n_open
         _backup(flat_visits, flat_value, path_slot, path_action, depth_of_leaf, leaf_value)
 
-    q_root = np.where(visits[:, 0] > 0, value_sum[:, 0] / np.maximum(visits[:, 0], 1), 0.0)
-    return SearchResult(visits=visits[:, 0], prior=prior[:, 0], root_value=root_value, q=q_root,
-                        n_evaluations=n_evaluations)
+    return t.result()
 
 
 def best_action(result: SearchResult) -> np.ndarray:

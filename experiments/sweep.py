@@ -32,7 +32,7 @@ from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
 # what a run writes under results/ (an output this run does not make is removed; the README stays)
-TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain")  # each written as <name>.csv
+TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain", "search")  # each written as <name>.csv
 MANAGED = [f"{name}.csv" for name in TABLES] + ["curves_by_problem.parquet", "figures", "hex", "config.json",
                                                "summary.json", "summary.md", "run_log.json"]
 
@@ -101,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         log["verifier_train_seconds"] = {f"{g}/{k}": round(float(t), 1) for g, k, t in zip(
             out["verifiers"]["judges"], out["verifiers"]["kind"], out["verifiers"]["train_seconds"])}
         out["verifiers"] = out["verifiers"].drop(columns="train_seconds")  # a wall time: in the run log only
+    if len(out["search"]):  # processor time per problem: in the run log only (it differs from run to run)
+        log["search_cpu_seconds_per_problem"] = {
+            f"{g}/{r}/N={n}": round(float(t), 3) for (g, r, n), t in
+            out["search"].groupby(["generator", "rule", "n"], sort=False)["cpu_seconds_per_problem"].first().items()}
+        out["search"] = out["search"].drop(columns="cpu_seconds_per_problem")
     with staging(results) as stage:  # every output is built here; results/ changes only at the end
         for name in TABLES:
             if len(out[name]):  # no verifiers trained: no verifier tables (and none left from an older run)

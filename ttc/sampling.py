@@ -179,9 +179,10 @@ class _HFEngine:
 
 # -- the driver ---------------------------------------------------------------------------------------
 def _run_block(engine, handle, prefill_logits: Tensor, row_prefix: Tensor, keys: Tensor, *,
-               temperature: float, max_new_tokens: int, eos_token_id: int):
-    """Generates for rows continuing prefix slots ``row_prefix`` [B]. Returns token ids
-    [B, max_new_tokens] (junk after EOS), log-prob sums [B] and generated counts [B]."""
+               temperature: float, max_new_tokens: int, stops: Tensor):
+    """Generates for rows continuing prefix slots ``row_prefix`` [B] until a token with ``stops[token]``
+    (EOS and any stop token). Returns token ids [B, max_new_tokens] (junk after the stop), log-prob
+    sums [B] and generated counts [B]."""
     device = keys.device
     n_rows = row_prefix.shape[0]
     out = torch.full((n_rows, max_new_tokens), -1, dtype=torch.long, device=device)
@@ -196,7 +197,7 @@ def _run_block(engine, handle, prefill_logits: Tensor, row_prefix: Tensor, keys:
         out[row_ids, step] = tokens
         logprob[row_ids] += torch.where(alive, lp, 0.0)
         n_gen[row_ids] += alive
-        alive &= tokens != eos_token_id
+        alive &= ~stops[tokens]
         if step == max_new_tokens - 1:
             break
         n_alive = int(alive.sum())
@@ -212,8 +213,12 @@ def _run_block(engine, handle, prefill_logits: Tensor, row_prefix: Tensor, keys:
 
 def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperature: float = 1.0,
            max_new_tokens: int, eos_token_id: int, seed: int, max_batch: int = 1024,
-           progress: bool = False, engine: str = "auto") -> Samples:
+           progress: bool = False, engine: str = "auto", stop_token_ids: Sequence[int] = ()) -> Samples:
     """Draws ``n_samples`` continuations of each prompt (temperature 0: greedy).
+
+    A continuation ends at EOS (excluded from ``tokens``; ``finished`` is True), at any token of
+    ``stop_token_ids`` (kept as the last token; ``finished`` False: how step-level search draws one
+    reasoning step), or after ``max_new_tokens``.
 
     ``max_batch`` bounds the rows decoded together: max_batch // n_samples prompts at a time, or
     one prompt split into blocks of max_batch samples. ``engine``: "auto" (lean Llama forward when
@@ -228,6 +233,11 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
         raise ValueError(f"engine must be 'auto', 'lean' or 'hf', not {engine!r}")
     use_lean = engine == "lean" or (engine == "auto" and is_supported(model))
     runner = _LeanEngine(model) if use_lean else _HFEngine(model)
+    vocab = int(model.get_output_embeddings().weight.shape[0])
+    if any(not 0 <= t < vocab for t in [eos_token_id, *stop_token_ids]):
+        raise ValueError(f"eos_token_id and stop_token_ids must be token ids in 0..{vocab - 1}")
+    stops = torch.zeros(vocab, dtype=torch.bool, device=runner.device)
+    stops[[eos_token_id, *stop_token_ids]] = True
     n, k = len(prompts), n_samples
     tokens: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (n * k)  # slot prompt * k + sample
     logprob, n_gen, finished = np.zeros(n * k), np.zeros(n * k, dtype=np.int64), np.zeros(n * k, dtype=bool)
@@ -252,7 +262,7 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
                     keys = stream_keys(seed, member_index[row_prefix], sample_ids)
                     out, lp, gen = _run_block(runner, handle, prefill_logits, row_prefix, keys,
                                               temperature=temperature, max_new_tokens=max_new_tokens,
-                                              eos_token_id=eos_token_id)
+                                              stops=stops)
                     slots = (np.asarray(members)[:, None] * k + np.arange(k0, k1)).reshape(-1)
                     out, gen = out.cpu().numpy(), gen.cpu().numpy()
                     ended = out[np.arange(len(gen)), gen - 1] == eos_token_id  # gen >= 1 always

@@ -427,6 +427,9 @@ def run_sweep(cfg: SweepConfig) -> dict:
         if cells[i].role == "final":  # what a bootstrap over problems of the model-size figure needs
             by_problem.append(values)
     lap("scores_and_curves")
+    from ttc.sweep_search import run_search_stage, search_curves
+    search = run_search_stage(cfg, generators, verifiers, cells, timeline)
+    lap("search")
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
     data_sweep = pd.DataFrame()
@@ -434,14 +437,19 @@ def run_sweep(cfg: SweepConfig) -> dict:
         final = next(i for i, c in enumerate(cells) if c.role == "final" and c.checkpoint == judged[-1])
         data_sweep = verifier_data_sweep(cfg, generators, cells[final], pools[final])
     lap("verifier_data_sweep")
+    searched, searched_by_problem = search_curves(search, confidence=cfg.eval.confidence, task_name=task.name,
+                                                  config_hash=config_hash)
     table = pd.concat(frames, ignore_index=True)
     table["config_hash"] = config_hash
+    if len(searched):
+        table = pd.concat([table, searched[table.columns]], ignore_index=True)
+        by_problem.append(searched_by_problem)
     gens = pd.DataFrame([asdict(ck) for cks in generators.values() for ck in cks]).drop(columns=["path"])
     vers = pd.DataFrame([{"judges": gen} | {k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
                          for (gen, _), r in verifiers.items()])
     return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
-            "verifier_data": data_sweep, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
+            "verifier_data": data_sweep, "search": search, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
             pd.DataFrame(), "config_hash": config_hash, "stage_seconds": seconds,
             "task_timeline": [t | {"start": round(t["start"] - run_start, 1), "end": round(t["end"] - run_start, 1)}
                               for t in timeline]}

@@ -7,7 +7,7 @@ model size) before anything runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from ttc.config import ConfigError, _merge
 from ttc.models import FAMILY, ModelSize
@@ -118,6 +118,24 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    """Step-level search on the sweep's compute axis (ttc.search; docs/search.md). Each strategy x value x
+    budget runs on the first ``n_problems`` test problems of each searched generator's final checkpoint."""
+
+    strategies: tuple[str, ...] = ()  # names in ttc.search.STRATEGIES; () = no search stage
+    values: tuple[str, ...] = ("prm",)  # prm | orm (the generator's own trained verifiers) | logprob
+    budgets: tuple[int, ...] = (4, 16, 64)  # "as many as N samples" (ttc.search.strategies)
+    generators: tuple[str, ...] = ()  # () = the largest judged generator
+    # smaller generators searched too (with ``family_strategies``), for "a smaller model with search
+    # vs a larger model" (Snell et al. 2024)
+    family: tuple[str, ...] = ()
+    family_strategies: tuple[str, ...] = ("beam",)
+    n_problems: int = 100
+    spec: dict = field(default_factory=dict)  # ttc.search.SearchSpec fields: width, aggregation, final, ...
+    difficulty_bins: int = 5  # Snell's difficulty bins (pass@1 quantiles of the generator's own pool)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     cache_dir: str = ".cache"
     results_dir: str = "results"
@@ -146,6 +164,7 @@ class SweepConfig:
     pools: PoolsConfig = PoolsConfig()
     verifiers: VerifiersConfig = VerifiersConfig()
     eval: EvalConfig = EvalConfig()
+    search: SearchConfig = SearchConfig()
     run: RunConfig = RunConfig()
     hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
 
@@ -155,6 +174,7 @@ class SweepConfig:
         self._check_pools_and_eval()
         self._check_verifiers()
         self._check_rules()
+        self._check_search()
         self._check_run()
 
     def _check_task_and_generators(self) -> None:
@@ -244,6 +264,43 @@ class SweepConfig:
                                   f"not train; add {scorer!r} to verifiers.kinds or drop the rule")
             if scorer not in ("", "logprob", "prob", "orm", "prm"):
                 raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm")
+
+    def _check_search(self) -> None:
+        """Strategies, values, budgets and generators of the search stage."""
+        s = self.search
+        if not s.strategies:
+            return
+        from ttc.search import SearchSpec
+        known = {f.name for f in fields(SearchSpec)} - {"strategy", "value", "n"}
+        for key in s.spec:
+            if key not in known:
+                raise ConfigError(f"search.spec: unknown key {key!r}; use any of {', '.join(sorted(known))}")
+        for strategy in (*s.strategies, *s.family_strategies):
+            for value in s.values:
+                for n in s.budgets:
+                    try:
+                        SearchSpec(**{**s.spec, "strategy": strategy, "value": value, "n": n}).validate()
+                    except (TypeError, ValueError) as e:
+                        raise ConfigError(f"search: {e}") from None
+        for value in s.values:
+            if value in ("orm", "prm") and value not in self.verifiers.kinds:
+                raise ConfigError(f"search.values: {value!r} needs the {value} verifier, which verifiers.kinds does not "
+                                  f"train; add it there or drop it")
+            if value not in ("orm", "prm", "logprob"):
+                raise ConfigError(f"search.values: unknown value {value!r}; use prm, orm or logprob")
+        judged = self.verifiers.judge
+        for name in (*s.generators, *s.family):
+            if name not in self.generators.sizes:
+                raise ConfigError(f"search: generator {name!r} is not among generators.sizes")
+            if any(v in ("orm", "prm") for v in s.values) and judged and name not in judged:
+                raise ConfigError(f"search: generator {name!r} has no verifiers (verifiers.judge); add it there")
+        if not 1 <= s.n_problems <= self.pools.n_problems:
+            raise ConfigError(f"search.n_problems={s.n_problems} must be in 1..pools.n_problems={self.pools.n_problems} "
+                              "(search is compared with the pools on the same problems)")
+        if not s.budgets or min(s.budgets) < 1:
+            raise ConfigError("search.budgets must list budgets >= 1 (as many as N samples)")
+        if s.difficulty_bins < 1:
+            raise ConfigError("search.difficulty_bins must be >= 1")
 
     def _check_run(self) -> None:
         """Workers, threads, joblib backend."""

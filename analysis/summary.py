@@ -154,6 +154,7 @@ def render_markdown(summary: dict) -> str:
         if tt["n_points"] < 8:
             lines.append(f"- caution: only {tt['n_points']} frontier points support this fit (generators that jump "
                          "from chance to competence between checkpoints make the trade-off a step, not a slope).")
+    lines += search_lines(summary.get("search") or {})
     cov = summary.get("coverage_fit", {})
     if cov:
         lines += ["", "## Coverage law c(k) = exp(a·k^b) (Brown et al.)", ""]
@@ -168,3 +169,40 @@ def render_markdown(summary: dict) -> str:
         lines += ["", "## Figures not drawn (this run lacks their data)", ""]
         lines += [f"- {name}: {why}" for name, why in summary["figures_not_drawn"].items()]
     return "\n".join(lines) + "\n"
+
+
+def search_lines(s: dict) -> list[str]:
+    """The search section of summary.md: accuracy and FLOPs at the largest budget, Snell's compute-optimal
+    mix against best-of-N, and the smaller generator with search against the larger one."""
+    if not s:
+        return []
+    nmax = max(s["budgets"])
+    acc, flops = s[f"accuracy_at_n{nmax}"], s[f"flops_per_problem_at_n{nmax}"]
+    lines = ["", f"## Search over steps vs sampling (generator {s['generator']}, {s['n_problems']} test problems)", "",
+             f"At budget N = {nmax} (search: as many as N samples; FLOPs = generation + verification per problem):", "",
+             "| method | accuracy | FLOPs / problem |", "|---|---:|---:|"]
+    lines += [f"| {r} | {a:.1%} | {flops[r]:.3g} |" for r, a in sorted(acc.items(), key=lambda kv: -kv[1])]
+    if s.get("compute_optimal"):
+        lines += ["", "Compute-optimal mix (Snell et al. 2024): method chosen per difficulty bin on one half, scored on "
+                  "the other; saving = FLOPs best-of-N (PRM) needs for the mix's accuracy / the mix's FLOPs "
+                  "(bootstrap 95% CI over evaluation problems).", "",
+                  "| N | mix accuracy | best-of-N accuracy | gain [CI] | mix FLOPs | saving [CI] | kind |",
+                  "|---:|---:|---:|---|---:|---|---|"]
+        for r in s["compute_optimal"]:
+            lines.append(f"| {r['n']} | {r['mix_accuracy']:.1%} | {r['best_of_n_accuracy']:.1%} | "
+                         f"{r['accuracy_gain'] * 100:+.1f} [{r['accuracy_gain_ci_low'] * 100:+.1f}, "
+                         f"{r['accuracy_gain_ci_high'] * 100:+.1f}] | {r['mix_flops']:.3g} | {r['compute_saving']:.2f}× "
+                         f"[{r['saving_ci_low']:.2f}, {r['saving_ci_high']:.2f}] | {r['saving_kind']} |")
+    if s.get("vs_larger"):
+        v = s["vs_larger"]
+        lines += ["", f"Smaller generator with search vs the larger one at equal inference FLOPs "
+                  f"({v[0]['small_generator']} + {v[0]['rule']} vs {v[0]['large_generator']}, "
+                  f"{v[0]['large_params'] / v[0]['small_params']:.1f}× the parameters):", "",
+                  "| N | FLOPs / problem | small + search | larger's best sampling at those FLOPs | larger, one sample |",
+                  "|---:|---:|---:|---|---:|"]
+        for r in v:
+            best = "n/a (below its one-sample cost)" if r["large_best_rule"] is None else \
+                f"{r['large_best_at_same_flops']:.1%} ({r['large_best_rule']})"
+            lines.append(f"| {r['n']} | {r['small_flops']:.3g} | {r['small_accuracy']:.1%} | {best} | "
+                         f"{r['large_single_accuracy']:.1%} |")
+    return lines

@@ -116,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         meta = {"config_hash": out["config_hash"], "command": command,
                 "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token "
                                      "inferred, 6P/token trained"}
+        from analysis.search_figures import write_search_figures
+        numbers["search"] = write_search_figures(out["curves"], out["curves_by_problem"], stage / "figures",
+                                                 n_bins=cfg.search.difficulty_bins, confidence=cfg.eval.confidence,
+                                                 cache_dir=cache_dir / "figures")
         summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
                                 verifiers=out["verifiers"], verifier_data=out["verifier_data"])
         if hex_cfg is not None:

@@ -60,6 +60,13 @@ max_new_tokens = 40
 ns = [1, 2, 4]
 n_trials = 50
 rules = ["single", "majority", "best_of_n:logprob", "weighted_vote:prob", "best_of_n:prm", "coverage"]
+[search]
+strategies = ["beam", "mcts"]
+budgets = [2, 4]
+family = ["t1"]
+n_problems = 8
+difficulty_bins = 2
+spec = {width = 2}
 [run]
 hex = false
 progress = false
@@ -73,9 +80,9 @@ def tiny(tmp_path):
     return path, tmp_path
 
 
-def _run(path, tmp, results):
+def _run(path, tmp, results, *extra):
     args = ["--config", str(path), "--set", f'run.cache_dir="{tmp / "cache"}"',
-            "--set", f'run.results_dir="{tmp / results}"']
+            "--set", f'run.results_dir="{tmp / results}"', *extra]
     assert sweep_script.main(args) == 0
     return tmp / results
 
@@ -125,6 +132,15 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
         assert (first / "figures" / f"{name}.png").stat().st_size > 0
         assert (first / "figures" / f"{name}.pdf").exists() and (first / "figures" / f"{name}.csv").exists()
     assert summary["config_hash"] == curves["config_hash"].iloc[0] and summary["generators"]
+    search = pd.read_csv(first / "search.csv")  # one row per problem and search cell, on the largest judged
+    assert len(search) == 8 * (2 * 2 + 2) and set(search["generator"]) == {"t1", "t2"}
+    assert (search["gen_flops"] == 2 * search["gen_params"] * (search["prefill_tokens"] + search["gen_tokens"])).all()
+    searched = curves[curves["role"] == "search"]
+    assert set(searched["rule"]) == {"search:beam:prm[width=2]", "search:mcts:prm[width=2]"} and (searched["n_problems"] == 8).all()
+    assert (searched["verify_flops_per_problem"] > 0).all()
+    assert summary["search"]["generator"] == "t2" and len(summary["search"]["compute_optimal"]) == 2
+    for name in ("search_flops", "search_by_difficulty", "search_vs_larger"):
+        assert (first / "figures" / f"{name}.png").stat().st_size > 0 and (first / "figures" / f"{name}.csv").exists()
     assert json.loads((first / "config.json").read_text())["config"]["pools"]["n_samples"] == 4
 
     # warm rerun: nothing is trained or sampled again, and the curves are identical
@@ -140,7 +156,7 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     pd.testing.assert_frame_equal(curves, pd.read_csv(second / "curves.csv"))
     for f in sorted((first / "figures").iterdir()):
         assert (second / "figures" / f.name).read_bytes() == f.read_bytes(), f.name
-    for name in ("curves.csv", "pools.csv", "generators.csv", "verifiers.csv", "summary.json",
+    for name in ("curves.csv", "pools.csv", "generators.csv", "verifiers.csv", "search.csv", "summary.json",
                  "summary.md"):  # a rerun writes the same files: wall times live in run_log.json only
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
     assert json.loads((second / "run_log.json").read_text())["lm_stage_seconds"]
@@ -238,7 +254,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     monkeypatch.setattr(ttc.pools, "draw_pool", dying_draw)
     monkeypatch.setattr(ttc.generators, "train_generator", counting_train)
     with pytest.raises(KeyboardInterrupt):
-        _run(path, tmp, "r")
+        _run(path, tmp, "r", "--set", "search.strategies=[]")  # (search resumes like every cached cell)
     assert calls["train"] == 2 and not (tmp / "r" / "curves.csv").exists()
     monkeypatch.setattr(ttc.pools, "draw_pool", real_draw)
     fresh = {"n": 0}
@@ -249,7 +265,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
         return real_draw(*a, **k)
 
     monkeypatch.setattr(ttc.pools, "draw_pool", counting_draw)
-    _run(path, tmp, "r")
+    _run(path, tmp, "r", "--set", "search.strategies=[]")
     assert calls["train"] == 2  # generators were not retrained
     n_cells = 2 * (3 + 1) + 1  # per generator: 2 intermediate + final + greedy; one ood pool
     assert fresh["n"] == n_cells - 2  # the two pools finished before the kill were reused
@@ -273,6 +289,9 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("pools.temperature=-1", "temperature"), ("pools.ood_problems=0", "ood_problems"),
     ("verifiers.common.n_problems=1000000", "task.n_train"), ("run.torch_threads=-1", "torch_threads"),
     ('run.backend="nope"', "registered joblib backend"),
+    ('search.strategies=["beem"]', "unknown search strategy"), ("search.n_problems=99", "search.n_problems"),
+    ('search.values=["orm"]', "needs the orm verifier"), ('search.spec={widht=2}', "unknown key"),
+    ('search.spec={aggregation="mean"}', "aggregation"), ('search.family=["zz"]', "not among generators.sizes"),
     ('generators.custom={t1={hidden="8",layers=2,heads=2,mlp=8}}', "must be an integer"),
     ("task.n_test=1000000000", "between 1 and"), ('eval.rules=["bogus"]', "known rules: single"),
     ("verifiers.common.steps=0", "verifiers.common/"),

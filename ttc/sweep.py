@@ -97,6 +97,9 @@ def _item_label(item) -> str:
         return f"{item.checkpoint.generator}@{item.checkpoint.tokens}/{item.role}/{item.spec.split}/N={item.spec.n_samples}"
     if isinstance(item, Checkpoint):
         return f"{item.generator}@{item.tokens}"
+    if isinstance(item, tuple) and item and hasattr(item[0], "strategy"):  # a search cell and its pool
+        cell = item[0]
+        return f"{cell.checkpoint.generator}@{cell.checkpoint.tokens}/search:{cell.strategy}:{cell.value}/N={cell.n}"
     if isinstance(item, tuple):
         return "/".join(_item_label(x) for x in item if isinstance(x, (str, PoolCell, Checkpoint))
                         or hasattr(x, "kind")) if item else ""

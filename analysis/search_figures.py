@@ -72,11 +72,25 @@ def search_numbers(curves: pd.DataFrame, per_problem: pd.DataFrame, *, n_bins: i
                f"flops_per_problem_at_n{nmax}": {r: float(f"{f:.4g}") for r, f in at["flops"].items()},
                "compute_optimal": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                    for r in mix.to_dict(orient="records")],
-               "choices": choices.to_dict(orient="records")}
+               "choices": choices.to_dict(orient="records"),
+               "by_difficulty": _bin_rows(per_bin)}
     if "vs_larger" in tables:
         numbers["vs_larger"] = [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}
                                 for r in tables["vs_larger"].to_dict(orient="records")]
     return {"numbers": numbers, "tables": tables}
+
+
+def _bin_rows(per_bin: pd.DataFrame) -> list[dict]:
+    """Per budget and difficulty bin: best-of-N (PRM), majority and the best search strategy there."""
+    rows = []
+    for (n, b), g in per_bin[per_bin["n"].isin(per_bin.loc[per_bin["kind"] == "search", "n"].unique())].groupby(["n", "bin"]):
+        by = g.set_index("rule")["accuracy"]
+        search = g[g["kind"] == "search"].sort_values(["accuracy", "flops"], ascending=[False, True]).iloc[0]
+        rows.append({"n": int(n), "bin": int(b), "n_problems": int(g["n_problems"].iloc[0]),
+                     "best_of_n_prm": round(float(by.get("best_of_n:prm", np.nan)), 4),
+                     "majority": round(float(by.get("majority", np.nan)), 4),
+                     "best_search": search["rule"], "best_search_accuracy": round(float(search["accuracy"]), 4)})
+    return rows
 
 
 def _draw(tables: dict, out_dir: Path) -> list[Path]:
@@ -101,7 +115,9 @@ def _draw(tables: dict, out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(bins), figsize=(3.0 * len(bins), 3.4), sharey=True, squeeze=False)
     for ax, b in zip(axes[0], bins):
         _plot_methods(ax, per_bin[per_bin["bin"] == b])
-        ax.set_title(f"bin {b} ({'easiest' if b == bins[0] else 'hardest' if b == bins[-1] else ''})", fontsize=9)
+        tag = " (easiest)" if b == bins[0] else " (hardest)" if b == bins[-1] else ""
+        n_bin = int(per_bin[per_bin["bin"] == b]["n_problems"].iloc[0])
+        ax.set_title(f"bin {b}{tag}, {n_bin} problems", fontsize=9)
         ax.set_xlabel("FLOPs / problem", fontsize=8)
     axes[0][0].set_ylabel("accuracy")
     axes[0][-1].legend(fontsize=6)

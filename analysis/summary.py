@@ -193,6 +193,13 @@ def search_lines(s: dict) -> list[str]:
                          f"{r['accuracy_gain'] * 100:+.1f} [{r['accuracy_gain_ci_low'] * 100:+.1f}, "
                          f"{r['accuracy_gain_ci_high'] * 100:+.1f}] | {r['mix_flops']:.3g} | {r['compute_saving']:.2f}× "
                          f"[{r['saving_ci_low']:.2f}, {r['saving_ci_high']:.2f}] | {r['saving_kind']} |")
+    if s.get("by_difficulty"):
+        lines += ["", "Per difficulty bin (pass@1 quantiles of the generator's own pool, bin 1 = easiest; all searched "
+                  "problems):", "", "| N | bin | problems | best-of-N (PRM) | majority | best search strategy |",
+                  "|---:|---:|---:|---:|---:|---|"]
+        for r in s["by_difficulty"]:
+            lines.append(f"| {r['n']} | {r['bin']} | {r['n_problems']} | {r['best_of_n_prm']:.1%} | {r['majority']:.1%} | "
+                         f"{r['best_search_accuracy']:.1%} ({r['best_search']}) |")
     if s.get("vs_larger"):
         v = s["vs_larger"]
         lines += ["", f"Smaller generator with search vs the larger one at equal inference FLOPs "

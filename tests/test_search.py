@@ -212,6 +212,14 @@ def test_spend_counts_every_token_exactly(strategy, monkeypatch):
     problems = PROBLEMS[:6]
     ex = Expander(gen, CODEC, TASK, problems, temperature=1.0, max_step_tokens=12, max_tokens=40, seed=0)
     value = VerifierValue(prm, CODEC, TASK, name="prm", params=1)
+    valued = {"nodes": 0}
+    real_score = value.score
+
+    def counted_score(probs, nodes):
+        valued["nodes"] += len(nodes)
+        return real_score(probs, nodes)
+
+    monkeypatch.setattr(value, "score", counted_score)
     results = run_strategy(SearchSpec(strategy=strategy, n=4, width=2, max_tokens=40), ex, value, problems,
                            tokens_per_sample=20.0)
     total = Spend()
@@ -219,7 +227,7 @@ def test_spend_counts_every_token_exactly(strategy, monkeypatch):
         total.add(r.spend)
     assert total.prefill_tokens == drawn["prefill"] and total.gen_tokens == drawn["gen"]
     assert total.value_tokens == counter.tokens  # every token the verifier ran, no more, no less
-    assert total.value_calls >= total.steps_drawn  # every drawn child was valued (rollouts too)
+    assert total.value_calls == valued["nodes"]  # every node valued is counted once
     if strategy in ("best_first", "mcts"):  # stops at the round that crosses n x tokens_per_sample
         for r in results:
             assert r.spend.gen_tokens <= 4 * 20.0 + 2 * 12 + 40

@@ -288,12 +288,13 @@ class SweepConfig:
                                   f"train; add it there or drop it")
             if value not in ("orm", "prm", "logprob"):
                 raise ConfigError(f"search.values: unknown value {value!r}; use prm, orm or logprob")
-        judged = self.verifiers.judge
+        needs_verifier = any(v in ("orm", "prm") for v in s.values)
         for name in (*s.generators, *s.family):
             if name not in self.generators.sizes:
                 raise ConfigError(f"search: generator {name!r} is not among generators.sizes")
-            if any(v in ("orm", "prm") for v in s.values) and judged and name not in judged:
-                raise ConfigError(f"search: generator {name!r} has no verifiers (verifiers.judge); add it there")
+            if needs_verifier and name not in self.verifiers.judge:
+                raise ConfigError(f"search: generator {name!r} needs its own verifiers for search.values; add it to "
+                                  "verifiers.judge")
         if not 1 <= s.n_problems <= self.pools.n_problems:
             raise ConfigError(f"search.n_problems={s.n_problems} must be in 1..pools.n_problems={self.pools.n_problems} "
                               "(search is compared with the pools on the same problems)")

@@ -264,6 +264,35 @@ def _read_sealed(path: Path, parse: Callable[[Path], Any]) -> Any:
         return None
 
 
+def write_sealed_bytes(path: Path, data: bytes) -> None:
+    """A single file outside the keyed layout (the Hex cache's), written to a temporary name, sealed with
+    its size + SHA-256 sidecar, then renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        _publish_sealed(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def intact(path: Path) -> bool:
+    """True iff the file exists and its checksum holds; a damaged file (or sidecar) is removed, so the
+    caller rebuilds it. A file from before the checksums is sealed on first check."""
+    if not path.exists():
+        return False
+    try:
+        if _sealed_ok(path):
+            if not _sidecar(path).exists():
+                _seal(path)
+            return True
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    discard_file(path)
+    return False
+
+
 def discard_file(path: Path) -> None:
     """Remove a single-file entry and its sidecar."""
     path.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
-"""Content-addressed cache files for the Hex experiment: keys hash what a stage depends on, and
-every write goes to a temporary file first and is moved into place (a killed run never leaves half a
-file behind)."""
+"""Content-addressed cache files for the Hex experiment: keys hash what a stage depends on; every
+write goes to a temporary file, is sealed with a size + SHA-256 sidecar (``ttc.cache``, as the LM
+cache's files) and is moved into place, so a killed run never leaves half a file behind; ``intact``
+is the one "is it there and undamaged" check (a damaged file is removed and rebuilt)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import io
 import json
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from ttc.cache import intact as _intact
+from ttc.cache import write_sealed_bytes
 
 
 def content_key(stage: str, version: int, pieces: dict) -> str:
@@ -22,16 +25,25 @@ def content_key(stage: str, version: int, pieces: dict) -> str:
     return f"{stage}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, sealed: bool = True) -> None:
+    """Write through a temporary file; ``sealed`` (cache files) adds the checksum sidecar, results
+    files go without one."""
+    if sealed:
+        write_sealed_bytes(path, data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def intact(*paths: Path) -> bool:
+    """Every file exists and its checksum holds (each damaged one is removed)."""
+    return all([_intact(p) for p in paths])  # a list: every damaged file is removed, not just the first
 
 
 def json_safe(obj):
@@ -47,8 +59,8 @@ def json_safe(obj):
     return obj
 
 
-def write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, json.dumps(json_safe(obj), indent=1, sort_keys=True).encode())
+def write_json(path: Path, obj, *, sealed: bool = True) -> None:
+    atomic_write_bytes(path, json.dumps(json_safe(obj), indent=1, sort_keys=True).encode(), sealed=sealed)
 
 
 def read_json(path: Path):

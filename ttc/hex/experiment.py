@@ -43,7 +43,7 @@ def _solver_path(n: int, cache_dir: str) -> Path:
 @functools.cache  # one per worker process and board
 def load_solver(n: int, cache_dir: str) -> HexSolver:
     path = _solver_path(n, cache_dir)
-    if path.exists():
+    if cache.intact(path):
         return HexSolver(n, cache.read_pickle(path))
     solver = HexSolver(n)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * n * n + 100))
@@ -56,7 +56,7 @@ def save_solver(n: int, cache_dir: str) -> None:
     """Merge this process's solved positions into the table on disk (a lost race only loses some)."""
     solver = load_solver(n, cache_dir)
     path = _solver_path(n, cache_dir)
-    on_disk = cache.read_pickle(path) if path.exists() else {}
+    on_disk = cache.read_pickle(path) if cache.intact(path) else {}
     if len(solver.table) > len(on_disk):
         on_disk.update(solver.table)
         cache.write_pickle(path, on_disk)
@@ -80,7 +80,12 @@ def _reachable(cfg: HexConfig, board: int, width: int) -> list[float]:
 
 def _run_done(cfg: HexConfig, board: int, width: int, run_dir: Path) -> bool:
     """Every snapshot of the run is on disk (a warm rerun only reads them)."""
-    return all((run_dir / f"snap-{k:02d}.json").exists() for k in range(len(_reachable(cfg, board, width))))
+    return all(_snapshot_ok(run_dir, k) for k in range(len(_reachable(cfg, board, width))))
+
+
+def _snapshot_ok(run_dir: Path, k: int) -> bool:
+    """Snapshot k's record and weights are on disk and undamaged."""
+    return cache.intact(run_dir / f"snap-{k:02d}.json", run_dir / f"snap-{k:02d}.npz")
 
 
 def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[dict]:
@@ -91,13 +96,19 @@ def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[di
     reachable = _reachable(cfg, board, width)
     records = []
     if not _run_done(cfg, board, width, run_dir):
-        state = selfplay.init_state(shape, settings, cfg.seed + 1000 * board + width)
+        seed = cfg.seed + 1000 * board + width
+        state = selfplay.init_state(shape, settings, seed)
         ckpt = run_dir / "checkpoint.pt"
-        if ckpt.exists():
+        if cache.intact(ckpt):
             _restore(state, cache.read_torch(ckpt))
+            first_missing = next(k for k in range(len(reachable)) if not _snapshot_ok(run_dir, k))
+            if state.selfplay_macs() >= reachable[first_missing]:
+                # the checkpoint is past a snapshot to rebuild (a damaged one): train again from the start,
+                # which reproduces every snapshot exactly (training is deterministic)
+                state = selfplay.init_state(shape, settings, seed)
     for k, target in enumerate(reachable):
         snap = run_dir / f"snap-{k:02d}.json"
-        if not snap.exists():
+        if not _snapshot_ok(run_dir, k):
             selfplay.advance(state, settings, target)
             cache.write_npz(run_dir / f"snap-{k:02d}.npz", to_numpy(state.net))
             cache.write_json(snap, {
@@ -275,7 +286,7 @@ def _play_stage(cfg: HexConfig, pairs: list[Pair], cache_dir: Path, progress: bo
     """Play the pairs not yet cached, the costliest first, in 8 chunks per worker and board."""
     pair_jobs: dict[int, list[tuple[Path, dict, dict]]] = {}
     for p in pairs:
-        if not p.path.exists():
+        if not cache.intact(p.path):
             pair_jobs.setdefault(p.board, []).append((p.path, p.specs[p.first], p.specs[p.second]))
     tasks = []
     for n, jobs in pair_jobs.items():
@@ -345,7 +356,7 @@ def _write_results(cfg, results_dir: Path, snaps, games, agents) -> dict:
     }
     results_dir.mkdir(parents=True, exist_ok=True)
     for name, df in {"snapshots": snaps, "games": games, "agents": agents, "iso_elo": iso, "frontier": front}.items():
-        cache.atomic_write_bytes(results_dir / f"{name}.csv", df.to_csv(index=False).encode())
-    cache.write_json(results_dir / "config.json", {"config": dataclasses.asdict(cfg), "argv": sys.argv})
-    cache.write_json(results_dir / "summary.json", summary)
+        cache.atomic_write_bytes(results_dir / f"{name}.csv", df.to_csv(index=False).encode(), sealed=False)
+    cache.write_json(results_dir / "config.json", {"config": dataclasses.asdict(cfg), "argv": sys.argv}, sealed=False)
+    cache.write_json(results_dir / "summary.json", summary, sealed=False)
     return summary

@@ -254,7 +254,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     monkeypatch.setattr(ttc.pools, "draw_pool", dying_draw)
     monkeypatch.setattr(ttc.generators, "train_generator", counting_train)
     with pytest.raises(KeyboardInterrupt):
-        _run(path, tmp, "r", "--set", "search.strategies=[]")  # (search resumes like every cached cell)
+        _run(path, tmp, "r", "--set", "search.strategies=[]", "--set", "run.backend=\"threading\"")  # (search resumes like every cached cell)
     assert calls["train"] == 2 and not (tmp / "r" / "curves.csv").exists()
     monkeypatch.setattr(ttc.pools, "draw_pool", real_draw)
     fresh = {"n": 0}
@@ -265,7 +265,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
         return real_draw(*a, **k)
 
     monkeypatch.setattr(ttc.pools, "draw_pool", counting_draw)
-    _run(path, tmp, "r", "--set", "search.strategies=[]")
+    _run(path, tmp, "r", "--set", "search.strategies=[]", "--set", "run.backend=\"threading\"")
     assert calls["train"] == 2  # generators were not retrained
     n_cells = 2 * (3 + 1) + 1  # per generator: 2 intermediate + final + greedy; one ood pool
     assert fresh["n"] == n_cells - 2  # the two pools finished before the kill were reused

@@ -138,6 +138,11 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     searched = curves[curves["role"] == "search"]
     assert set(searched["rule"]) == {"search:beam:prm[width=2]", "search:mcts:prm[width=2]"} and (searched["n_problems"] == 8).all()
     assert (searched["verify_flops_per_problem"] > 0).all()
+    lucky = (search["is_correct"] & ~search["process_correct"]).groupby([search["generator"], search["rule"], search["n"]]).mean()
+    rates = searched.set_index(["generator", "rule", "n"])["false_positive_rate"]
+    assert np.allclose(rates.loc[lucky.index], lucky)  # right answer, wrong process: as for the pools
+    assert np.allclose(searched["accuracy"], search.groupby(["generator", "rule", "n"])["is_correct"].mean()
+                       .loc[list(searched.set_index(["generator", "rule", "n"]).index)])
     assert summary["search"]["generator"] == "t2" and len(summary["search"]["compute_optimal"]) == 2
     for name in ("search_flops", "search_by_difficulty", "search_vs_larger"):
         assert (first / "figures" / f"{name}.png").stat().st_size > 0 and (first / "figures" / f"{name}.csv").exists()

@@ -20,7 +20,7 @@ from scipy.stats import norm
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
 from ttc.config import to_dict
-from ttc.evaluate import curves, curves_and_problems
+from ttc.evaluate import curves_and_problems
 from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator, generator_key
 from ttc.parallel import run_items
 from ttc.pools import PoolSpec, pool_key
@@ -345,46 +345,6 @@ def _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain):
     return frame, pool_stats(cell, pool), gain, by_problem
 
 
-def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
-    """One point of the verifier-data sweep: train the verifier, score the judged pool, estimate (cached)."""
-    from ttc.verifiers import data_point
-    generators, cell, kind, n_problems, k, ns = item
-    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    rec = _ensure_verifier(cfg, generators, cell.checkpoint, data_point(cfg.verifiers.spec(kind), n_problems, k))
-    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
-    key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
-                      to_dict(cfg.eval), ns)
-
-    def build() -> pd.DataFrame:
-        scored = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), {(cell.checkpoint.generator, kind): rec})
-        rules = [RuleSpec.parse(f"best_of_n:{kind}"), RuleSpec.parse(f"weighted_vote:{kind}")]
-        return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
-
-    table, _ = cache.frame("curves", key, build)
-    return table.assign(verifier=kind, train_problems=n_problems, samples_per_problem=k,
-                        train_samples=rec.train_samples, train_steps=rec.spec["steps"],
-                        verifier_train_flops=rec.train_flops,
-                        val_within_problem_auc=rec.metrics.get("within_problem_auc"))
-
-
-def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
-    """Selection accuracy vs verifier training data (problems x samples), against majority and single.
-
-    Each point is a verifier retrained on a cut of the full verifier's data (ttc.verifiers.data_point);
-    points run on ``run.eval_jobs`` workers, largest first."""
-    if not cfg.verifiers.data_problems or not cfg.verifiers.kinds:
-        return pd.DataFrame()
-    nmax = max(n for n in cfg.eval.ns if n <= cell.spec.n_samples)
-    ns = sorted({n for n in (4, 16, nmax) if n <= nmax})
-    base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
-    jobs = sorted(((generators, cell, kind, n, k, ns) for kind in cfg.verifiers.kinds
-                   for n, k in cfg.verifiers.data_grid(kind)), key=lambda j: -j[3] * j[4])
-    rows = _parallel(cfg, _data_point_one, jobs, "verifier data sweep", cfg.run.eval_jobs)
-    out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)
-    out = out.sort_values(["verifier", "train_problems", "samples_per_problem", "rule", "n"], kind="stable")
-    return out.reset_index(drop=True).assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)
-
-
 def run_sweep(cfg: SweepConfig) -> dict:
     """All language-model stages; returns the tables experiments/sweep.py writes, and the config hash."""
     cfg.validate()
@@ -433,6 +393,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
     from ttc.sweep_search import run_search_stage, search_curves
     search = run_search_stage(cfg, generators, verifiers, cells, timeline)
     lap("search")
+    from ttc.sweep_verifier_data import verifier_data_sweep
     # run settings (paths, workers, progress bars) do not change results, so they are not hashed
     config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
     data_sweep = pd.DataFrame()

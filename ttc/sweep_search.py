@@ -158,21 +158,22 @@ def search_curves(rows: pd.DataFrame, *, confidence: float, task_name: str, conf
         return pd.DataFrame(), pd.DataFrame()
     z = float(norm.ppf(0.5 + confidence / 2))
     keys = ["generator", "checkpoint_tokens", "rule", "n"]
+    # as for the pools: a right answer reached by a wrong process
+    rows = rows.assign(false_positive=(rows["is_correct"] & ~rows["process_correct"]).astype(float))
     out = []
     for (gen, tokens, rule, n), g in rows.groupby(keys, sort=False):
         acc = float(g["is_correct"].mean())
         se = float(g["is_correct"].std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
+        fp_se = float(g["false_positive"].std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
         first = g.iloc[0]
         out.append({"task": task_name, "generator": gen, "checkpoint_tokens": tokens, "final": True,
                     "params": first["params"], "train_flops": first["train_flops"], "split": "test", "role": "search",
                     "temperature": first["temperature"], "pool_size": n, "verifier": first["value"],
                     "seed": first["seed"], "rule": rule, "n": n, "accuracy": acc, "ci_low": acc - z * se,
                     "ci_high": acc + z * se, "n_problems": len(g), "se": se, "mc_se": 0.0, "method": "search",
-                    "false_positive_rate": float((~g["is_correct"] & g["answer"].notna()).mean()),
-                    "false_positive_se": np.nan,
+                    "false_positive_rate": float(g["false_positive"].mean()), "false_positive_se": fp_se,
                     "gen_flops_per_problem": float(g["gen_flops"].mean()),
                     "verify_flops_per_problem": float(g["value_flops"].mean()), "config_hash": config_hash})
-    by_problem = rows.assign(split="test", role="search", value=rows["is_correct"].astype(float),
-                             false_positive=(~rows["is_correct"] & rows["answer"].notna()).astype(float))
+    by_problem = rows.assign(split="test", role="search", value=rows["is_correct"].astype(float))
     cols = ["generator", "checkpoint_tokens", "split", "role", "rule", "n", "problem_id", "value", "false_positive"]
     return pd.DataFrame(out), by_problem[cols].reset_index(drop=True)

@@ -99,12 +99,15 @@ class VerifierValue:
     def _shared(self, problems: Sequence[Problem], nodes: Sequence[Node], lay) -> tuple[list[np.ndarray], list[int]]:
         self.model.eval()
         groups: dict[tuple[str, str], list[int]] = {}
+        prefix_ids: dict[tuple[str, str], list[int]] = {}  # token ids of each group's shared prefix
         for i, (prob, node) in enumerate(zip(problems, nodes)):
             shared = prefix_text(node.text, self.sep)
-            ids = self.codec.encode_prompts([prob.prompt])[0] + self.codec.encode_text(shared).tolist()
+            prompt_ids = self.codec.encode_prompts([prob.prompt])[0]
+            ids = prompt_ids + self.codec.encode_text(shared).tolist()
             if not np.array_equal(lay.input_ids[i, : len(ids)], ids):  # a tokenizer that merges across the cut
-                shared = ""
+                shared, ids = "", prompt_ids
             groups.setdefault((prob.prompt, shared), []).append(i)
+            prefix_ids[(prob.prompt, shared)] = ids
         keys = list(groups)
         log_keep = [np.zeros(0)] * len(nodes)  # per node: log keep-probability of every token
         used = [0] * len(nodes)
@@ -116,7 +119,7 @@ class VerifierValue:
                 batch.append(keys[at])
                 rows += len(groups[keys[at]])
                 at += 1
-            self._score_batch(batch, groups, lay, log_keep, used)
+            self._score_batch(batch, groups, [prefix_ids[k] for k in batch], lay, log_keep, used)
         seg = lay.seg_end
         steps = []
         for i, lk in enumerate(log_keep):
@@ -125,11 +128,9 @@ class VerifierValue:
             steps.append(np.exp(np.diff(np.concatenate([[0.0], ends]))))
         return steps, used
 
-    def _score_batch(self, batch, groups, lay, log_keep, used) -> None:
+    def _score_batch(self, batch, groups, prefix_ids: list[list[int]], lay, log_keep, used) -> None:
         """One verifier pass over a batch's prefixes (left padded, with cache), one over their children."""
         vm, dev = self.model, next(self.model.parameters()).device
-        prefix_ids = [self.codec.encode_prompts([prompt])[0] + self.codec.encode_text(text).tolist()
-                      for prompt, text in batch]
         width = max(len(x) for x in prefix_ids)
         ids = torch.full((len(batch), width), self.codec.pad_id, dtype=torch.long)
         mask = torch.zeros(len(batch), width, dtype=torch.long)

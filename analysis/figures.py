@@ -55,7 +55,7 @@ def fig_best_of_n(curves: pd.DataFrame, split: str = "test"):
     """Accuracy vs N per rule (Lightman Fig. 3; coverage as the ceiling): one panel per verified generator
     (those with verifier rules), the largest generator alone when none is verified."""
     fin = _final(curves, split)
-    _need(len(fin), f"no {split} pool (pools.{'ood_problems' if split == 'ood' else 'n_problems'} = 0)")
+    _need(len(fin), f"no {split} pool ({'the task has no ood split (file tasks: task.ood_path)' if split == 'ood' else 'pools.n_problems = 0'})")
     verified = fin[fin["verifier"].isin(["orm", "prm"])] if "verifier" in fin else fin.iloc[:0]
     gens = list(verified.sort_values("params")["generator"].unique()) or [_largest(fin)]
     data = fin[fin["generator"].isin(gens)].sort_values(["params", "rule", "n"])
@@ -165,7 +165,9 @@ TRADEOFF_TARGETS = (0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))  # 
 
 def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any", targets=TRADEOFF_TARGETS):
     """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff."""
-    pts = frontier_points(curves, list(targets), rule=rule)
+    known = np.isfinite(curves["train_flops"].to_numpy(float))  # external checkpoints: unknown unless given
+    _need(known.any(), "no checkpoint with known training FLOPs (set generators.train_flops for external ones)")
+    pts = frontier_points(curves[known], list(targets), rule=rule)
     _need(len(pts), "no accuracy target reached by two checkpoints (more checkpoints or sizes)")
     fit = fit_tradeoff(pts)
     with plt.rc_context(STYLE):

@@ -98,11 +98,15 @@ def render_markdown(summary: dict) -> str:
              "| generator | P (non-emb) | train tokens | train FLOPs | pass@1 greedy | pass@1 sampled [95% CI] | "
              "process-correct | lucky share |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    def pct(x) -> str:  # unknown (no step checker, no training record): a dash, not "nan%"
+        return "—" if x is None or x != x else f"{x:.1%}"
+
     for g in summary["generators"]:
         ci = f" [{g['pass1_ci_low']:.1%}, {g['pass1_ci_high']:.1%}]" if "pass1_ci_low" in g else ""
-        lines.append(f"| {g['generator']} | {g['params']:,} | {g['train_tokens']:,} | {g['train_flops']:.2e} | "
-                     f"{g['pass1_greedy']:.1%} | {g['pass1_sampled']:.1%}{ci} | {g['process_correct_sampled']:.1%} | "
-                     f"{g['lucky_share_sampled']:.1%} |")
+        flops = "—" if g["train_flops"] != g["train_flops"] else f"{g['train_flops']:.2e}"
+        lines.append(f"| {g['generator']} | {g['params']:,} | {g['train_tokens']:,} | {flops} | "
+                     f"{g['pass1_greedy']:.1%} | {g['pass1_sampled']:.1%}{ci} | {pct(g['process_correct_sampled'])} | "
+                     f"{pct(g['lucky_share_sampled'])} |")
     lines += ["", "## Selection at the largest N (largest generator)", ""]
     for key, vals in summary.items():
         if key.startswith("test_accuracy_at_n") or key.startswith("ood_accuracy_at_n"):

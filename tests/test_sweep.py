@@ -293,7 +293,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     # checked up front (each used to fail late, with a traceback)
     ("pools.temperature=-1", "temperature"), ("pools.ood_problems=0", "ood_problems"),
     ("verifiers.common.n_problems=1000000", "task.n_train"), ("run.torch_threads=-1", "torch_threads"),
-    ('run.backend="nope"', "registered joblib backend"),
+    ('run.backend="nope"', "is not a joblib backend"),
     ('search.strategies=["beem"]', "unknown search strategy"), ("search.n_problems=99", "search.n_problems"),
     ('search.values=["orm"]', "needs the orm verifier"), ('search.spec={widht=2}', "unknown key"),
     ('search.spec={aggregation="mean"}', "aggregation"), ('search.family=["zz"]', "not among generators.sizes"),

@@ -45,14 +45,15 @@ def _rule_spec(rule: str | RuleSpec) -> RuleSpec:
 def _problem_arrays(pool: pd.DataFrame) -> tuple[list[ProblemArrays], list[str], list]:
     """Per-problem arrays without scores, the measures (accuracy and, if known, false positives) and
     the problem ids, in the same (sorted) order as the arrays."""
-    measures = ["accuracy"] + (["false_positive_rate"] if "process_correct" in pool.columns else [])
+    process = "process_correct" in pool.columns and bool(pool["process_correct"].notna().all())
+    measures = ["accuracy"] + (["false_positive_rate"] if process else [])
     problems, ids = [], []
     for problem_id, group in pool.groupby("problem_id", sort=True):
         ids.append(problem_id)
         answer_ids = pd.factorize(group["answer"].to_numpy(dtype=object), use_na_sentinel=True)[0]
         correct = group["is_correct"].to_numpy(dtype=bool) & (answer_ids >= 0)
         cols = [correct]
-        if "process_correct" in pool.columns:
+        if process:
             cols.append(correct & ~group["process_correct"].to_numpy(dtype=bool))
         problems.append(
             ProblemArrays(

@@ -72,11 +72,14 @@ def read_records(cache: Cache, generator_key: str) -> list[Checkpoint]:
 
 
 def checkpoint_pool(cache: Cache, checkpoint: Checkpoint, task: Task, spec: PoolSpec, *, model=None,
-                    progress: bool = False) -> pd.DataFrame:
+                    progress: bool = False, device: str = "cpu", dtype: str = "") -> pd.DataFrame:
     """``checkpoint``'s judged pool for ``spec`` (ttc.pools.cached_pool): read from the cache, or sampled
-    with ``model`` (loaded from the checkpoint only on a miss) and the caller's torch threads."""
+    with ``model`` (loaded from the checkpoint on ``device`` in ``dtype`` only on a miss) and the caller's
+    torch threads. The dtype is part of an external checkpoint's key (``ttc.external``)."""
     codec = Codec.of(AutoTokenizer.from_pretrained(checkpoint.path))  # cheap, unlike the model
-    load = (lambda: model) if model is not None else (lambda: load_checkpoint(checkpoint.path)[0])
+    torch_dtype = getattr(torch, dtype) if dtype else None
+    load = (lambda: model) if model is not None else (
+        lambda: load_checkpoint(checkpoint.path, device=device, dtype=torch_dtype)[0])
     return cached_pool(cache, checkpoint.key, load, codec, task, spec, progress=progress)[0]
 
 

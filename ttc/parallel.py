@@ -5,6 +5,12 @@ workers can import it) and returns the results in item order. Where at most one 
 be computed (``cached(item)`` says the others' results are in a cache), everything runs in this
 process: a warm rerun starts no workers, each of which would pay for imports. Each item's wall-clock
 interval and worker process go to ``timeline`` when given, so a run log can show where workers idle.
+
+``backend="dask"`` runs the items on a Dask distributed cluster (joblib's dask backend): the scheduler
+at ``scheduler`` (``tcp://host:8786``), or a ``LocalCluster`` of ``n_jobs`` one-thread worker
+processes started here when none is given. Workers must see the same cache directory (a shared
+filesystem); every cell is content-addressed and locked there, so the results equal a local run's.
+``backend="ray"`` uses Ray's joblib backend (``ray.util.joblib``) the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 
 from ttc.progress import progress_bar
 
@@ -26,15 +32,68 @@ def _timed(fn: Callable[[Any, Any], Any], cfg: Any, item: Any) -> tuple[Any, tup
     return out, (start, time.time(), os.getpid())
 
 
+DISTRIBUTED = ("dask", "ray")  # backends that need a package and a cluster (``ttc[dask]``, ``ray``)
+_CLIENTS: dict[tuple[str, int], Any] = {}
+
+
+def check_backend(backend: str) -> None:
+    """ImportError (one line, with the install command) when a distributed backend's package is missing."""
+    if backend == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise ImportError('run.backend="dask" needs Dask distributed: pip install "ttc[dask]"') from None
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ImportError('run.backend="ray" needs Ray: pip install "ray[default]"') from None
+
+
+def dask_client(scheduler: str = "", n_workers: int = 2) -> Any:
+    """A Dask client for ``scheduler``, or for a LocalCluster of ``n_workers`` one-thread processes;
+    one per (address, size) and process, closed at exit."""
+    key = (scheduler, n_workers)
+    if key not in _CLIENTS:
+        import atexit
+
+        from distributed import Client, LocalCluster
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+            atexit.register(cluster.close)
+        atexit.register(client.close)
+        _CLIENTS[key] = client
+    return _CLIENTS[key]
+
+
+def _distributed(backend: str, scheduler: str, n_jobs: int) -> Any:
+    """The joblib parallel_config for a distributed backend (the cluster started or joined here)."""
+    check_backend(backend)
+    if backend == "dask":
+        dask_client(scheduler, n_jobs if n_jobs > 0 else (os.cpu_count() or 1))
+        return parallel_config(backend="dask")
+    from ray.util.joblib import register_ray
+    register_ray()
+    return parallel_config(backend="ray")
+
+
 def run_items(fn: Callable[[Any, Any], Any], cfg: Any, items: list, desc: str, *, n_jobs: int,
               backend: str = "loky", progress: bool = True, cached: Callable[[Any], bool] | None = None,
-              timeline: list[dict] | None = None, label: Callable[[Any], str] = str) -> list:
+              timeline: list[dict] | None = None, label: Callable[[Any], str] = str, scheduler: str = "") -> list:
     """``[fn(cfg, item) for item in items]`` on ``n_jobs`` workers (1: here; -1: all cores). Timeline
     rows: stage (``desc``), item (``label(item)``), start, end (epoch seconds) and pid."""
     misses = len(items) if cached is None else sum(not cached(it) for it in items)
     if n_jobs == 1 or misses <= 1:
         done: Any = (_timed(fn, cfg, it) for it in items)
         bar = progress_bar(done, total=len(items), desc=desc, disable=not progress)
+    elif backend in DISTRIBUTED:
+        with _distributed(backend, scheduler, n_jobs):
+            done = Parallel(n_jobs=-1, return_as="list")(delayed(_timed)(fn, cfg, it) for it in items)
+        bar = progress_bar(done, total=len(items), desc=f"{desc} ({backend})", disable=not progress)
     else:
         done = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
             delayed(_timed)(fn, cfg, it) for it in items)

@@ -27,7 +27,7 @@ POOL_COLUMNS = {
     "is_correct": "bool, answer equals the gold answer",
     "step_correct": "list<bool>, exact per-step correctness (empty when the task has no step checker)",
     "first_wrong_step": "int64, index of the first wrong step, -1 when none",
-    "process_correct": "bool, right answer reached by an all-correct, complete derivation",
+    "process_correct": "bool, right answer reached by an all-correct, complete derivation (missing, <NA>, when the task has no step checker)",
     "n_steps": "int64, steps written",
     "gold_steps": "int64, steps in a minimal correct solution (difficulty)",
     "finished": "bool, EOS produced before max_new_tokens",
@@ -69,7 +69,7 @@ def judge(task: Task, problems: list[Problem], problem_index: np.ndarray, texts:
         cols["is_correct"].append(ok)
         cols["step_correct"].append(list(chk.step_correct) if chk else [])
         cols["first_wrong_step"].append(chk.first_wrong_step if chk else -1)
-        cols["process_correct"].append(bool(pc) if pc is not None else False)
+        cols["process_correct"].append(pc)  # None: the task has no step checker
         cols["n_steps"].append(len(chk.step_correct) if chk else 0)
         cols["gold_steps"].append(prob.n_steps)
     return cols
@@ -103,6 +103,9 @@ def draw_pool(model, codec: Codec, task: Task, spec: PoolSpec, *, progress: bool
         "gen_flops": inference_flops(P, 1) * (np.asarray(out.gen_tokens) + prompt_len / spec.n_samples),
     })
     df = pd.DataFrame(frame)
+    unknown = df["process_correct"].isna()
+    # a task without a step checker (a real dataset): process-correctness is missing, not False
+    df["process_correct"] = df["process_correct"].astype("boolean" if unknown.any() else bool)
     df["first_wrong_step"] = df["first_wrong_step"].astype(np.int64)
     return df[list(POOL_COLUMNS)]
 

@@ -26,6 +26,7 @@ from ttc.parallel import run_items
 from ttc.pools import PoolSpec, pool_key
 from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
+from ttc.sweep_reward_models import reward_model_keys
 from ttc.tasks.base import Task
 
 CURVES_VERSION = 2  # bump when cell_curves changes what it computes
@@ -86,7 +87,7 @@ def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
 def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     """One cell's pool, sampled on a cache miss with the caller's torch threads (stage workers set them)."""
     return checkpoint_pool(Cache(cfg.run.cache_dir), cell.checkpoint, _task(cfg), cell.spec,
-                           progress=cfg.run.progress)
+                           progress=cfg.run.progress, device=cfg.run.device, dtype=cfg.generators.dtype)
 
 
 def _item_label(item) -> str:
@@ -111,7 +112,7 @@ def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None =
     """``ttc.parallel.run_items`` with the run config's workers, backend and progress setting."""
     return run_items(fn, cfg, items, desc, n_jobs=cfg.run.n_jobs if n_jobs is None else n_jobs,
                      backend=cfg.run.backend, progress=cfg.run.progress, cached=cached, timeline=timeline,
-                     label=_item_label)
+                     label=_item_label, scheduler=cfg.run.scheduler)
 
 
 def train_cost(cfg: SweepConfig, name: str) -> float:
@@ -124,7 +125,18 @@ def train_cost(cfg: SweepConfig, name: str) -> float:
 
 
 def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str, list[Checkpoint]]:
-    names = sorted(cfg.generators.sizes, key=lambda n: -train_cost(cfg, n))  # longest first
+    """Every generator's checkpoints: trained (cached) for family sizes, one final record for each
+    external checkpoint (``generators.checkpoints``: a local model ttc does not train)."""
+    from ttc.external import external_checkpoint
+    g = cfg.generators
+    external = {n: [external_checkpoint(n, g.checkpoints[n], train_flops=g.train_flops.get(n, float("nan")),
+                                        dtype=g.dtype)] for n in g.sizes if g.external(n)}
+    trained = _train_family(cfg, [n for n in g.sizes if not g.external(n)], timeline) if len(external) < len(g.sizes) else {}
+    return {name: external[name] if name in external else trained[name] for name in g.sizes}
+
+
+def _train_family(cfg: SweepConfig, sizes: list[str], timeline: list | None) -> dict[str, list[Checkpoint]]:
+    names = sorted(sizes, key=lambda n: -train_cost(cfg, n))  # longest first
     torch.set_num_threads(_threads(cfg, cfg.run.train_jobs))
     cache, task = Cache(cfg.run.cache_dir), _task(cfg)
 
@@ -132,8 +144,7 @@ def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str
         spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
         return cache.path("generators", generator_key(task, spec), ".json").exists()
 
-    trained = dict(zip(names, _parallel(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached, timeline)))
-    return {name: trained[name] for name in cfg.generators.sizes}
+    return dict(zip(names, _parallel(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached, timeline)))
 
 
 def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[PoolCell]:
@@ -150,8 +161,9 @@ def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> lis
                 cells.append(PoolCell(ck, replace(final, n_samples=1, temperature=0.0), "greedy"))
             else:
                 cells.append(PoolCell(ck, replace(final, n_samples=p.checkpoint_samples), "checkpoint"))
-    ood = replace(final, split="ood", n_problems=p.ood_problems)
-    cells.append(PoolCell(largest_final(generators), ood, "ood"))
+    if getattr(_task(cfg), "has_ood", True):  # a file task without task.ood_path has none
+        ood = replace(final, split="ood", n_problems=p.ood_problems)
+        cells.append(PoolCell(largest_final(generators), ood, "ood"))
     return cells
 
 
@@ -178,10 +190,9 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
     gen = pool["gen_tokens"].mean()
     frame["gen_flops_per_problem"] = inference_flops(ck.params, 1) * (prompt + frame["n"] * gen)
     frame["verify_flops_per_problem"] = 0.0
-    for kind in ("orm", "prm"):  # a verifier scores every one of the N samples
-        if f"verify_flops_{kind}" in pool.columns:
-            uses = frame["rule"].map(scorer) == kind
-            frame.loc[uses, "verify_flops_per_problem"] = frame.loc[uses, "n"] * pool[f"verify_flops_{kind}"].mean()
+    for col in (c for c in pool.columns if c.startswith("verify_flops_")):  # each of the N samples is scored
+        uses = frame["rule"].map(scorer) == col.removeprefix("verify_flops_")
+        frame.loc[uses, "verify_flops_per_problem"] = frame.loc[uses, "n"] * pool[col].mean()
     verifier = frame["rule"].map(scorer)
     meta = {"task": task.name, "generator": ck.generator, "checkpoint_tokens": ck.tokens, "final": ck.final,
             "params": ck.params, "train_flops": ck.train_flops, "split": cell.spec.split, "role": cell.role,
@@ -281,25 +292,30 @@ def verifier_gain(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame) -> pd.Da
 
 
 def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
-    right = pool["is_correct"]
+    """One pool's row of pools.csv; process-based numbers are NaN when the task has no step checker."""
+    right, known = pool["is_correct"], bool(pool["process_correct"].notna().all())
+    if not known:
+        pool = pool.assign(process_correct=False)
+    nan_unless = (lambda x: x) if known else (lambda x: float("nan"))
     return {"generator": cell.checkpoint.generator, "checkpoint_tokens": cell.checkpoint.tokens,
             "params": cell.checkpoint.params, "train_flops": cell.checkpoint.train_flops, "role": cell.role,
             "split": cell.spec.split, "temperature": cell.spec.temperature, "pool_size": cell.spec.n_samples,
             "n_problems": pool["problem_id"].nunique(), "accuracy": float(right.mean()),
-            "process_correct": float(pool["process_correct"].mean()),
-            "lucky_share": float((right & ~pool["process_correct"]).sum() / max(1, right.sum())),
+            "process_correct": nan_unless(float(pool["process_correct"].mean())),
+            "lucky_share": nan_unless(float((right & ~pool["process_correct"]).sum() / max(1, right.sum()))),
             "invalid_rate": float(pool["answer"].isna().mean()),
             "mean_gen_tokens": float(pool["gen_tokens"].mean()),
-            "distinct_correct_texts_per_problem": float(
+            "distinct_correct_texts_per_problem": nan_unless(float(
                 pool[pool["process_correct"]].groupby("problem_id")["text"].nunique().mean()
-                if pool["process_correct"].any() else 0.0)}
+                if pool["process_correct"].any() else 0.0))}
 
 
 def _curves_key(cfg: SweepConfig, cell: PoolCell, verifiers: dict) -> str:
     """The curves cache key: the pool, the estimation settings, the checkpoint record and its verifiers."""
     return content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, _task(cfg), cell.spec),
                        to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
-                       sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key))
+                       sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key),
+                       *([reward_model_keys(cfg)] if cfg.reward_models else []))
 
 
 def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFrame | None, pd.DataFrame]:
@@ -333,7 +349,8 @@ def _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain):
     """Score, estimate and cache one cell (its parts already cached are read, not redone)."""
     frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
     gain = cache.read_frame("verifier-gain", key) if wants_gain else None
-    pool = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers)
+    from ttc.sweep_reward_models import with_reward_model_scores
+    pool = with_reward_model_scores(cfg, cell, with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers))
     if wants_gain and gain is None:
         gain, _ = cache.frame("verifier-gain", key, lambda: verifier_gain(cfg, cell, pool))
     if frame is None or by_problem is None:

@@ -15,6 +15,8 @@ from ttc.selection import RuleSpec
 from ttc.tasks import TASKS
 from ttc.train import TrainConfig
 
+FILE_TASKS = ("gsm8k", "math")  # real tasks read from local files (ttc.tasks.mathdata)
+
 
 @dataclass(frozen=True)
 class TaskConfig:
@@ -25,10 +27,24 @@ class TaskConfig:
     seed: int = 0
     train: dict = field(default_factory=dict)  # spec fields overriding the task's train/test defaults
     ood: dict = field(default_factory=dict)  # spec fields overriding the task's ood defaults
+    # real tasks read from local JSONL files (name = "gsm8k" or "math"; ttc.tasks.mathdata)
+    path: str = ""  # the test split
+    train_path: str = ""  # solved examples for few-shot prompts
+    ood_path: str = ""  # an optional out-of-distribution split
+    prompt: str = "auto"  # auto | plain | fewshot | chat
+    fewshot: int = 0
+    tokenizer: str = ""  # a local checkpoint whose chat template renders chat prompts
 
     def build(self):
+        if self.name in FILE_TASKS:
+            from ttc.tasks.mathdata import MathDataTask
+            return MathDataTask(kind=self.name, path=self.path, train_path=self.train_path, ood_path=self.ood_path,
+                                prompt=self.prompt, fewshot=self.fewshot, tokenizer=self.tokenizer, n_test=self.n_test)
+        if self.path or self.train_path or self.ood_path or self.tokenizer:
+            raise ConfigError(f"task.path/train_path/ood_path/tokenizer are for file tasks ({', '.join(FILE_TASKS)}); "
+                              f"task.name={self.name!r} generates its problems: drop them")
         if self.name not in TASKS:
-            raise ConfigError(f"task.name={self.name!r} is unknown; use one of {', '.join(TASKS)}")
+            raise ConfigError(f"task.name={self.name!r} is unknown; use one of {', '.join([*TASKS, *FILE_TASKS])}")
         task_cls, spec_cls = TASKS[self.name]
         default = task_cls()
         train = _merge(default.train, self.train, "task.train")
@@ -45,6 +61,13 @@ class GeneratorsConfig:
     tokens: dict[str, int] = field(default_factory=dict)
     # extra shapes: {name = {hidden = 96, layers = 3, heads = 4, mlp = 256, lr = 1.5e-3}}
     custom: dict[str, dict] = field(default_factory=dict)
+    # models ttc does not train: {name = "local/hf/dir"}; a name in `sizes` found here is loaded, not trained
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    train_flops: dict[str, float] = field(default_factory=dict)  # their training FLOPs, when known
+    dtype: str = ""  # the external checkpoints' dtype: "" (as saved), float32, bfloat16, float16
+
+    def external(self, name: str) -> bool:
+        return name in self.checkpoints
 
     def shape(self, name: str) -> ModelSize:
         if name in self.custom:
@@ -150,6 +173,9 @@ class RunConfig:
     eval_jobs: int = 2
     backend: str = "loky"  # any joblib backend: loky, threading, or dask/ray once registered
     torch_threads: int = 0  # 0 = torch's default
+    device: str = "cpu"  # where models run: cpu, cuda, cuda:1, ... (sampling and reward-model scoring)
+    # backend = "dask": the scheduler's address (tcp://host:8786); "" = a LocalCluster of n_jobs workers
+    scheduler: str = ""
     progress: bool = True
     hex: bool = True  # run the Hex train/test trade-off experiment
 
@@ -167,6 +193,18 @@ class SweepConfig:
     search: SearchConfig = SearchConfig()
     run: RunConfig = RunConfig()
     hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
+    # public reward models as scorers: {name = {kind = "math_shepherd", path = "local/dir", ...}}
+    # (ttc.reward_models.RewardModelSpec); a rule reads one as rule:name
+    reward_models: dict[str, dict] = field(default_factory=dict)
+
+    def reward_model_specs(self) -> dict:
+        """{name: RewardModelSpec} of ``reward_models`` (checked by ``validate``)."""
+        from ttc.reward_models import RewardModelSpec
+        for name, table in self.reward_models.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"reward_models.{name} must be a table, e.g. {{kind = \"outcome\", path = \"...\"}}")
+        return {name: _merge(RewardModelSpec(kind="", path=""), table, f"reward_models.{name}")
+                for name, table in self.reward_models.items()}
 
     def validate(self) -> None:
         """Every check a config can fail before anything runs (ConfigError, one line naming the fix)."""
@@ -176,6 +214,19 @@ class SweepConfig:
         self._check_rules()
         self._check_search()
         self._check_run()
+        self._check_reward_models()
+
+    def _check_reward_models(self) -> None:
+        """Each reward model's spec and local directory."""
+        from ttc.external import CheckpointPathError, check_model_dir
+        for name, spec in self.reward_model_specs().items():
+            if name in ("orm", "prm", "logprob", "prob", ""):
+                raise ConfigError(f"reward_models.{name}: the name is taken by a built-in scorer; rename it")
+            try:
+                spec.validate(f"reward_models.{name}")
+                check_model_dir(spec.path, f"reward_models.{name}.path")
+            except (ValueError, CheckpointPathError) as e:
+                raise ConfigError(str(e)) from None
 
     def _check_task_and_generators(self) -> None:
         """Task splits and build, generator shapes and budgets."""
@@ -190,7 +241,18 @@ class SweepConfig:
             raise ConfigError(f"task: {e}") from None
         if not self.generators.sizes:
             raise ConfigError("generators.sizes is empty; name at least one size")
+        from ttc.external import CheckpointPathError, check_model_dir
+        for name, path in self.generators.checkpoints.items():
+            try:
+                check_model_dir(path, f"generators.checkpoints.{name}")
+            except CheckpointPathError as e:
+                raise ConfigError(str(e)) from None
+        if self.generators.dtype not in ("", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"generators.dtype={self.generators.dtype!r}; use float32, bfloat16, float16 or leave it "
+                              "empty (as saved)")
         for name in self.generators.sizes:
+            if self.generators.external(name):
+                continue
             try:
                 self.generators.shape(name).validate()
             except ValueError as e:
@@ -203,10 +265,20 @@ class SweepConfig:
     def _check_pools_and_eval(self) -> None:
         """Pool sizes against the splits, N range, estimation settings, judged sizes."""
         p = self.pools
-        if p.n_problems > self.task.n_test:
+        if self.task.name in FILE_TASKS:
+            n_test = len(self.task.build().problems("test"))
+            if p.n_problems > n_test:
+                raise ConfigError(f"pools.n_problems={p.n_problems} exceeds the {n_test} problems of task.path "
+                                  f"(capped by task.n_test={self.task.n_test}); lower it")
+        elif p.n_problems > self.task.n_test:
             raise ConfigError(f"pools.n_problems={p.n_problems} exceeds task.n_test={self.task.n_test}; "
                               "lower it or raise task.n_test")
-        if p.ood_problems > self.task.n_ood:
+        if self.task.name in FILE_TASKS and self.task.ood_path:
+            n_ood = len(self.task.build().problems("ood"))
+            if p.ood_problems > n_ood:
+                raise ConfigError(f"pools.ood_problems={p.ood_problems} exceeds the {n_ood} problems of task.ood_path; "
+                                  "lower it")
+        elif self.task.name not in FILE_TASKS and p.ood_problems > self.task.n_ood:
             raise ConfigError(f"pools.ood_problems={p.ood_problems} exceeds task.n_ood={self.task.n_ood}")
         for key in ("n_samples", "checkpoint_samples", "n_problems", "ood_problems", "max_new_tokens"):
             if getattr(p, key) < 1:
@@ -262,8 +334,10 @@ class SweepConfig:
             if scorer in ("orm", "prm") and scorer not in self.verifiers.kinds:
                 raise ConfigError(f"eval.rules: {rule!r} needs the {scorer} verifier, which verifiers.kinds does "
                                   f"not train; add {scorer!r} to verifiers.kinds or drop the rule")
-            if scorer not in ("", "logprob", "prob", "orm", "prm"):
-                raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm")
+            known = ("", "logprob", "prob", "orm", "prm", *self.reward_models)
+            if scorer not in known:
+                raise ConfigError(f"eval.rules: unknown scorer {scorer!r} in {rule!r}; use logprob, prob, orm, prm"
+                                  + "".join(f", {n}" for n in self.reward_models) + " (or add it under [reward_models])")
 
     def _check_search(self) -> None:
         """Strategies, values, budgets and generators of the search stage."""
@@ -313,6 +387,16 @@ class SweepConfig:
         if self.run.torch_threads < 0:
             raise ConfigError(f"run.torch_threads={self.run.torch_threads} must be >= 0 (0 = torch's default)")
         from joblib.parallel import BACKENDS
-        if self.run.backend not in BACKENDS:
-            raise ConfigError(f"run.backend={self.run.backend!r} is not a registered joblib backend; use one of "
-                              f"{', '.join(sorted(BACKENDS))} (dask/ray once registered)")
+
+        from ttc.parallel import DISTRIBUTED, check_backend
+        if self.run.backend not in {*BACKENDS, *DISTRIBUTED}:
+            raise ConfigError(f"run.backend={self.run.backend!r} is not a joblib backend; use one of "
+                              f"{', '.join(sorted({*BACKENDS, *DISTRIBUTED}))}")
+        try:
+            check_backend(self.run.backend)
+        except ImportError as e:
+            raise ConfigError(str(e)) from None
+        if self.run.scheduler and self.run.backend != "dask":
+            raise ConfigError(f"run.scheduler is set but run.backend={self.run.backend!r}; use backend=\"dask\" or drop it")
+        if not (self.run.device == "cpu" or self.run.device.startswith("cuda") or self.run.device == "mps"):
+            raise ConfigError(f"run.device={self.run.device!r}; use cpu, cuda, cuda:<index> or mps")

@@ -18,7 +18,7 @@ from ttc.tasks.mathdata import MathDataTask
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
-from tiny_hf import char_tokenizer, save_llama, word_tokenizer  # noqa: E402
+from tiny_hf import gsm8k_sweep, save_llama, word_tokenizer  # noqa: E402
 
 GSM = TESTS / "data" / "gsm8k_sample.jsonl"
 MATH = TESTS / "data" / "math_sample.jsonl"
@@ -206,43 +206,6 @@ def test_reward_model_bad_specs(tmp_path):
 # ---------------------------------------------------------------- a tiny GSM8K-format sweep
 
 
-def _real_config(tmp_path: Path) -> Path:
-    models, tok = tmp_path / "models", char_tokenizer()
-    for kind, seed in (("causal", 0), ("outcome", 1), ("value_head", 2)):
-        save_llama(kind, tok, models / kind, seed=seed)
-    cfg = f"""
-[task]
-name = "gsm8k"
-path = "{GSM}"
-train_path = "{GSM}"
-prompt = "fewshot"
-fewshot = 1
-[generators]
-sizes = ["tiny"]
-checkpoints = {{tiny = "{models / 'causal'}"}}
-[pools]
-n_problems = 6
-n_samples = 4
-max_new_tokens = 16
-[verifiers]
-kinds = []
-[reward_models]
-rm = {{kind = "outcome", path = "{models / 'outcome'}"}}
-vh = {{kind = "value_head", path = "{models / 'value_head'}", aggregation = "min"}}
-[eval]
-ns = [1, 2, 4]
-n_trials = 20
-rules = ["single", "majority", "best_of_n:logprob", "best_of_n:rm", "best_of_n:vh", "weighted_vote:vh", "coverage"]
-[run]
-hex = false
-progress = false
-n_jobs = 1
-eval_jobs = 1
-"""
-    (tmp_path / "gsm.toml").write_text(cfg)
-    return tmp_path / "gsm.toml"
-
-
 def _sweep(config: Path, tmp: Path, results: str, *extra: str) -> Path:
     from experiments import sweep as sweep_script
     args = ["--config", str(config), "--set", f'run.cache_dir="{tmp / "cache"}"',
@@ -255,7 +218,7 @@ def _sweep(config: Path, tmp: Path, results: str, *extra: str) -> Path:
 def real_run(tmp_path_factory):
     sys.path.insert(0, str(TESTS.parent))
     tmp = tmp_path_factory.mktemp("real")
-    config = _real_config(tmp)
+    config = gsm8k_sweep(tmp)
     return config, tmp, _sweep(config, tmp, "r1")
 
 

@@ -70,6 +70,7 @@ spec = {width = 2}
 [run]
 hex = false
 progress = false
+eval_jobs = 1  # in-process: worker start-up would be most of this tiny run (the Dask test runs workers)
 """
 
 

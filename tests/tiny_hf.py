@@ -22,8 +22,11 @@ from transformers import (
     LlamaForTokenClassification,
     PreTrainedTokenizerFast,
 )
+from transformers.utils import logging as hf_logging
 
 from ttc.tokenizer import build_char_tokenizer
+
+hf_logging.disable_progress_bar()  # no "Writing model shards" bars in test output
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
                  "{% if add_generation_prompt %}<|assistant|>{% endif %}")
@@ -75,3 +78,50 @@ def save_llama(kind: str, tokenizer, path: Path, seed: int = 0) -> Path:
         weights["v_head.summary.bias"] = torch.randn(1)
         save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
     return path
+
+
+GSM8K_SAMPLE = Path(__file__).resolve().parent / "data" / "gsm8k_sample.jsonl"
+
+SWEEP_CONFIG = """
+[task]
+name = "gsm8k"
+path = "{data}"
+train_path = "{data}"
+prompt = "fewshot"
+fewshot = {fewshot}
+[generators]
+sizes = ["tiny"]
+checkpoints = {{tiny = "{models}/causal"}}
+[pools]
+n_problems = 6
+n_samples = {samples}
+max_new_tokens = {max_new_tokens}
+[verifiers]
+kinds = []
+[reward_models]
+rm = {{kind = "outcome", path = "{models}/outcome"}}
+vh = {{kind = "value_head", path = "{models}/value_head", aggregation = "min"}}
+[eval]
+ns = {ns}
+n_trials = 20
+rules = ["single", "majority", "best_of_n:logprob", "best_of_n:rm", "best_of_n:vh", "weighted_vote:vh", "coverage"]
+[run]
+device = "{device}"
+hex = false
+progress = false
+n_jobs = 1
+eval_jobs = 1
+"""
+
+
+def gsm8k_sweep(root: Path, *, samples: int = 4, ns=(1, 2, 4), max_new_tokens: int = 16, fewshot: int = 1,
+                device: str = "cpu") -> Path:
+    """A tiny GSM8K-format sweep config at ``root/gsm.toml``: a char-level Llama generator and two reward
+    models (outcome, value head) built under ``root/models``, the GSM8K sample of tests/data."""
+    tok = char_tokenizer()
+    for kind, seed in (("causal", 0), ("outcome", 1), ("value_head", 2)):
+        save_llama(kind, tok, root / "models" / kind, seed=seed)
+    config = root / "gsm.toml"
+    config.write_text(SWEEP_CONFIG.format(data=GSM8K_SAMPLE, models=root / "models", samples=samples,
+                                          ns=list(ns), max_new_tokens=max_new_tokens, fewshot=fewshot, device=device))
+    return config

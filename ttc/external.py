@@ -87,9 +87,10 @@ def model_params(path: str | Path) -> int:
 
 
 def external_checkpoint(name: str, path: str, *, train_flops: float = float("nan"), dtype: str = "",
-                        key: str = "generators.checkpoints") -> Checkpoint:
+                        engine: str = "ttc", device: str = "cpu", key: str = "generators.checkpoints") -> Checkpoint:
     """The ``Checkpoint`` record of a model ttc did not train (final, training tokens unknown: 0). Its key
-    is the directory's content digest and the dtype it is sampled in (bf16 samples differ from fp32)."""
+    is the directory's content digest, the dtype it is sampled in (bf16 samples differ from fp32) and,
+    for vLLM, the engine and whether requests are seeded (GPU) or not (CPU: ``ttc.vllm_backend``)."""
     p = check_model_dir(path, f"{key}.{name}")
     digest = checkpoint_digest(p)
     meta = p / "ttc_checkpoint.json"  # one of ttc's own checkpoints, moved: its training record holds
@@ -97,6 +98,7 @@ def external_checkpoint(name: str, path: str, *, train_flops: float = float("nan
     if meta.is_file():
         info = json.loads(meta.read_text())
         tokens, flops = int(info.get("tokens", 0)), float(info.get("train_flops", train_flops))
-    return Checkpoint(generator=name, key=f"external-{digest[:24]}" + (f"-{dtype}" if dtype else ""), path=str(p.resolve()),
+    suffix = (f"-{dtype}" if dtype else "") + (f"-vllm-{'gpu' if device != 'cpu' else 'cpu'}" if engine == "vllm" else "")
+    return Checkpoint(generator=name, key=f"external-{digest[:24]}{suffix}", path=str(p.resolve()),
                       params=model_params(p), tokens=tokens, train_flops=flops, step=0, loss=float("nan"),
                       final=True)

@@ -72,14 +72,20 @@ def read_records(cache: Cache, generator_key: str) -> list[Checkpoint]:
 
 
 def checkpoint_pool(cache: Cache, checkpoint: Checkpoint, task: Task, spec: PoolSpec, *, model=None,
-                    progress: bool = False, device: str = "cpu", dtype: str = "") -> pd.DataFrame:
+                    progress: bool = False, device: str = "cpu", dtype: str = "", engine: str = "ttc") -> pd.DataFrame:
     """``checkpoint``'s judged pool for ``spec`` (ttc.pools.cached_pool): read from the cache, or sampled
     with ``model`` (loaded from the checkpoint on ``device`` in ``dtype`` only on a miss) and the caller's
-    torch threads. The dtype is part of an external checkpoint's key (``ttc.external``)."""
+    torch threads. ``engine="vllm"`` samples with vLLM (``ttc.vllm_backend``). Dtype and engine are part of an
+    external checkpoint's key (``ttc.external``), so pools of different engines or dtypes never mix."""
     codec = Codec.of(AutoTokenizer.from_pretrained(checkpoint.path))  # cheap, unlike the model
     torch_dtype = getattr(torch, dtype) if dtype else None
-    load = (lambda: model) if model is not None else (
-        lambda: load_checkpoint(checkpoint.path, device=device, dtype=torch_dtype)[0])
+    if model is not None:
+        load = lambda: model  # noqa: E731
+    elif engine == "vllm":
+        from ttc.vllm_backend import VllmGenerator
+        load = lambda: VllmGenerator(checkpoint.path, seed=spec.seed, dtype=dtype, device=device)  # noqa: E731
+    else:
+        load = lambda: load_checkpoint(checkpoint.path, device=device, dtype=torch_dtype)[0]  # noqa: E731
     return cached_pool(cache, checkpoint.key, load, codec, task, spec, progress=progress)[0]
 
 

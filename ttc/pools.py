@@ -8,6 +8,7 @@ hash of (checkpoint, task spec, split, sampling parameters, seed); see ``POOL_CO
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -85,15 +86,17 @@ def draw_pool(model, codec: Codec, task: Task, spec: PoolSpec, *, progress: bool
                          f"{spec.split!r}; lower it or enlarge the split")
     problems = problems[: spec.n_problems]
     prompts = codec.encode_prompts([p.prompt for p in problems])
-    out = sample(model, prompts, n_samples=spec.n_samples, temperature=spec.temperature,
-                 max_new_tokens=spec.max_new_tokens, eos_token_id=codec.eos_id, seed=spec.seed,
-                 max_batch=max_batch, progress=progress)
+    # another engine (ttc.vllm_backend) draws with its own .sample, same arguments, same result type
+    draw = model.sample if getattr(model, "draws_itself", False) else partial(sample, model)
+    out = draw(prompts, n_samples=spec.n_samples, temperature=spec.temperature,
+               max_new_tokens=spec.max_new_tokens, eos_token_id=codec.eos_id, seed=spec.seed,
+               max_batch=max_batch, progress=progress)
     texts = [codec.decode(t) for t in out.tokens]
     pidx = np.asarray(out.prompt_index)
     frame = {"problem_id": np.array([problems[i].problem_id for i in pidx], dtype=np.int64),
              "sample_idx": np.asarray(out.sample_index, dtype=np.int64), "text": texts}
     frame.update(judge(task, problems, pidx, texts))
-    P = flop_params(model)
+    P = model.params if getattr(model, "draws_itself", False) else flop_params(model)
     prompt_len = np.array([len(p) for p in prompts], dtype=np.int64)[pidx]
     frame.update({
         "finished": np.asarray(out.finished, dtype=bool),

@@ -87,7 +87,8 @@ def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
 def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     """One cell's pool, sampled on a cache miss with the caller's torch threads (stage workers set them)."""
     return checkpoint_pool(Cache(cfg.run.cache_dir), cell.checkpoint, _task(cfg), cell.spec,
-                           progress=cfg.run.progress, device=cfg.run.device, dtype=cfg.generators.dtype)
+                           progress=cfg.run.progress, device=cfg.run.device, dtype=cfg.generators.dtype,
+                           engine=cfg.generators.engine if cfg.generators.external(cell.checkpoint.generator) else "ttc")
 
 
 def _item_label(item) -> str:
@@ -130,7 +131,8 @@ def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str
     from ttc.external import external_checkpoint
     g = cfg.generators
     external = {n: [external_checkpoint(n, g.checkpoints[n], train_flops=g.train_flops.get(n, float("nan")),
-                                        dtype=g.dtype)] for n in g.sizes if g.external(n)}
+                                        dtype=g.dtype, engine=g.engine, device=cfg.run.device)]
+                for n in g.sizes if g.external(n)}
     trained = _train_family(cfg, [n for n in g.sizes if not g.external(n)], timeline) if len(external) < len(g.sizes) else {}
     return {name: external[name] if name in external else trained[name] for name in g.sizes}
 

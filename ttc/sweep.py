@@ -1,5 +1,9 @@
 """The sweep engine: train generators → sample pools → (verifiers, scores) → curves.
 
+The stages' shared pieces (pool cells, the task, worker threads, dispatch) are in ``ttc.sweep_stage``;
+the verifier stage in ``ttc.sweep_verifiers``; search, the verifier-data sweep and reward-model
+scoring in ``ttc.sweep_search``, ``ttc.sweep_verifier_data`` and ``ttc.sweep_reward_models``.
+
 Each stage is a content-addressed cached step (``ttc.cache``): a cell's key hashes everything it
 depends on, so changing one knob recomputes only what depends on it, and a run killed at any moment
 resumes without redoing finished cells. Independent cells run through joblib with a selectable
@@ -8,112 +12,46 @@ backend. This module computes and returns data; ``experiments/sweep.py`` writes 
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import norm
 
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
 from ttc.config import to_dict
 from ttc.evaluate import curves_and_problems
-from ttc.generators import Checkpoint, GeneratorSpec, checkpoint_pool, ensure_generator, generator_key
-from ttc.parallel import run_items
+from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key
 from ttc.pools import PoolSpec, pool_key
 from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
 from ttc.sweep_reward_models import reward_model_keys
+from ttc.sweep_stage import (
+    CURVES_VERSION,
+    PoolCell,
+    judged_finals,
+    largest_final,
+    read_pool,
+    run_stage,
+    stage_threads,
+    task_of,
+)
+from ttc.sweep_verifiers import train_verifiers, verifier_gain, with_verifier_scores
 from ttc.tasks.base import Task
-
-CURVES_VERSION = 2  # bump when cell_curves changes what it computes
-
-
-@dataclass(frozen=True)
-class PoolCell:
-    checkpoint: Checkpoint
-    spec: PoolSpec
-    role: str  # final | checkpoint | ood | greedy
-
-
-_TASKS: dict[str, Task] = {}
-
-
-def _task(cfg: SweepConfig) -> Task:
-    """One task object per task config and process: its generated splits are then built only once."""
-    key = content_key(to_dict(cfg.task))
-    if key not in _TASKS:
-        _TASKS[key] = cfg.task.build()
-    return _TASKS[key]
-
-
-def largest_final(generators: dict[str, list[Checkpoint]]) -> Checkpoint:
-    """The final checkpoint of the generator with the most parameters."""
-    return max((cks[-1] for cks in generators.values()), key=lambda c: c.params)
-
-
-def judged_finals(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[Checkpoint]:
-    """The final checkpoints that get their own verifiers (``verifiers.judge``; () = the largest),
-    smallest first; none when no verifier kind is trained."""
-    if not cfg.verifiers.kinds:
-        return []
-    finals = [generators[n][-1] for n in cfg.verifiers.judge] or [largest_final(generators)]
-    return sorted(finals, key=lambda c: c.params)
-
-
-def _threads(cfg: SweepConfig, n_jobs: int | None = None) -> int:
-    if cfg.run.torch_threads:
-        return cfg.run.torch_threads
-    n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
-    jobs = n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
-    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
-    torch.set_num_threads(_threads(cfg, cfg.run.train_jobs))
+    torch.set_num_threads(stage_threads(cfg, cfg.run.train_jobs))
     spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
-    return ensure_generator(Cache(cfg.run.cache_dir), _task(cfg), spec, progress=cfg.run.progress)
+    return ensure_generator(Cache(cfg.run.cache_dir), task_of(cfg), spec, progress=cfg.run.progress)
 
 
 def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     """The pools stage's worker: sample (or read) one cell's pool with n_jobs' thread share."""
-    torch.set_num_threads(_threads(cfg))
-    return _read_pool(cfg, cell)
-
-
-def _read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
-    """One cell's pool, sampled on a cache miss with the caller's torch threads (stage workers set them)."""
-    return checkpoint_pool(Cache(cfg.run.cache_dir), cell.checkpoint, _task(cfg), cell.spec,
-                           progress=cfg.run.progress, device=cfg.run.device, dtype=cfg.generators.dtype,
-                           engine=cfg.generators.engine if cfg.generators.external(cell.checkpoint.generator) else "ttc")
-
-
-def _item_label(item) -> str:
-    """A short name of a stage item for the task timeline: generator, checkpoint, cell, verifier kind."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, PoolCell):
-        return f"{item.checkpoint.generator}@{item.checkpoint.tokens}/{item.role}/{item.spec.split}/N={item.spec.n_samples}"
-    if isinstance(item, Checkpoint):
-        return f"{item.generator}@{item.tokens}"
-    if isinstance(item, tuple) and item and hasattr(item[0], "strategy"):  # a search cell and its pool
-        cell = item[0]
-        return f"{cell.checkpoint.generator}@{cell.checkpoint.tokens}/search:{cell.strategy}:{cell.value}/N={cell.n}"
-    if isinstance(item, tuple):
-        return "/".join(_item_label(x) for x in item if isinstance(x, (str, PoolCell, Checkpoint))
-                        or hasattr(x, "kind")) if item else ""
-    return str(getattr(item, "kind", type(item).__name__))
-
-
-def _parallel(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None,
-              timeline: list | None = None) -> list:
-    """``ttc.parallel.run_items`` with the run config's workers, backend and progress setting."""
-    return run_items(fn, cfg, items, desc, n_jobs=cfg.run.n_jobs if n_jobs is None else n_jobs,
-                     backend=cfg.run.backend, progress=cfg.run.progress, cached=cached, timeline=timeline,
-                     label=_item_label, scheduler=cfg.run.scheduler)
+    torch.set_num_threads(stage_threads(cfg))
+    return read_pool(cfg, cell)
 
 
 def train_cost(cfg: SweepConfig, name: str) -> float:
@@ -139,14 +77,14 @@ def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str
 
 def _train_family(cfg: SweepConfig, sizes: list[str], timeline: list | None) -> dict[str, list[Checkpoint]]:
     names = sorted(sizes, key=lambda n: -train_cost(cfg, n))  # longest first
-    torch.set_num_threads(_threads(cfg, cfg.run.train_jobs))
-    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
+    torch.set_num_threads(stage_threads(cfg, cfg.run.train_jobs))
+    cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
 
     def cached(name: str) -> bool:
         spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
         return cache.path("generators", generator_key(task, spec), ".json").exists()
 
-    return dict(zip(names, _parallel(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached, timeline)))
+    return dict(zip(names, run_stage(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached, timeline)))
 
 
 def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[PoolCell]:
@@ -163,7 +101,7 @@ def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> lis
                 cells.append(PoolCell(ck, replace(final, n_samples=1, temperature=0.0), "greedy"))
             else:
                 cells.append(PoolCell(ck, replace(final, n_samples=p.checkpoint_samples), "checkpoint"))
-    if getattr(_task(cfg), "has_ood", True):  # a file task without task.ood_path has none
+    if getattr(task_of(cfg), "has_ood", True):  # a file task without task.ood_path has none
         ood = replace(final, split="ood", n_problems=p.ood_problems)
         cells.append(PoolCell(largest_final(generators), ood, "ood"))
     return cells
@@ -208,91 +146,6 @@ def cell_curves(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, task: Task
     return frame, by_problem
 
 
-def _ensure_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], judged: Checkpoint, spec):
-    """A verifier of ``judged``'s samples, started from the checkpoint ``spec.init_size`` names (None:
-    from ``judged`` itself)."""
-    from ttc.verifiers import ensure_verifier
-    init = generators[spec.init_size][-1] if spec.init_size else None  # verifier size chosen freely
-    return ensure_verifier(Cache(cfg.run.cache_dir), _task(cfg), judged, spec, init_checkpoint=init,
-                           progress=cfg.run.progress)
-
-
-def _verifier_one(cfg: SweepConfig, item):
-    generators, judged, spec = item
-    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    return _ensure_verifier(cfg, generators, judged, spec)
-
-
-def _verifier_pool_one(cfg: SweepConfig, item) -> None:
-    from ttc.verifiers import verifier_pool
-    judged, specs = item
-    torch.set_num_threads(_threads(cfg))
-    for spec in specs:  # a pool two specs share is sampled once and then read from the cache
-        verifier_pool(Cache(cfg.run.cache_dir), _task(cfg), judged, spec, progress=cfg.run.progress)
-
-
-def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], timeline: list | None = None) -> dict:
-    """One verifier per judged generator and kind (cached): {(generator, kind): record}. The train pools
-    are sampled first (``run.n_jobs`` workers, once per generator), then ``run.eval_jobs`` workers train,
-    the largest verifiers first."""
-    specs = [cfg.verifiers.spec(kind) for kind in cfg.verifiers.kinds]
-    judged = judged_finals(cfg, generators)
-    from ttc.verifiers.store import verifier_key
-    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
-
-    def ready(ck: Checkpoint, spec) -> bool:
-        init = generators[spec.init_size][-1] if spec.init_size else ck
-        return cache.dir_ready("verifiers", verifier_key(task, ck, init, spec)) is not None
-
-    _parallel(cfg, _verifier_pool_one, [(ck, specs) for ck in reversed(judged)], "verifier pools",
-              cached=lambda item: all(ready(item[0], s) for s in item[1]), timeline=timeline)
-    jobs = [(generators, ck, s) for ck in reversed(judged) for s in specs]
-    recs = _parallel(cfg, _verifier_one, jobs, "verifiers", cfg.run.eval_jobs, cached=lambda j: ready(j[1], j[2]),
-                     timeline=timeline)
-    return {(ck.generator, s.kind): rec for (_, ck, s), rec in zip(jobs, recs)}
-
-
-def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, verifiers: dict) -> pd.DataFrame:
-    """Add score_<kind>, step_scores_<kind> and verify_flops_<kind> for the generator the verifiers judge."""
-    from ttc.verifiers import score_pool, scoring_flops
-    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
-    for (_, kind), rec in verifiers.items():
-        if rec.generator != cell.checkpoint.key:
-            continue
-        key = content_key("scores", rec.key, pool_key(cell.checkpoint.key, task, cell.spec))
-
-        def build(rec=rec, pool=pool) -> pd.DataFrame:
-            scores, steps = score_pool(rec, pool, task, split=cell.spec.split)
-            return pd.DataFrame({"score": scores, "step_scores": [list(map(float, s)) for s in steps],
-                                 "flops": scoring_flops(rec, pool)})
-
-        scored, _ = cache.frame("scores", key, build)
-        pool = pool.assign(**{f"score_{kind}": scored["score"].to_numpy(),
-                              f"step_scores_{kind}": list(scored["step_scores"]),
-                              f"verify_flops_{kind}": scored["flops"].to_numpy()})
-    return pool
-
-
-def verifier_gain(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame) -> pd.DataFrame:
-    """Best-of-N of every scorer of a verifier-scored pool next to majority@N: exact accuracy with its CI
-    and the paired per-problem difference to majority with its CI (ttc.verifiers.metrics.selection_table),
-    plus each scorer's ranking quality on this pool (within-problem AUC etc., labels read here only)."""
-    from ttc.verifiers import SCORERS, verifier_metrics
-    from ttc.verifiers.metrics import selection_table
-    scores = {name: fn(pool) for name, fn in SCORERS.items()}
-    scores |= {c.removeprefix("score_"): pool[c].to_numpy(float) for c in pool.columns if c.startswith("score_")}
-    z = float(norm.ppf(0.5 + cfg.eval.confidence / 2))
-    versus = tuple(v for v in ("logprob", "orm") if v in scores)  # the free baseline; the outcome verifier
-    table = selection_table(pool, scores, [n for n in cfg.eval.ns if n <= cell.spec.n_samples], z=z, versus=versus)
-    quality = {name: verifier_metrics(s, list(pool[f"step_scores_{name}"]) if f"step_scores_{name}" in pool else None,
-                                      pool, probabilities=name not in SCORERS) for name, s in scores.items()}
-    cols = ["within_problem_auc", "within_problem_auc_process", "pooled_auc", "step_auc", "ece"]
-    for col in cols:
-        table[col] = table["scorer"].map(lambda n, c=col: quality.get(n, {}).get(c, np.nan))
-    return table.assign(split=cell.spec.split, generator=cell.checkpoint.generator, params=cell.checkpoint.params,
-                        checkpoint=cell.checkpoint.key, confidence=cfg.eval.confidence)
-
-
 def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
     """One pool's row of pools.csv; process-based numbers are NaN when the task has no step checker."""
     right, known = pool["is_correct"], bool(pool["process_correct"].notna().all())
@@ -314,7 +167,7 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
 
 def _curves_key(cfg: SweepConfig, cell: PoolCell, verifiers: dict) -> str:
     """The curves cache key: the pool, the estimation settings, the checkpoint record and its verifiers."""
-    return content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, _task(cfg), cell.spec),
+    return content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task_of(cfg), cell.spec),
                        to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
                        sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key),
                        *([reward_model_keys(cfg)] if cfg.reward_models else []))
@@ -324,8 +177,8 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
     """One pool cell: verifier scores (cached), curves (cached), pool statistics, and the verifier gain
     table for the judged generator's final and ood pools."""
     cell, verifiers, judged = item
-    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
+    torch.set_num_threads(stage_threads(cfg, cfg.run.eval_jobs))
+    task, cache = task_of(cfg), Cache(cfg.run.cache_dir)
     key = _curves_key(cfg, cell, verifiers)
     wants_gain = bool(verifiers) and judged and cell.role in ("final", "ood")
     done = _read_cell(cache, key, wants_gain)
@@ -335,7 +188,7 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
             if done is None:
                 return _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain)
     frame, by_problem, gain = done  # a warm rerun (or another process's work): read only
-    return frame, pool_stats(cell, _read_pool(cfg, cell)), gain, by_problem
+    return frame, pool_stats(cell, read_pool(cfg, cell)), gain, by_problem
 
 
 def _read_cell(cache: Cache, key: str, wants_gain: bool):
@@ -352,7 +205,7 @@ def _estimate_cell(cfg, cell, verifiers, task, cache, key, wants_gain):
     frame, by_problem = cache.read_frame("curves", key), cache.read_frame("curves-by-problem", key)
     gain = cache.read_frame("verifier-gain", key) if wants_gain else None
     from ttc.sweep_reward_models import with_reward_model_scores
-    pool = with_reward_model_scores(cfg, cell, with_verifier_scores(cfg, cell, _read_pool(cfg, cell), verifiers))
+    pool = with_reward_model_scores(cfg, cell, with_verifier_scores(cfg, cell, read_pool(cfg, cell), verifiers))
     if wants_gain and gain is None:
         gain, _ = cache.frame("verifier-gain", key, lambda: verifier_gain(cfg, cell, pool))
     if frame is None or by_problem is None:
@@ -381,8 +234,8 @@ def run_sweep(cfg: SweepConfig) -> dict:
     # the longest cells first (samples x (P + per-token overhead)), so the workers finish together
     order = sorted(range(len(cells)), key=lambda i: -cells[i].spec.n_samples * cells[i].spec.n_problems
                    * (cells[i].checkpoint.params + 40_000))
-    cache, task = Cache(cfg.run.cache_dir), _task(cfg)
-    drawn = _parallel(cfg, _pool_one, [cells[i] for i in order], "pools", cached=lambda c: cache.path(
+    cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
+    drawn = run_stage(cfg, _pool_one, [cells[i] for i in order], "pools", cached=lambda c: cache.path(
         "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
     pools = [drawn[order.index(i)] for i in range(len(cells))]
     lap("pools")
@@ -399,7 +252,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
                                                    and verifiers else [])
         return all(cache.path(k, key, ".parquet").exists() for k in kinds)
 
-    done = _parallel(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint in judged) for i in order],
+    done = run_stage(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint in judged) for i in order],
                      "curves", cfg.run.eval_jobs, curves_cached, timeline)
     frames, stats, gains, by_problem = [None] * len(cells), [None] * len(cells), [], []
     for i, (frame, stat, gain, values) in zip(order, done):

@@ -64,7 +64,7 @@ def with_reward_model_scores(cfg: Any, cell: Any, pool: pd.DataFrame) -> pd.Data
     if not cfg.reward_models:
         return pool
     from ttc.pools import pool_key
-    from ttc.sweep import _task
+    from ttc.sweep_stage import task_of as _task
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     specs = cfg.reward_model_specs()
     for name, digest, view in reward_model_keys(cfg):

@@ -116,7 +116,9 @@ def run_cell(cfg: SweepConfig, task, cell: SearchCell, tokens_per_sample: float)
 
 def search_one(cfg: SweepConfig, item) -> pd.DataFrame:
     """The stage's worker: a cell's rows, searched on a cache miss with this worker's thread share."""
-    from ttc.sweep import _read_pool, _task, _threads
+    from ttc.sweep_stage import read_pool as _read_pool
+    from ttc.sweep_stage import stage_threads as _threads
+    from ttc.sweep_stage import task_of as _task
     cell, pool_cell = item
     torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
@@ -136,7 +138,9 @@ def search_one(cfg: SweepConfig, item) -> pd.DataFrame:
 def run_search_stage(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], verifiers: dict, pool_cells: list,
                      timeline: list | None = None) -> pd.DataFrame:
     """Every search cell (cached), on ``run.eval_jobs`` workers; their rows, one per problem and cell."""
-    from ttc.sweep import _parallel, _task, judged_finals
+    from ttc.sweep_stage import judged_finals
+    from ttc.sweep_stage import run_stage as _parallel
+    from ttc.sweep_stage import task_of as _task
     main = [generators[name][-1] for name in cfg.search.generators] or judged_finals(cfg, generators)[-1:]
     cells = search_cells(cfg, generators, verifiers, main)
     if not cells:

@@ -16,31 +16,23 @@ from ttc.config import to_dict
 from ttc.evaluate import curves
 from ttc.pools import pool_key
 from ttc.selection import RuleSpec
-from ttc.sweep import (
-    CURVES_VERSION,
-    PoolCell,
-    _ensure_verifier,
-    _parallel,
-    _read_pool,
-    _task,
-    _threads,
-    with_verifier_scores,
-)
 from ttc.sweep_config import SweepConfig
+from ttc.sweep_stage import CURVES_VERSION, PoolCell, read_pool, run_stage, stage_threads, task_of
+from ttc.sweep_verifiers import ensure_stage_verifier, with_verifier_scores
 
 
 def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
     """One point of the verifier-data sweep: train the verifier, score the judged pool, estimate (cached)."""
     from ttc.verifiers import data_point
     generators, cell, kind, n_problems, k, ns = item
-    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
-    rec = _ensure_verifier(cfg, generators, cell.checkpoint, data_point(cfg.verifiers.spec(kind), n_problems, k))
-    task, cache = _task(cfg), Cache(cfg.run.cache_dir)
+    torch.set_num_threads(stage_threads(cfg, cfg.run.eval_jobs))
+    rec = ensure_stage_verifier(cfg, generators, cell.checkpoint, data_point(cfg.verifiers.spec(kind), n_problems, k))
+    task, cache = task_of(cfg), Cache(cfg.run.cache_dir)
     key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),
                       to_dict(cfg.eval), ns)
 
     def build() -> pd.DataFrame:
-        scored = with_verifier_scores(cfg, cell, _read_pool(cfg, cell), {(cell.checkpoint.generator, kind): rec})
+        scored = with_verifier_scores(cfg, cell, read_pool(cfg, cell), {(cell.checkpoint.generator, kind): rec})
         rules = [RuleSpec.parse(f"best_of_n:{kind}"), RuleSpec.parse(f"weighted_vote:{kind}")]
         return curves(scored, rules, ns, trials=cfg.eval.n_trials, seed=cfg.eval.seed, confidence=cfg.eval.confidence)
 
@@ -63,7 +55,7 @@ def verifier_data_sweep(cfg: SweepConfig, generators: dict, cell: PoolCell, pool
     base = curves(pool, ["single", "majority"], ns, confidence=cfg.eval.confidence)
     jobs = sorted(((generators, cell, kind, n, k, ns) for kind in cfg.verifiers.kinds
                    for n, k in cfg.verifiers.data_grid(kind)), key=lambda j: -j[3] * j[4])
-    rows = _parallel(cfg, _data_point_one, jobs, "verifier data sweep", cfg.run.eval_jobs)
+    rows = run_stage(cfg, _data_point_one, jobs, "verifier data sweep", cfg.run.eval_jobs)
     out = pd.concat(rows + [base.assign(verifier="none")], ignore_index=True)
     out = out.sort_values(["verifier", "train_problems", "samples_per_problem", "rule", "n"], kind="stable")
     return out.reset_index(drop=True).assign(generator=cell.checkpoint.generator, params=cell.checkpoint.params)

@@ -23,6 +23,9 @@ def table() -> str:
         rows.append(
             ("sweep", f"`--set {ov}`", word, "test_sweep.py::test_bad_configs_rejected_before_anything_runs")
         )
+    for ov, word in params("tests/test_real_tasks.py", "test_real_config_bad_paths_are_one_line_errors"):
+        rows.append(("sweep (real task)", f"`--set {ov}`", word,
+                     "test_real_tasks.py::test_real_config_bad_paths_are_one_line_errors"))
     for line, says in params("tests/test_evaluate.py", "test_malformed_jsonl_is_refused_naming_the_line"):
         short = line if len(line) < 70 else line[:67] + "…"
         rows.append(

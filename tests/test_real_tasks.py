@@ -267,17 +267,22 @@ def test_tiny_gsm8k_sweep_rerun_and_dask_cluster_equal_the_local_run(real_run):
         pd.testing.assert_frame_equal(a, b)
 
 
-def test_real_config_bad_paths_are_one_line_errors(real_run, tmp_path, capsys):
+@pytest.mark.parametrize("override, message", [
+    ('generators.checkpoints.tiny="/no/model"', "generators.checkpoints.tiny='/no/model': no such directory"),
+    ('reward_models.rm.path="/no/rm"', "reward_models.rm.path='/no/rm': no such directory"),
+    ('reward_models.rm.kind="nope"', "reward_models.rm.kind='nope' is unknown"),
+    ('task.path="/no/data.jsonl"', "task.path='/no/data.jsonl': no such file"),
+    ('task.prompt="chat"', "has no chat template"),
+    ("pools.n_problems=7", "exceeds the 6 problems of task.path"),
+    ('eval.rules=["best_of_n:zz"]', "unknown scorer 'zz'"),
+    ('generators.engine="nope"', "generators.engine='nope'"),
+    ('run.device="tpu"', "run.device='tpu'"),
+])
+def test_real_config_bad_paths_are_one_line_errors(real_run, tmp_path, capsys, override, message):
     from experiments import sweep as sweep_script
     config, tmp, _ = real_run
-    cases = [("generators.checkpoints.tiny=\"/no/model\"", "generators.checkpoints.tiny='/no/model': no such directory"),
-             ("reward_models.rm.path=\"/no/rm\"", "reward_models.rm.path='/no/rm': no such directory"),
-             ("task.path=\"/no/data.jsonl\"", "task.path='/no/data.jsonl': no such file"),
-             ("pools.n_problems=7", "exceeds the 6 problems of task.path"),
-             ('eval.rules=["best_of_n:zz"]', "unknown scorer 'zz'")]
-    for override, message in cases:
-        code = sweep_script.main(["--config", str(config), "--set", override, "--set",
-                                  f'run.results_dir="{tmp_path / "never"}"'])
-        err = capsys.readouterr().err.strip()
-        assert code == 2 and message in err and len(err.splitlines()) == 1, (override, err)
-        assert not (tmp_path / "never").exists()
+    code = sweep_script.main(["--config", str(config), "--set", override, "--set",
+                              f'run.results_dir="{tmp_path / "never"}"'])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, (override, err)
+    assert not (tmp_path / "never").exists()

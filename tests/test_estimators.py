@@ -220,3 +220,39 @@ def test_majority_truncation_changes_nothing_measurable(monkeypatch):
     cut = EXACT["majority"](problems, ns)
     monkeypatch.setattr("ttc.estimators.LOG_EPS", -np.inf)
     assert np.abs(EXACT["majority"](problems, ns) - cut).max() < 1e-13
+
+
+# ---------------------------------------------------------------- majority at scale (ttc.majority)
+
+
+def _tied_pool(rng, m, n_answers):
+    """Many answers of equal counts (heavy ties) and 10% nulls."""
+    base = np.repeat(np.arange(n_answers), rng.integers(1, 2 * m // n_answers, size=n_answers))[:m]
+    ids = np.concatenate([base, rng.integers(0, n_answers, size=m - len(base))])
+    ids[rng.random(m) < 0.1] = N
+    return ids
+
+
+def test_per_n_majority_equals_the_all_n_scheme_on_medium_pools():
+    # the two exact schemes are independent derivations; on 300-600-sample pools with 40 answers of
+    # repeated counts, 10% nulls and ties everywhere, they agree to 1e-10 at every requested N
+    from ttc.estimators import _old_majority_win_probs
+
+    rng = np.random.default_rng(11)
+    for m, n_answers in ((300, 40), (600, 12)):
+        ids = _tied_pool(rng, m, n_answers)
+        ns = np.unique(np.round(np.logspace(0, np.log10(m), 15)).astype(int))
+        new, old = majority_win_probs(ids, ns), _old_majority_win_probs(ids, ns)
+        assert new.shape == old.shape and np.abs(new - old).max() < 1e-10
+        assert np.allclose(new.sum(axis=1)[-1], 1.0)  # N = M: someone wins (nulls are 10%, not all)
+
+
+def test_per_n_majority_windows_change_nothing_measurable(monkeypatch):
+    # the e^-50 windows, tie degrees and root count are the one approximation: against none at all
+    # (every term kept, L past the whole pool) the values agree to 1e-13
+    rng = np.random.default_rng(12)
+    problems = [problem(np.minimum(rng.zipf(1.6, size=300), 40) - 1) for _ in range(2)]
+    ns = np.array([3, 17, 60, 150, 299])
+    cut = EXACT["majority"](problems, ns)
+    monkeypatch.setattr("ttc.majority.LOG_TAIL", -np.inf)
+    assert np.abs(EXACT["majority"](problems, ns) - cut).max() < 1e-13

@@ -152,22 +152,6 @@ class _Grid:
         return (values * self.power(np.array(-n)) * twice).real.sum(axis=-1) / self.size
 
 
-def _cumulative(bins: _Binomials, group: int, top: int, grid: _Grid) -> np.ndarray:
-    """[W, L//2+1]: sum_{y=lo..lo+t} B_g(y) omega^y for y up to ``top`` (one row of zeros if empty)."""
-    y = np.arange(bins.lo[group], max(top, bins.lo[group]) + 1)
-    pmf = np.exp(bins.logpmf[bins.offset[group] + y]) * (y <= top)
-    return np.cumsum(pmf[:, None] * grid.power(y), axis=0)
-
-
-def _factor(bins: _Binomials, group: int, cum: np.ndarray, k: np.ndarray, u: np.ndarray,
-            grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
-    """One answer of the group, on rows whose level it can reach: H = P + u Q and Q, [R, L']."""
-    index = k - 1 - bins.lo[group]
-    p_part = np.where((index >= 0)[:, None], cum[np.maximum(index, 0)], 0.0)
-    q_part = np.exp(bins.logpmf[bins.offset[group] + k])[:, None] * grid.power(k)
-    return p_part + u[:, None] * q_part, q_part
-
-
 def _dense_factors(bins: _Binomials, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
                    grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
     """H and Q of many groups at once, [G', R, L'] (H = 1, Q = 0 on rows a group cannot reach)."""
@@ -185,75 +169,108 @@ def _dense_factors(bins: _Binomials, groups: np.ndarray, k: np.ndarray, u: np.nd
     return np.where(reach[..., None], p_part + u[:, None] * q_part, 1.0), q_part
 
 
-def _dense(bins: _Binomials, g: Groups, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
-           grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
-    """(product, derivative) over many small groups at once: [R, L'] and [Q, R, L'], the
-    leave-one-out products from prefix and suffix products over the group axis."""
-    h, q = _dense_factors(bins, groups, k, u, grid)
-    mult = g.mult[groups]
-    h_less = np.ones_like(h)
+def _power(h: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """h ** mult per group (axis 0), skipping the work where mult is 1."""
+    out = h.copy()
     many = mult >= 2
-    h_less[many] = np.power(h[many], (mult[many] - 1)[:, None, None])
-    full = h_less * h
-    ones = np.ones_like(full[:1])
-    before = np.cumprod(np.concatenate([ones, full[:-1]]), axis=0)
-    after = np.cumprod(np.concatenate([ones, full[:0:-1]]), axis=0)[::-1]
-    term = mult[:, None, None] * q * h_less * before * after
-    return before[-1] * full[-1], np.einsum("gq,grj->qrj", g.weight[groups], term)
+    if many.any():
+        out[many] = np.power(h[many], mult[many][:, None, None])
+    return out
 
 
 def _split(rows: np.ndarray, roots: int) -> int:
-    """How many of the groups (most rows first) to multiply in one by one; the rest go in one dense
-    block. Each one-by-one group costs a fixed ~40 array passes' overhead, a dense one its block."""
-    ahead = np.concatenate([[0], np.cumsum(rows)]) * roots * 12 + np.arange(len(rows) + 1) * 40_000
-    dense = (len(rows) - np.arange(len(rows) + 1)) * np.append(rows, 0) * roots * 16
+    """How many of the blocking groups (most rows first) to multiply in one by one; the rest go in
+    one dense block. One by one costs a fixed overhead per group, the block its full size."""
+    ahead = np.concatenate([[0], np.cumsum(rows)]) * roots * 6 + np.arange(len(rows) + 1) * 30_000
+    dense = (len(rows) - np.arange(len(rows) + 1)) * np.append(rows, 0) * roots * 8
     return int(np.argmin(ahead + dense))
 
 
-def _products(g: Groups, bins: _Binomials, groups: np.ndarray, cut: int, cums: dict, k: np.ndarray,
-              u: np.ndarray, grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
-    """For rows (k, u): the product over groups and its derivative (one marked answer, the
-    candidate at k) carried together dual-number style: (V1, D1)(V2, D2) = (V1 V2, D1 V2 + V1 D2).
-
-    A group enters only the rows whose level it can reach (a prefix: rows are sorted by level);
-    elsewhere its factor is the free binomial's. groups[:cut] go one by one, the rest in one block.
-    """
+def _blockers(bins: _Binomials, g: Groups, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
+              grid: _Grid) -> np.ndarray:
+    """[R, L']: prod over answers that are worth nothing when they win (they only block) of H^m."""
     reach = np.searchsorted(k, bins.hi[groups], side="right")
+    order = np.argsort(-reach, kind="stable")
+    groups, reach = groups[order], reach[order]
+    cut = _split(reach, len(grid.j))
     value = np.ones((len(k), len(grid.j)), dtype=complex)
-    deriv = np.zeros((g.weight.shape[1],) + value.shape, dtype=complex)
-    if cut < len(groups) and reach[cut:].max():
-        top = int(reach[cut:].max())
-        value[:top], deriv[:, :top] = _dense(bins, g, groups[cut:], k[:top], u[:top], grid)
+    if cut < len(groups) and reach[cut]:
+        top = int(reach[cut])
+        h, _ = _dense_factors(bins, groups[cut:], k[:top], u[:top], grid)
+        value[:top] = np.prod(_power(h, g.mult[groups[cut:]]), axis=0)
     for a, rows in zip(groups[:cut], reach[:cut]):
         if not rows:
             continue
-        h, q = _factor(bins, int(a), cums[int(a)], k[:rows], u[:rows], grid)
+        h, _ = _dense_factors(bins, np.array([a]), k[:rows], u[:rows], grid)
+        value[:rows] *= _power(h, g.mult[a : a + 1])[0]
+    return value
+
+
+def _products(g: Groups, bins: _Binomials, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
+              grid: _Grid) -> np.ndarray:
+    """[Q, R, L']: for rows (k, u), the derivative of prod_g (H_g + t w_g Q_g)^m_g at t = 0: one
+    marked answer (the candidate at level k, worth w_g) and the others at most k.
+
+    Answers worth nothing (usually all but the right one) only block: their product is taken once;
+    the few that are worth something are carried dual-number style, (V1, D1)(V2, D2) = (V1 V2,
+    D1 V2 + V1 D2). A group enters only the rows whose level it can reach (a prefix: rows are
+    sorted by level); elsewhere its factor is the free binomial's.
+    """
+    worth = g.weight[groups].any(axis=1)
+    value = _blockers(bins, g, groups[~worth], k, u, grid)
+    deriv = np.zeros((g.weight.shape[1],) + value.shape, dtype=complex)
+    for a in groups[worth]:
+        rows = int(np.searchsorted(k, bins.hi[a], side="right"))
+        if not rows:
+            continue
+        h, q = (x[0] for x in _dense_factors(bins, np.array([a]), k[:rows], u[:rows], grid))
         mult = int(g.mult[a])
         h_less = np.power(h, mult - 1) if mult > 1 else np.ones_like(h)
         h_all = h_less * h
         deriv[:, :rows] = deriv[:, :rows] * h_all + g.weight[a][:, None, None] * (value[:rows] * mult * q * h_less)
         value[:rows] *= h_all
-    return value, deriv
+    return deriv
+
+
+def _prune_blockers(g: Groups, bins: _Binomials, blockers: np.ndarray, worth: np.ndarray,
+                    ks: np.ndarray) -> _Binomials:
+    """The windows with each blocker's top lowered to the last level k where it still matters:
+    treating a blocker as free at k misses at most P(Y_b >= k) * sum_w P(Y_w = k) (w: the answers
+    worth something, independent under the binomial law), dropped where below e^LOG_TAIL."""
+    pmf = np.exp(bins.logpmf)
+    surv = np.concatenate([np.cumsum(pmf[o : o + c + 1][::-1])[::-1] for o, c in zip(bins.offset, g.counts)])
+    index = bins.offset[:, None] + np.minimum(ks[None, :], g.counts[:, None])
+    tail = np.where(ks[None, :] <= g.counts[:, None], surv[index], 0.0)  # [G, K]: P(Y_g >= k)
+    at_k = (g.mult[worth, None] * np.where(ks[None, :] <= g.counts[worth, None], pmf[index[worth]], 0.0)).sum(0)
+    matters = np.log(np.maximum(tail[blockers] * at_k[None, :], 1e-300)) >= LOG_TAIL
+    last = np.where(matters.any(axis=1), ks[len(ks) - 1 - np.argmax(matters[:, ::-1], axis=1)], ks[0] - 1)
+    hi = bins.hi.copy()
+    hi[blockers] = np.minimum(hi[blockers], last)
+    return _Binomials(bins.logpmf, bins.offset, bins.lo, hi)
 
 
 def _fourier_part(g: Groups, bins: _Binomials, ks: np.ndarray, degree: np.ndarray, n: int,
                   p: float, lf: np.ndarray) -> np.ndarray:
     """[Q]: sum over levels ks (each with >= 2 answers able to reach it) of the weighted win mass,
     times P(Binomial(M, p) = N): the u-quadrature and the free samples' (q + p omega)^F applied per
-    row, then the coefficient of z^N read off the roots."""
+    row, then the coefficient of z^N read off the roots. Levels no answer worth something can
+    reach add nothing and are skipped."""
+    groups = np.flatnonzero(bins.hi >= ks[0])
+    worth = g.weight[groups].any(axis=1)
+    if not worth.any():
+        return np.zeros(g.weight.shape[1])
+    keep = ks <= bins.hi[groups[worth]].max()
+    ks, degree = ks[keep], degree[keep]
+    bins = _prune_blockers(g, bins, groups[~worth], groups[worth], ks)
     size = _roots(g.pool, n, p, lf)
     grid = _Grid(size, np.exp(2j * np.pi * np.arange(size) / size), np.arange(size // 2 + 1))
     k_rows, u_rows, w_rows = _rows(ks, degree)
-    groups = np.flatnonzero(bins.hi >= ks[0])
-    groups = groups[np.argsort(-bins.hi[groups], kind="stable")]  # most rows first
-    cut = _split(np.searchsorted(k_rows, bins.hi[groups], side="right"), len(grid.j))
-    cums = {int(a): _cumulative(bins, int(a), min(int(bins.hi[a]), int(ks[-1])) - 1, grid) for a in groups[:cut]}
     log_free_base = np.log((1 - p) + p * grid.power(np.array(1)))
     total = np.zeros((g.weight.shape[1], len(grid.j)), dtype=complex)
     step = max(_CHUNK // (len(grid.j) * min(len(groups), 16)), 1)
     for start in range(0, len(k_rows), step):
         k, u, w = (a[start : start + step] for a in (k_rows, u_rows, w_rows))
-        _, deriv = _products(g, bins, groups, cut, cums, k, u, grid)
+        deriv = _products(g, bins, groups, k, u, grid)
         free = g.pool - ((k[None, :] <= bins.hi[groups, None]) * (g.mult * g.counts)[groups, None]).sum(axis=0)
         scale = w[:, None] * np.exp(free[:, None] * log_free_base[None, :])
         total += (deriv * scale).sum(axis=1)

@@ -156,11 +156,12 @@ def subsample_values(
     trials: int = 400,
     seed: int = 0,
     top_k: int = 5,
+    first: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Monte-Carlo estimate and its variance, each [problems, len(ns), measures] (NaN if N > pool).
 
-    Problem p's permutations come from np.random.default_rng([seed, p]), so results do not depend
-    on how problems are batched. Problems with equal pool sizes run together, in chunks of ~16 MB.
+    Problem p's permutations come from np.random.default_rng([seed, first + p]) (``first``: the
+    index of problems[0] in the whole pool), so results do not depend on how problems are batched. Problems with equal pool sizes run together, in chunks of ~16 MB.
     Weighted vote: the N at which the vote is decided (``ttc.vote_bounds``) take their exact value,
     with variance 0, and the permutations stop at the largest N still undecided.
     """
@@ -180,16 +181,16 @@ def subsample_values(
         for chunk in np.split(same, np.flatnonzero(np.diff(np.cumsum(nbytes[same]) // (1 << 24))) + 1):
             open_n = (ns <= m) & ~decided[chunk].all(axis=0)
             if open_n.any():
-                _subsample_chunk(rule, problems, chunk, ns, open_n, int(m), trials, seed, top_k, mean, var)
+                _subsample_chunk(rule, problems, chunk, ns, open_n, int(m), trials, seed, top_k, mean, var, first)
     return mean, var
 
 
-def _subsample_chunk(rule, problems, chunk, ns, open_n, m, trials, seed, top_k, mean, var) -> None:
+def _subsample_chunk(rule, problems, chunk, ns, open_n, m, trials, seed, top_k, mean, var, first) -> None:
     """Fill mean/var [chunk, open N] from ``trials`` seeded permutation prefixes per problem (N that
     some problem of the chunk has decided exactly keep that problem's exact value)."""
     n_meas = mean.shape[2]
     length = int(ns[open_n].max())
-    perms = [_prefixes(np.random.default_rng([seed, int(p)]), m, trials, length) for p in chunk]
+    perms = [_prefixes(np.random.default_rng([seed, first + int(p)]), m, trials, length) for p in chunk]
     slot = {int(ns[j]) - 1: int(j) for j in np.flatnonzero(open_n)}
 
     def record_n(j, value):

@@ -152,63 +152,78 @@ class _Grid:
         return (values * self.power(np.array(-n)) * twice).real.sum(axis=-1) / self.size
 
 
-def _dense_factors(bins: _Binomials, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
-                   grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
-    """H and Q of many groups at once, [G', R, L'] (H = 1, Q = 0 on rows a group cannot reach)."""
+@dataclass(frozen=True)
+class _RowSet:
+    """A chunk of rows (level k, tie variable u), sorted by level, with omega_j^k [R, L']."""
+
+    k: np.ndarray
+    u: np.ndarray
+    omega: np.ndarray
+    grid: _Grid
+
+
+def _dense_factors(bins: _Binomials, groups: np.ndarray, rows: _RowSet, count: int) -> np.ndarray:
+    """H of many groups at once on rows[:count], [G', count, L'] (1 on rows a group cannot reach)."""
+    k, u = rows.k[:count], rows.u[:count]
     lo, hi = bins.lo[groups, None], bins.hi[groups, None]
     top = np.minimum(hi, k[-1]) - 1
     y = lo + np.arange(max(int((top - lo).max()) + 1, 1))
     inside = y <= top
     pmf = np.where(inside, np.exp(bins.logpmf[bins.offset[groups, None] + np.where(inside, y, lo)]), 0.0)
-    cum = np.cumsum(pmf[..., None] * grid.power(y), axis=1)
+    cum = np.cumsum(pmf[..., None] * rows.grid.power(y), axis=1)
     reach, index = k <= hi, k - 1 - lo
     p_part = cum[np.arange(len(groups))[:, None], np.clip(index, 0, cum.shape[1] - 1)]
     p_part = np.where(((index >= 0) & reach)[..., None], p_part, 0.0)
     pmf_k = np.where(reach, np.exp(bins.logpmf[bins.offset[groups, None] + np.where(reach, k, lo)]), 0.0)
-    q_part = pmf_k[..., None] * grid.power(k)[None]
-    return np.where(reach[..., None], p_part + u[:, None] * q_part, 1.0), q_part
+    return np.where(reach[..., None], p_part + (u[:, None] * rows.omega[:count]) * pmf_k[..., None], 1.0)
 
 
-def _power(h: np.ndarray, mult: np.ndarray) -> np.ndarray:
-    """h ** mult per group (axis 0), skipping the work where mult is 1."""
-    out = h.copy()
-    many = mult >= 2
-    if many.any():
-        out[many] = np.power(h[many], mult[many][:, None, None])
-    return out
+def _factor(bins: _Binomials, group: int, rows: _RowSet, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """One answer of the group on rows[:count] (all levels it can reach): H = P + u Q and Q, [count, L']."""
+    k, u = rows.k[:count], rows.u[:count]
+    lo, top = int(bins.lo[group]), min(int(bins.hi[group]), int(k[-1])) - 1
+    y = np.arange(lo, max(top, lo) + 1)
+    pmf = np.exp(bins.logpmf[bins.offset[group] + y]) * (y <= top)
+    cum = np.cumsum(pmf[:, None] * rows.grid.power(y), axis=0)  # P for level y + 1
+    index = k - 1 - lo
+    p_part = cum[np.maximum(index, 0)]
+    p_part[index < 0] = 0.0
+    q_part = np.exp(bins.logpmf[bins.offset[group] + k])[:, None] * rows.omega[:count]
+    return p_part + u[:, None] * q_part, q_part
 
 
 def _split(rows: np.ndarray, roots: int) -> int:
     """How many of the blocking groups (most rows first) to multiply in one by one; the rest go in
     one dense block. One by one costs a fixed overhead per group, the block its full size."""
-    ahead = np.concatenate([[0], np.cumsum(rows)]) * roots * 6 + np.arange(len(rows) + 1) * 30_000
+    ahead = np.concatenate([[0], np.cumsum(rows)]) * roots * 5 + np.arange(len(rows) + 1) * 20_000
     dense = (len(rows) - np.arange(len(rows) + 1)) * np.append(rows, 0) * roots * 8
     return int(np.argmin(ahead + dense))
 
 
-def _blockers(bins: _Binomials, g: Groups, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
-              grid: _Grid) -> np.ndarray:
+def _blockers(bins: _Binomials, g: Groups, groups: np.ndarray, rows: _RowSet) -> np.ndarray:
     """[R, L']: prod over answers that are worth nothing when they win (they only block) of H^m."""
-    reach = np.searchsorted(k, bins.hi[groups], side="right")
+    reach = np.searchsorted(rows.k, bins.hi[groups], side="right")
     order = np.argsort(-reach, kind="stable")
     groups, reach = groups[order], reach[order]
-    cut = _split(reach, len(grid.j))
-    value = np.ones((len(k), len(grid.j)), dtype=complex)
+    cut = _split(reach, len(rows.grid.j))
+    value = np.ones(rows.omega.shape, dtype=complex)
     if cut < len(groups) and reach[cut]:
         top = int(reach[cut])
-        h, _ = _dense_factors(bins, groups[cut:], k[:top], u[:top], grid)
-        value[:top] = np.prod(_power(h, g.mult[groups[cut:]]), axis=0)
-    for a, rows in zip(groups[:cut], reach[:cut]):
-        if not rows:
-            continue
-        h, _ = _dense_factors(bins, np.array([a]), k[:rows], u[:rows], grid)
-        value[:rows] *= _power(h, g.mult[a : a + 1])[0]
+        h = _dense_factors(bins, groups[cut:], rows, top)
+        mult = g.mult[groups[cut:]]
+        many = mult >= 2
+        if many.any():
+            h[many] = np.power(h[many], mult[many][:, None, None])
+        value[:top] = np.prod(h, axis=0)
+    for a, count in zip(groups[:cut], reach[:cut]):
+        if count:
+            h, _ = _factor(bins, int(a), rows, int(count))
+            value[:count] *= h if g.mult[a] == 1 else np.power(h, int(g.mult[a]))
     return value
 
 
-def _products(g: Groups, bins: _Binomials, groups: np.ndarray, k: np.ndarray, u: np.ndarray,
-              grid: _Grid) -> np.ndarray:
-    """[Q, R, L']: for rows (k, u), the derivative of prod_g (H_g + t w_g Q_g)^m_g at t = 0: one
+def _products(g: Groups, bins: _Binomials, groups: np.ndarray, rows: _RowSet) -> np.ndarray:
+    """[Q, R, L']: for the rows, the derivative of prod_g (H_g + t w_g Q_g)^m_g at t = 0: one
     marked answer (the candidate at level k, worth w_g) and the others at most k.
 
     Answers worth nothing (usually all but the right one) only block: their product is taken once;
@@ -217,18 +232,18 @@ def _products(g: Groups, bins: _Binomials, groups: np.ndarray, k: np.ndarray, u:
     sorted by level); elsewhere its factor is the free binomial's.
     """
     worth = g.weight[groups].any(axis=1)
-    value = _blockers(bins, g, groups[~worth], k, u, grid)
+    value = _blockers(bins, g, groups[~worth], rows)
     deriv = np.zeros((g.weight.shape[1],) + value.shape, dtype=complex)
     for a in groups[worth]:
-        rows = int(np.searchsorted(k, bins.hi[a], side="right"))
-        if not rows:
+        count = int(np.searchsorted(rows.k, bins.hi[a], side="right"))
+        if not count:
             continue
-        h, q = (x[0] for x in _dense_factors(bins, np.array([a]), k[:rows], u[:rows], grid))
+        h, q = _factor(bins, int(a), rows, count)
         mult = int(g.mult[a])
         h_less = np.power(h, mult - 1) if mult > 1 else np.ones_like(h)
         h_all = h_less * h
-        deriv[:, :rows] = deriv[:, :rows] * h_all + g.weight[a][:, None, None] * (value[:rows] * mult * q * h_less)
-        value[:rows] *= h_all
+        deriv[:, :count] = deriv[:, :count] * h_all + g.weight[a][:, None, None] * (value[:count] * mult * q * h_less)
+        value[:count] *= h_all
     return deriv
 
 
@@ -270,7 +285,7 @@ def _fourier_part(g: Groups, bins: _Binomials, ks: np.ndarray, degree: np.ndarra
     step = max(_CHUNK // (len(grid.j) * min(len(groups), 16)), 1)
     for start in range(0, len(k_rows), step):
         k, u, w = (a[start : start + step] for a in (k_rows, u_rows, w_rows))
-        deriv = _products(g, bins, groups, k, u, grid)
+        deriv = _products(g, bins, groups, _RowSet(k, u, grid.power(k), grid))
         free = g.pool - ((k[None, :] <= bins.hi[groups, None]) * (g.mult * g.counts)[groups, None]).sum(axis=0)
         scale = w[:, None] * np.exp(free[:, None] * log_free_base[None, :])
         total += (deriv * scale).sum(axis=1)

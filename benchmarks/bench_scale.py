@@ -28,12 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]  # this checkout's ttc, not an installed one
 from bench_estimators import synthetic_pool  # noqa: E402
 
 RULES = ("majority", "best_of_n", "coverage", "weighted_vote")
 REFERENCE = "reference"  # majority by 400-trial subsampling
-IO_RULES = "majority,best_of_n,coverage"  # the exact rules (weighted_vote's cost is in the other tables)
+IO_RULES = "majority,best_of_n,coverage"  # parquet: the exact rules; JSONL: the read (the closed forms)
 HERE = Path(__file__).resolve()
 
 
@@ -44,7 +45,10 @@ def log_ns(m: int, count: int = 15) -> np.ndarray:
 
 def run_cell(rules: list[str], problems: int, samples: int, seed: int) -> dict:
     """In this process: estimate ``rules`` on a fresh synthetic pool; CPU seconds per rule, peak RSS."""
+    import ttc
     from ttc.estimators import EXACT, subsample_values
+
+    assert Path(ttc.__file__).resolve().parents[1] == ROOT, ttc.__file__  # measure this checkout
 
     pool = synthetic_pool(problems, samples, seed)
     ns, cpu = log_ns(samples), {}
@@ -62,17 +66,22 @@ def run_cell(rules: list[str], problems: int, samples: int, seed: int) -> dict:
 
 def measured(command: list[str]) -> tuple[float, float, int]:
     """(CPU seconds, peak RSS in MB, exit code) of one child process."""
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, env=_env())
     _, status, usage = os.wait4(child.pid, 0)
     if child.stdout is not None:
         child.stdout.read()
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
 
 
+def _env() -> dict[str, str]:
+    """The environment for child processes, with this checkout first on the import path."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
 def cell(rules: list[str], problems: int, samples: int, seed: int = 0) -> dict:
     """run_cell in a fresh process (its own peak RSS)."""
     out = subprocess.run([sys.executable, str(HERE), "--cell", ",".join(rules), str(problems), str(samples),
-                          str(seed)], capture_output=True, text=True, check=True)
+                          str(seed)], capture_output=True, text=True, check=True, env=_env())
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -152,13 +161,13 @@ def target(problems: int, samples: int, lines: list[str]) -> None:
 def io_rows(problems: int, samples: int, lines: list[str]) -> None:
     """``python -m ttc.evaluate`` on the pool written as JSONL and as parquet: CPU and peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
-        for suffix in ("parquet", "jsonl"):
+        for suffix, rules in (("parquet", IO_RULES), ("jsonl", "best_of_n,coverage")):
             path = Path(tmp) / f"pool.{suffix}"
             write_pool(path, problems, samples, seed=0)
-            cpu, rss, rc = measured([sys.executable, "-m", "ttc.evaluate", str(path), "--rules", IO_RULES,
+            cpu, rss, rc = measured([sys.executable, "-m", "ttc.evaluate", str(path), "--rules", rules,
                                      "--n", ",".join(map(str, log_ns(samples))), "--out", str(Path(tmp) / "c.csv")])
             lines.append(f"io: python -m ttc.evaluate on {problems:,} x {samples:,} ({path.stat().st_size / 1e6:,.0f} "
-                         f"MB {suffix}), --rules {IO_RULES}: {cpu:,.1f} s CPU, peak RSS {rss:,.0f} MB, exit {rc}")
+                         f"MB {suffix}), --rules {rules}: {cpu:,.1f} s CPU, peak RSS {rss:,.0f} MB, exit {rc}")
             path.unlink()
 
 

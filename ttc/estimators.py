@@ -11,7 +11,8 @@ anything else, so one pass gives accuracy and the false-positive rate together.
   scheme over the multivariate hypergeometric of answer counts (``_majority_events``, O(M^2)); a
   tail of terms whose total is below ~1e-13 is dropped. See docs/estimators.md.
 - weighted vote, top-k vote (no closed form): seeded subsampling without replacement
-  (``ttc.subsampling.subsample_values``, re-exported here), with its Monte-Carlo variance.
+  (``ttc.subsampling.subsample_values``, re-exported here), with its Monte-Carlo variance; weighted
+  vote takes its exact value (variance 0) at the N where a tail bound decides it (``ttc.vote_bounds``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ generic: ``measures[:, q]`` (0 for null answers) can be correctness, "right answ
 anything else, so one pass gives accuracy and the false-positive rate together.
 
 - best-of-N, coverage (pass@N) and single sample: closed forms (order statistics).
-- majority: exact. Per N, ``ttc.majority`` (binomial embedding, roots of unity; about linear in M
-  for each N, terms below e^-50 dropped); when nearly every N is asked for, the all-N counting
+- majority: exact. Per N on pools of 1,000+ samples, ``ttc.majority`` (binomial embedding, roots
+  of unity; about linear in M for each N, terms below e^-50 dropped); on smaller pools or when
+  nearly every N is asked for, the all-N counting
   scheme over the multivariate hypergeometric of answer counts (``_majority_events``, O(M^2)); a
   tail of terms whose total is below ~1e-13 is dropped. See docs/estimators.md.
 - weighted vote, top-k vote (no closed form): seeded subsampling without replacement
@@ -287,19 +288,24 @@ def _old_majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
     return _majority_probs([(answer_ids, np.eye(n_answers))])[0, np.asarray(ns)]
 
 
+PER_N_FROM = 1000  # pools at least this large run the per-N scheme (smaller: the all-N one is faster)
+
+
 def _per_n(pool: int, ns: np.ndarray) -> bool:
     """Whether to run the per-N scheme (``ttc.majority``, about linear in M per N) rather than the
-    all-N one: it wins unless nearly every N is asked for (e.g. every N of a 1,860-sample pool)."""
-    return len(ns) <= max(64, pool // 50)
+    all-N one: it wins on large pools unless nearly every N is asked for (e.g. every N of a
+    1,860-sample pool); on pools under PER_N_FROM samples the all-N scheme's O(M^2) is cheaper."""
+    return pool >= PER_N_FROM and len(ns) <= max(64, pool // 50)
 
 
-def majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
+def majority_win_probs(answer_ids: np.ndarray, ns, scheme: str = "auto") -> np.ndarray:
     """[len(ns), answers]: P(answer wins the vote of a random N-subset), ties split evenly.
 
-    Columns are answer ids 0..max(answer_ids); null answers (-1) never win.
+    Columns are answer ids 0..max(answer_ids); null answers (-1) never win. ``scheme``: "auto"
+    (see ``_per_n``), "per_n" or "all_n" (both exact; tests compare them).
     """
     ns = np.asarray(ns)
-    if not _per_n(len(answer_ids), ns):
+    if scheme == "all_n" or (scheme == "auto" and not _per_n(len(answer_ids), ns)):
         return _old_majority_win_probs(answer_ids, ns)
     n_answers = int(answer_ids.max()) + 1 if (answer_ids != NULL_ANSWER).any() else 0
     counts = np.bincount(answer_ids[answer_ids != NULL_ANSWER], minlength=n_answers)

@@ -220,3 +220,55 @@ def test_majority_truncation_changes_nothing_measurable(monkeypatch):
     cut = EXACT["majority"](problems, ns)
     monkeypatch.setattr("ttc.estimators.LOG_EPS", -np.inf)
     assert np.abs(EXACT["majority"](problems, ns) - cut).max() < 1e-13
+
+
+# ---------------------------------------------------------------- majority at scale (ttc.majority)
+
+
+def _tied_pool(rng, m, n_answers):
+    """Many answers of equal counts (heavy ties) and 10% nulls."""
+    base = np.repeat(np.arange(n_answers), rng.integers(1, 2 * m // n_answers, size=n_answers))[:m]
+    ids = np.concatenate([base, rng.integers(0, n_answers, size=m - len(base))])
+    ids[rng.random(m) < 0.1] = N
+    return ids
+
+
+def test_per_n_majority_equals_the_all_n_scheme_on_medium_pools():
+    # the two exact schemes are independent derivations; on 300-450-sample pools with 40 answers of
+    # repeated counts, 10% nulls and ties everywhere, they agree to 1e-10 at every requested N
+    rng = np.random.default_rng(11)
+    for m, n_answers in ((300, 40), (450, 12)):
+        ids = _tied_pool(rng, m, n_answers)
+        ns = np.unique(np.round(np.logspace(0, np.log10(m), 15)).astype(int))
+        new, old = majority_win_probs(ids, ns, scheme="per_n"), majority_win_probs(ids, ns, scheme="all_n")
+        assert new.shape == old.shape and np.abs(new - old).max() < 1e-10
+        assert np.allclose(new.sum(axis=1)[-1], 1.0)  # N = M: someone wins (nulls are 10%, not all)
+
+
+def test_per_n_majority_windows_change_nothing_measurable(monkeypatch):
+    # the e^-50 windows, tie degrees and root count are the one approximation: against none at all
+    # (every term kept, L past the whole pool) the values agree to 1e-13
+    from ttc.estimators import majority_problem
+
+    rng = np.random.default_rng(12)
+    problems = [problem(np.minimum(rng.zipf(1.6, size=300), 40) - 1) for _ in range(2)]
+    ns = np.array([3, 17, 60, 150, 299])
+    cut = np.stack([majority_problem(p, ns) for p in problems])
+    monkeypatch.setattr("ttc.majority.LOG_TAIL", -np.inf)
+    assert np.abs(np.stack([majority_problem(p, ns) for p in problems]) - cut).max() < 1e-13
+
+
+def test_per_n_majority_equals_brute_force_on_small_pools():
+    # small pools run the all-N scheme by default; the per-N one is held to brute force here too,
+    # per answer (every answer's win probability) and per measure (accuracy, false positives)
+    from ttc.estimators import majority_problem
+
+    for prob in random_problems(seed=6, count=20):
+        m, valid = len(prob.answer_ids), prob.answer_ids != N
+        ns = np.arange(1, m + 1)
+        got = majority_problem(prob, ns)
+        want = np.stack([brute_force(REGISTRY["majority"].reference, prob, n) for n in ns])
+        assert np.allclose(got, want, atol=1e-12, rtol=0)
+        if valid.any():
+            probs = majority_win_probs(prob.answer_ids, ns, scheme="per_n")
+            assert np.allclose(probs, majority_win_probs(prob.answer_ids, ns, scheme="all_n"), atol=1e-12)

@@ -254,6 +254,10 @@ def test_too_few_samples_names_the_problems(tmp_path, capsys):
         (["--prm-agg", "median"], ["invalid choice"]),
         (["--trials", "1", "--rules", "weighted_vote"], ["--trials"]),
         (["--confidence", "95"], ["--confidence"]),
+        (["--jobs", "0"], ["--jobs 0", "1 to 256"]),
+        (["--jobs", "-2"], ["--jobs -2", "1 to 256"]),
+        (["--jobs", "1000"], ["--jobs 1000", "1 to 256"]),
+        (["--jobs", "two"], ["--jobs", "invalid int"]),
     ],
 )
 def test_bad_requests(tmp_path, capsys, args, says):

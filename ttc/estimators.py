@@ -6,10 +6,14 @@ generic: ``measures[:, q]`` (0 for null answers) can be correctness, "right answ
 anything else, so one pass gives accuracy and the false-positive rate together.
 
 - best-of-N, coverage (pass@N) and single sample: closed forms (order statistics).
-- majority: exact, by counting over the multivariate hypergeometric of answer counts (see
-  ``_majority_events``); a tail of terms whose total is below ~1e-13 is dropped.
+- majority: exact. Per N on pools of 1,000+ samples, ``ttc.majority`` (binomial embedding, roots
+  of unity; about linear in M for each N, terms below e^-50 dropped); on smaller pools or when
+  nearly every N is asked for, the all-N counting
+  scheme over the multivariate hypergeometric of answer counts (``_majority_events``, O(M^2)); a
+  tail of terms whose total is below ~1e-13 is dropped. See docs/estimators.md.
 - weighted vote, top-k vote (no closed form): seeded subsampling without replacement
-  (``ttc.subsampling.subsample_values``, re-exported here), with its Monte-Carlo variance.
+  (``ttc.subsampling.subsample_values``, re-exported here), with its Monte-Carlo variance; weighted
+  vote takes its exact value (variance 0) at the N where a tail bound decides it (``ttc.vote_bounds``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import hypergeom, norm
 
+from ttc.majority import answer_groups, majority_at
 from ttc.problem_arrays import ProblemArrays
 from ttc.selection import NULL_ANSWER
 from ttc.subsampling import subsample_values  # noqa: F401  (re-exported: estimators is the entry point)
@@ -277,13 +282,35 @@ def _majority_probs(rows: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     return out + _grow(events, sizes) if events else out
 
 
-def majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
-    """[len(ns), answers]: P(answer wins the vote of a random N-subset), ties split evenly.
-
-    Columns are answer ids 0..max(answer_ids); null answers (-1) never win.
-    """
+def _old_majority_win_probs(answer_ids: np.ndarray, ns) -> np.ndarray:
+    """All-N counting scheme (O(M^2) per problem, every N at once): what dense N requests use."""
     n_answers = int(answer_ids.max()) + 1 if (answer_ids != NULL_ANSWER).any() else 0
     return _majority_probs([(answer_ids, np.eye(n_answers))])[0, np.asarray(ns)]
+
+
+PER_N_FROM = 1000  # pools at least this large run the per-N scheme (smaller: the all-N one is faster)
+
+
+def _per_n(pool: int, ns: np.ndarray) -> bool:
+    """Whether to run the per-N scheme (``ttc.majority``, about linear in M per N) rather than the
+    all-N one: it wins on large pools unless nearly every N is asked for (e.g. every N of a
+    1,860-sample pool); on pools under PER_N_FROM samples the all-N scheme's O(M^2) is cheaper."""
+    return pool >= PER_N_FROM and len(ns) <= max(64, pool // 50)
+
+
+def majority_win_probs(answer_ids: np.ndarray, ns, scheme: str = "auto") -> np.ndarray:
+    """[len(ns), answers]: P(answer wins the vote of a random N-subset), ties split evenly.
+
+    Columns are answer ids 0..max(answer_ids); null answers (-1) never win. ``scheme``: "auto"
+    (see ``_per_n``), "per_n" or "all_n" (both exact; tests compare them).
+    """
+    ns = np.asarray(ns)
+    if scheme == "all_n" or (scheme == "auto" and not _per_n(len(answer_ids), ns)):
+        return _old_majority_win_probs(answer_ids, ns)
+    n_answers = int(answer_ids.max()) + 1 if (answer_ids != NULL_ANSWER).any() else 0
+    counts = np.bincount(answer_ids[answer_ids != NULL_ANSWER], minlength=n_answers)
+    groups = answer_groups(counts, np.eye(n_answers), len(answer_ids))
+    return np.stack([majority_at(groups, int(n)) for n in ns]).reshape(len(ns), n_answers)
 
 
 def _answer_means(p: ProblemArrays) -> np.ndarray:
@@ -295,8 +322,22 @@ def _answer_means(p: ProblemArrays) -> np.ndarray:
     return sums / np.maximum(np.bincount(p.answer_ids[valid], minlength=n_answers), 1)[:, None]
 
 
+def majority_problem(p: ProblemArrays, ns: np.ndarray) -> np.ndarray:
+    """[len(ns), measures] exact majority values of one problem (NaN where N > its pool)."""
+    m, means = len(p.answer_ids), _answer_means(p)
+    out = np.full((len(ns), p.measures.shape[1]), np.nan)
+    fits = np.flatnonzero(ns <= m)
+    valid = p.answer_ids != NULL_ANSWER
+    groups = answer_groups(np.bincount(p.answer_ids[valid], minlength=len(means)), means, m)
+    for j in fits:
+        out[j] = majority_at(groups, int(ns[j]))
+    return out
+
+
 def _majority_values(problems: list[ProblemArrays], ns: np.ndarray) -> np.ndarray:
     sizes = np.array([len(p.answer_ids) for p in problems])
+    if all(_per_n(int(m), ns) for m in sizes):
+        return np.stack([majority_problem(p, ns) for p in problems])
     out = _majority_probs([(p.answer_ids, _answer_means(p)) for p in problems])
     return np.where((ns[None, :] <= sizes[:, None])[..., None], out[:, np.minimum(ns, sizes.max())], np.nan)
 

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 import ttc
-from ttc.estimators import EXACT, ProblemArrays, subsample_values, summarize
+from ttc.estimators import ProblemArrays, summarize
+from ttc.evaluate_jobs import MAX_JOBS, estimate
 from ttc.pool_io import PoolError, read_pool
 from ttc.selection import PRM_AGGREGATIONS, REGISTRY, RuleSpec, aggregate_step_scores
 
@@ -130,6 +131,7 @@ def _estimate(
     trials: int,
     seed: int,
     skip_short: bool,
+    jobs: int = 1,
 ) -> tuple[np.ndarray, list, list[str], list[_Estimate]]:
     """The one estimation path of curves and curves_by_problem.
 
@@ -147,13 +149,10 @@ def _estimate(
         problems = base
         if spec in scored:
             problems = [replace(p, scores=scored[spec][a:b]) for p, a, b in zip(base, bounds, bounds[1:])]
-        if spec.info.method == "exact":  # the registry says which estimator a rule has
-            estimates.append(_Estimate(spec, EXACT[spec.rule](problems, ns_arr), None, "exact"))
-        else:
-            values, mc_var = subsample_values(
-                spec.rule, problems, ns_arr, trials=trials, seed=seed, top_k=spec.top_k
-            )
-            estimates.append(_Estimate(spec, values, mc_var, "subsample"))
+        exact = spec.info.method == "exact"  # the registry says which estimator a rule has
+        values, mc_var = estimate(spec.rule, exact, problems, ns_arr, trials=trials, seed=seed,
+                                  top_k=spec.top_k, jobs=jobs)
+        estimates.append(_Estimate(spec, values, mc_var, "exact" if exact else "subsample"))
     return ns_arr, ids, measures, estimates
 
 
@@ -167,6 +166,7 @@ def curves(
     confidence: float = 0.95,
     bootstrap: int = 0,
     skip_short: bool = False,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """One row per (rule, n): accuracy with its SE and CI across problems, and more.
 
@@ -177,7 +177,7 @@ def curves(
     skip_short, a problem enters only the N its pool can hold (see n_problems). Accuracies and
     rates are fractions of problems in [0, 1].
     """
-    est = _estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short)
+    est = _estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short, jobs=jobs)
     return _summary_table(est, confidence=confidence, bootstrap=bootstrap, seed=seed)
 
 
@@ -191,9 +191,10 @@ def curves_and_problems(
     confidence: float = 0.95,
     bootstrap: int = 0,
     skip_short: bool = False,
+    jobs: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(``curves(...)``, ``curves_by_problem(...)``) from one estimation (half the work of both calls)."""
-    est = _estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short)
+    est = _estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short, jobs=jobs)
     return _summary_table(est, confidence=confidence, bootstrap=bootstrap, seed=seed), _problem_table(est)
 
 
@@ -229,6 +230,7 @@ def curves_by_problem(
     trials: int = 400,
     seed: int = 0,
     skip_short: bool = False,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """One row per (rule, n, problem_id): the values ``curves`` averages into ``accuracy``.
 
@@ -238,7 +240,8 @@ def curves_by_problem(
     chosen answer is right but reached by a wrong process. A problem whose pool is smaller than N
     (possible with skip_short) has no row at that N. Rows are ordered by rule (as given), n, problem_id.
     """
-    return _problem_table(_estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short))
+    return _problem_table(_estimate(pool, rules, ns, trials=trials, seed=seed, skip_short=skip_short,
+                                    jobs=jobs))
 
 
 def _problem_table(estimated) -> pd.DataFrame:
@@ -322,6 +325,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for the CI (0: normal)")
+    parser.add_argument("--jobs", type=int, default=1, help="processes to spread problems over (results "
+                        "are identical to --jobs 1)")
     parser.add_argument(
         "--skip-short",
         action="store_true",
@@ -345,6 +350,8 @@ def _check_args(args: argparse.Namespace) -> list[str]:
     if args.bootstrap > MAX_BOOTSTRAP:
         raise PoolError(f"--bootstrap {args.bootstrap:,}: at most {MAX_BOOTSTRAP:,} resamples (10,000 give "
                         "a stable 95% interval)")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise PoolError(f"--jobs {args.jobs}: use 1 to {MAX_JOBS} processes (e.g. --jobs {os.cpu_count() or 1})")
     if args.trials < 2:
         raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
     if not 0 < args.confidence < 1 or args.bootstrap < 0:
@@ -371,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             confidence=args.confidence,
             bootstrap=args.bootstrap,
             skip_short=args.skip_short,
+            jobs=args.jobs,
         )
     except PoolError as e:
         print(f"error: {e}", file=sys.stderr)

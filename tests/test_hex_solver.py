@@ -6,13 +6,19 @@ from ttc.hex import game
 from ttc.hex.solver import HexSolver, perfect_agent, to_bitboards
 
 
-def brute_force_mover_wins(board: np.ndarray, to_play: int) -> bool:
-    """Plain minimax through `game.play` (no memo, no bitboards): an independent reference."""
-    for cell in np.flatnonzero(board == 0):
-        b, t, won = game.play(board[None], np.array([to_play], np.int8), np.array([cell]))
-        if won[0] or not brute_force_mover_wins(b[0], int(t[0])):
-            return True
-    return False
+def brute_force_mover_wins(board: np.ndarray, to_play: int, seen: dict | None = None) -> bool:
+    """Plain minimax through `game.play` (no bitboards, no move ordering): an independent reference.
+    ``seen`` remembers positions already decided (the same position reached by other move orders)."""
+    seen = {} if seen is None else seen
+    key = (board.tobytes(), to_play)
+    if key not in seen:
+        seen[key] = False
+        for cell in np.flatnonzero(board == 0):
+            b, t, won = game.play(board[None], np.array([to_play], np.int8), np.array([cell]))
+            if won[0] or not brute_force_mover_wins(b[0], int(t[0]), seen):
+                seen[key] = True
+                break
+    return seen[key]
 
 
 def winning_first_moves(n):
@@ -31,7 +37,7 @@ def test_known_winning_openings():
 def test_agrees_with_brute_force_on_random_positions():
     rng = np.random.default_rng(0)
     for n, stones in ((3, 3), (3, 4), (4, 9), (4, 10)):
-        solver = HexSolver(n)
+        solver, seen = HexSolver(n), {}  # positions decided once per board size
         board, to_play = game.random_openings(40, n, 0, rng)
         checked = 0
         for g in range(40):
@@ -43,7 +49,7 @@ def test_agrees_with_brute_force_on_random_positions():
                 ok &= not won[0]
             if not ok:
                 continue
-            assert solver.mover_wins(*to_bitboards(b[0])) == brute_force_mover_wins(b[0], int(t[0]))
+            assert solver.mover_wins(*to_bitboards(b[0])) == brute_force_mover_wins(b[0], int(t[0]), seen)
             checked += 1
         assert checked >= 10
 

@@ -244,7 +244,7 @@ def test_tiny_gsm8k_sweep_writes_pools_curves_and_figures(real_run):
     assert pool["answer"].dropna().map(lambda a: a == a.strip()).all()
 
 
-def test_tiny_gsm8k_sweep_rerun_and_dask_cluster_equal_the_local_run(real_run):
+def test_tiny_gsm8k_sweep_rerun_and_dask_cluster_equal_the_local_run(real_run, monkeypatch):
     pytest.importorskip("distributed")
     config, tmp, first = real_run
     again = _sweep(config, tmp, "r2")  # warm: everything read back from the cache
@@ -253,6 +253,9 @@ def test_tiny_gsm8k_sweep_rerun_and_dask_cluster_equal_the_local_run(real_run):
     # a fresh cache, every cell computed on a 2-worker Dask LocalCluster reached by its scheduler address
     # (in-process workers keep the test fast; a process cluster or a remote scheduler is the same path)
     from distributed import LocalCluster
+
+    import analysis.figures  # the CSVs are compared; the figures were checked on the local run
+    monkeypatch.setattr(analysis.figures, "write_figures", lambda *a, **k: {})
     dask_tmp = tmp / "dask"
     dask_tmp.mkdir()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:

@@ -263,6 +263,8 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
 
     monkeypatch.setattr(ttc.pools, "draw_pool", dying_draw)
     monkeypatch.setattr(ttc.generators, "train_generator", counting_train)
+    import analysis.figures  # figures are not what resumes here (the end-to-end test draws them)
+    monkeypatch.setattr(analysis.figures, "write_figures", lambda *a, **k: {})
     with pytest.raises(KeyboardInterrupt):
         _run(path, tmp, "r", "--set", "search.strategies=[]", "--set", "run.backend=\"threading\"")  # (search resumes like every cached cell)
     assert calls["train"] == 2 and not (tmp / "r" / "curves.csv").exists()

@@ -56,7 +56,8 @@ def fig_best_of_n(curves: pd.DataFrame, split: str = "test"):
     (those with verifier rules), the largest generator alone when none is verified."""
     fin = _final(curves, split)
     _need(len(fin), f"no {split} pool ({'the task has no ood split (file tasks: task.ood_path)' if split == 'ood' else 'pools.n_problems = 0'})")
-    verified = fin[fin["verifier"].isin(["orm", "prm"])] if "verifier" in fin else fin.iloc[:0]
+    # verified: a rule reads a verifier (ttc's ORM/PRM or a public reward model), not the generator's own scores
+    verified = fin[~fin["verifier"].isin(["none", "logprob", "prob"])] if "verifier" in fin else fin.iloc[:0]
     gens = list(verified.sort_values("params")["generator"].unique()) or [_largest(fin)]
     data = fin[fin["generator"].isin(gens)].sort_values(["params", "rule", "n"])
     with plt.rc_context(STYLE):

@@ -179,10 +179,6 @@ class RewardModel:
         return Scored(scores, per_step, tokens)
 
 
-def _dtype(name: str):
-    return {"": None, "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
-
-
 def _value_head(path: Path, hidden: int) -> torch.nn.Linear:
     """TRL's value head (``v_head.summary.weight`` [1, hidden] and ``.bias``) from the weight files."""
     from safetensors.torch import load_file
@@ -217,7 +213,7 @@ def load_reward_model(spec: RewardModelSpec, *, device: str = "cpu", key: str = 
             "outcome": transformers.AutoModelForSequenceClassification}[spec.kind]
     kwargs: dict[str, Any] = {"trust_remote_code": spec.trust_remote_code}
     if spec.dtype:
-        kwargs["dtype"] = _dtype(spec.dtype)
+        kwargs["dtype"] = getattr(torch, spec.dtype)  # validated: float32, bfloat16 or float16
     if spec.kind == "token_classification" and spec.trust_remote_code:
         auto = transformers.AutoModel  # the real Qwen PRM registers its head as AutoModel in remote code
     verbosity = hf_logging.get_verbosity()

@@ -235,16 +235,17 @@ class SweepConfig:
     def _check_pools_and_eval(self) -> None:
         """Pool sizes against the splits, N range, estimation settings, judged sizes."""
         p = self.pools
-        if self.task.name in FILE_TASKS:
-            n_test = len(self.task.build().problems("test"))
+        task = self.task.build() if self.task.name in FILE_TASKS else None  # reads its files once
+        if task is not None:
+            n_test = len(task.problems("test"))
             if p.n_problems > n_test:
                 raise ConfigError(f"pools.n_problems={p.n_problems} exceeds the {n_test} problems of task.path "
                                   f"(capped by task.n_test={self.task.n_test}); lower it")
         elif p.n_problems > self.task.n_test:
             raise ConfigError(f"pools.n_problems={p.n_problems} exceeds task.n_test={self.task.n_test}; "
                               "lower it or raise task.n_test")
-        if self.task.name in FILE_TASKS and self.task.ood_path:
-            n_ood = len(self.task.build().problems("ood"))
+        if task is not None and self.task.ood_path:
+            n_ood = len(task.problems("ood"))
             if p.ood_problems > n_ood:
                 raise ConfigError(f"pools.ood_problems={p.ood_problems} exceeds the {n_ood} problems of task.ood_path; "
                                   "lower it")

@@ -40,6 +40,9 @@ def _math_verify() -> Any:
     except ImportError:
         raise MathVerifyMissing('grading real math answers needs math-verify: pip install "ttc[math]" '
                                 '(or pip install math-verify)') from None
+    import logging
+    # off the main thread parse and verify run without timeouts and warn so once per call: keep errors only
+    logging.getLogger("math_verify").setLevel(logging.ERROR)
     return math_verify
 
 
@@ -94,17 +97,6 @@ def _parsed(answer: str, timeouts: bool) -> tuple:
     return tuple(mv.parse(text, parsing_timeout=5 if timeouts else None))
 
 
-def _quiet_parse(answer: str) -> tuple:
-    import logging
-    logger = logging.getLogger("math_verify")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # "timeout is disabled" warnings, once per answer off the main thread
-    try:
-        return _parsed(answer, _on_main_thread())
-    finally:
-        logger.setLevel(level)
-
-
 _LATEX_NOISE = re.compile(r"\\left|\\right|\\!|\\,|\\;|\\displaystyle")
 
 
@@ -124,7 +116,7 @@ def canonical(answer: str | None) -> str | None:
     text = normalise(answer)
     if not text:
         return None
-    parsed = _quiet_parse(text)
+    parsed = _parsed(text, _on_main_thread())
     try:
         import sympy
         expr = parsed[0] if parsed else None
@@ -142,7 +134,7 @@ def grade(gold: str, answer: str | None) -> bool:
     if answer is None:
         return False
     mv, timeouts = _math_verify(), _on_main_thread()
-    gold_parsed, answer_parsed = _quiet_parse(gold), _quiet_parse(answer)
+    gold_parsed, answer_parsed = _parsed(gold, timeouts), _parsed(answer, timeouts)
     if not gold_parsed or not answer_parsed:
         return " ".join(gold.split()) == " ".join(answer.split())
     return bool(mv.verify(list(gold_parsed), list(answer_parsed), timeout_seconds=5 if timeouts else None))

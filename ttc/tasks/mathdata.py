@@ -158,11 +158,16 @@ class MathDataTask:
 
     @property
     def style(self) -> str:
-        if self.prompt != "auto":
-            return self.prompt
-        if self.tokenizer and self._chat_template() is not None:
-            return "chat"
-        return "fewshot" if self.fewshot > 0 and self.train_path else "plain"
+        """The prompt style in effect (``auto`` resolved once: it may load the tokenizer)."""
+        memo = self.__dict__.setdefault("_style", {})
+        if "s" not in memo:
+            if self.prompt != "auto":
+                memo["s"] = self.prompt
+            elif self.tokenizer and self._chat_template() is not None:
+                memo["s"] = "chat"
+            else:
+                memo["s"] = "fewshot" if self.fewshot > 0 and self.train_path else "plain"
+        return memo["s"]
 
     def _labels(self) -> tuple[str, str]:
         return ("Question", "Answer") if self.kind == "gsm8k" else ("Problem", "Solution")
@@ -232,8 +237,13 @@ class MathDataTask:
         return ends
 
     def spec_dict(self) -> dict:
-        template = hashlib.sha256(self.render("{question}").encode()).hexdigest()[:16]
-        return {"name": self.kind, "kind": self.kind, "test_sha256": _digest(self.path),
-                "train_sha256": _digest(self.train_path), "ood_sha256": _digest(self.ood_path),
-                "prompt_style": self.style, "fewshot": self.fewshot, "prompt_template": template,
-                "n_test": self.n_test}
+        """The task's cache identity, computed once per task object (every pool and curves key reads it,
+        and it hashes the data files)."""
+        memo = self.__dict__.setdefault("_spec", {})
+        if "d" not in memo:
+            template = hashlib.sha256(self.render("{question}").encode()).hexdigest()[:16]
+            memo["d"] = {"name": self.kind, "kind": self.kind, "test_sha256": _digest(self.path),
+                         "train_sha256": _digest(self.train_path), "ood_sha256": _digest(self.ood_path),
+                         "prompt_style": self.style, "fewshot": self.fewshot, "prompt_template": template,
+                         "n_test": self.n_test}
+        return dict(memo["d"])

@@ -358,7 +358,8 @@ FIGURES = {
 
 
 def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None,
-                  per_problem: pd.DataFrame | None = None, cache_dir: Path | None = None) -> dict:
+                  per_problem: pd.DataFrame | None = None, cache_dir: Path | None = None,
+                  self_improve: pd.DataFrame | None = None) -> dict:
     """Every figure as PNG + PDF with its CSV under out_dir; returns the headline numbers.
 
     With ``cache_dir``, a set drawn before from the same tables by the same code is copied from
@@ -368,9 +369,16 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
     makers["model_size"] = lambda c: fig_model_size(c, per_problem)
     if verifier_data is not None and len(verifier_data):
         makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
+    if self_improve is not None and len(self_improve):
+        from analysis import self_improve as si
+        makers["self_improve"] = lambda _: (*si.fig_self_improve(self_improve)[:2],
+                                            {"self_improve": si.self_improve_numbers(self_improve, curves)})
+        makers["reward_hacking"] = lambda _: _drawn_or_not(si.fig_reward_hacking, self_improve)
+        makers["self_improve_pass_at_n"] = lambda c: _drawn_or_not(si.fig_self_improve_pass_at_n, c, self_improve)
     cache = FigureCache(cache_dir)
     key = figure_key("lm", sorted(makers), curves, per_problem if per_problem is not None else "none",
-                     verifier_data if verifier_data is not None else "none")
+                     verifier_data if verifier_data is not None else "none",
+                     self_improve if self_improve is not None else "none")
     stored = cache.restore(key, out_dir)
     numbers = stored["numbers"] if stored is not None else None
     if numbers is None:
@@ -396,6 +404,15 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
         if stale.suffix in (".png", ".pdf", ".csv") and stale.stem not in drawn:
             stale.unlink()
     return numbers
+
+
+def _drawn_or_not(make, *args):
+    """``make(*args)``, its missing data reported as NotDrawn (the figure is then skipped with the reason)."""
+    from analysis.self_improve import NoSelfImprove
+    try:
+        return make(*args)
+    except NoSelfImprove as why:
+        raise NotDrawn(str(why)) from None
 
 
 def _plain(value):

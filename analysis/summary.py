@@ -159,6 +159,7 @@ def render_markdown(summary: dict) -> str:
             lines.append(f"- caution: only {tt['n_points']} frontier points support this fit (generators that jump "
                          "from chance to competence between checkpoints make the trade-off a step, not a slope).")
     lines += search_lines(summary.get("search") or {})
+    lines += self_improve_lines(summary.get("self_improve") or {})
     cov = summary.get("coverage_fit", {})
     if cov:
         lines += ["", "## Coverage law c(k) = exp(a·k^b) (Brown et al.)", ""]
@@ -216,4 +217,31 @@ def search_lines(s: dict) -> list[str]:
                 f"{r['large_best_at_same_flops']:.1%} ({r['large_best_rule']})"
             lines.append(f"| {r['n']} | {r['small_flops']:.3g} | {r['small_accuracy']:.1%} | {best} | "
                          f"{r['large_single_accuracy']:.1%} |")
+    return lines
+
+
+def self_improve_lines(si: dict) -> list[str]:
+    """The self-improvement table of summary.md (``analysis.self_improve.self_improve_numbers``)."""
+    if not si:
+        return []
+    def pct(x) -> str:
+        return "—" if x is None or x != x else f"{x:.1%}"
+
+    first = next(iter(si.values()))
+    lines = ["", "## Self-improvement (STaR, RL, SFT at equal compute; results/self_improve.csv)", "",
+             f"Test pass@1 at T=1 ({first['eval_problems']} problems x {first['eval_samples']} samples per evaluation), its paired change from the start (same "
+             "problems and seed), the extra FLOPs (sampling + training + KL reference + verifier scoring, P = the "
+             "generator's non-embedding parameters), SFT on gold solutions at the same FLOPs (interpolated), and the "
+             "equivalent size P'/P on the family's single-sample curve (at the improved model's pass@1 on its N=64 pool).",
+             "", "| method | iterations | start | final [95% CI] | change [95% CI] | extra FLOPs | SFT at equal FLOPs | "
+             "false positives | equivalent size |", "|---|---:|---:|---:|---|---:|---:|---:|---|"]
+    for method, r in si.items():
+        mult = r.get("equivalent_size_multiplier")
+        kind = r.get("equivalent_size_kind", "")
+        size = "—" if mult is None else (f"{mult:.2f}×" if kind == "interpolated" else
+                                         f"{'≥' if kind == 'lower_bound' else '≤'} {mult:.2f}× ({kind})")
+        d, lo, hi = (x * 100 for x in (r["delta_vs_start"], *r["delta_ci"]))
+        lines.append(f"| {method} | {r['iterations']} | {pct(r['start_accuracy'])} | {pct(r['accuracy'])} "
+                     f"[{pct(r['ci'][0])}, {pct(r['ci'][1])}] | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] | {r['extra_flops']:.2e} | "
+                     f"{pct(r.get('sft_at_equal_flops'))} | {pct(r['false_positive_rate'])} | {size} |")
     return lines

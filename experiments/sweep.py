@@ -32,7 +32,7 @@ from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
 # what a run writes under results/ (an output this run does not make is removed; the README stays)
-TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain", "search")  # each written as <name>.csv
+TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain", "search", "self_improve")  # each written as <name>.csv
 MANAGED = [f"{name}.csv" for name in TABLES] + ["curves_by_problem.parquet", "figures", "hex", "config.json",
                                                "summary.json", "summary.md", "run_log.json"]
 
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                 out[name].to_csv(stage / f"{name}.csv", index=False)
         out["curves_by_problem"].to_parquet(stage / "curves_by_problem.parquet", index=False)
         numbers = write_figures(out["curves"], stage / "figures", verifier_data=out["verifier_data"],
-                                per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures")
+                                per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures",
+                                self_improve=out["self_improve"])
         meta = {"config_hash": out["config_hash"], "command": command,
                 "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token "
                                      "inferred, 6P/token trained"}

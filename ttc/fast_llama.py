@@ -296,6 +296,17 @@ class LeanLlamaLoss:
 
     def __call__(self, input_ids: Tensor, labels: Tensor) -> Tensor:
         """Mean next-token cross-entropy over positions whose label (shifted by one) is not -100."""
+        logits, target = self._scored_logits(input_ids, labels)
+        return F.cross_entropy(logits, target)
+
+    def token_logprobs(self, input_ids: Tensor, labels: Tensor) -> Tensor:
+        """log p(label) at every scored position (label not -100), row-major, with autograd: what a
+        policy gradient weights by each token's advantage."""
+        logits, target = self._scored_logits(input_ids, labels)
+        return -F.cross_entropy(logits, target, reduction="none")
+
+    def _scored_logits(self, input_ids: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """(logits [n_scored, vocab], targets [n_scored]) at the positions whose label is not -100."""
         r, m = self._rope, self.model.model
         n, length = input_ids.shape
         cos, sin = r.cos[:length], r.signed_sin[:length]
@@ -318,4 +329,4 @@ class LeanLlamaLoss:
         target = labels[:, 1:]
         scored = target != -100
         hidden = r._rms(x[:, :-1][scored], m.norm.weight)
-        return F.cross_entropy(F.linear(hidden, self.model.lm_head.weight), target[scored])
+        return F.linear(hidden, self.model.lm_head.weight), target[scored]

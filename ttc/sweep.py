@@ -169,7 +169,7 @@ def _curves_key(cfg: SweepConfig, cell: PoolCell, verifiers: dict) -> str:
     """The curves cache key: the pool, the estimation settings, the checkpoint record and its verifiers."""
     return content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task_of(cfg), cell.spec),
                        to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
-                       sorted(r.key for r in verifiers.values() if r.generator == cell.checkpoint.key),
+                       sorted(r.key for r in verifiers.values() if r.generator == cell.judged_as),
                        *([reward_model_keys(cfg)] if cfg.reward_models else []))
 
 
@@ -241,6 +241,13 @@ def run_sweep(cfg: SweepConfig) -> dict:
     lap("pools")
     verifiers = train_verifiers(cfg, generators, timeline)
     lap("verifiers")
+    from ttc.sweep_self_improve import run_self_improve_stage, self_improve_cells
+    improvement, improved = run_self_improve_stage(cfg, generators, verifiers, timeline)
+    extra = self_improve_cells(cfg, improved, generators[cfg.self_improve.generator][-1] if improved else None)
+    run_stage(cfg, _pool_one, extra, "self-improved pools", cached=lambda c: cache.path(
+        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
+    cells += extra
+    lap("self_improve")
     judged = judged_finals(cfg, generators)  # the generators the verifiers judge
     # the judged cells (verifier scoring), largest first, so the workers finish together
     order = sorted(range(len(cells)), key=lambda i: (cells[i].checkpoint not in judged, -cells[i].checkpoint.params))
@@ -284,7 +291,8 @@ def run_sweep(cfg: SweepConfig) -> dict:
     vers = pd.DataFrame([{"judges": gen} | {k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
                          for (gen, _), r in verifiers.items()])
-    return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats), "generators": gens, "verifiers": vers,
+    return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats),
+            "generators": gens, "verifiers": vers, "self_improve": improvement,
             "verifier_data": data_sweep, "search": search, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
             pd.DataFrame(), "config_hash": config_hash, "stage_seconds": seconds,
             "task_timeline": [t | {"start": round(t["start"] - run_start, 1), "end": round(t["end"] - run_start, 1)}

@@ -123,6 +123,31 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class SelfImproveConfig:
+    """Self-improvement from one generator's final checkpoint (ttc.self_improve; docs/self_improve.md):
+    each method is a cached, resumable run whose final model gets its own pool and curves."""
+
+    generator: str = ""  # a name in generators.sizes; "" = no self-improvement stage
+    methods: tuple[str, ...] = ("sft", "star", "star_no_rationalize", "star_process", "rl_exact", "rl_orm", "rl_prm")
+    star: dict = field(default_factory=dict)  # ttc.self_improve.StarConfig fields
+    rl: dict = field(default_factory=dict)  # ttc.self_improve.RLConfig fields
+    finetune: dict = field(default_factory=dict)  # TrainConfig fields of the STaR and SFT finetunes
+    sft_tokens: tuple[int, ...] = (150_000, 300_000, 600_000, 1_200_000)  # SFT on gold: cumulative budgets
+    eval_problems: int = 400  # test problems of each evaluation (the first ones of the split)
+    eval_samples: int = 4  # samples per problem at T=1 of each evaluation
+    pool_samples: int = 32  # the improved generators' final pools (pass@N and selection curves)
+    seed: int = 0
+
+    def run_specs(self, max_new_tokens: int, confidence: float) -> list:
+        """A ``ttc.self_improve.RunSpec`` per method (ValueError naming a bad field)."""
+        from ttc.self_improve import RunSpec
+        return [RunSpec.of(m, star=self.star, rl=self.rl, finetune=self.finetune, sft_tokens=tuple(self.sft_tokens),
+                           eval_problems=self.eval_problems, eval_samples=self.eval_samples,
+                           max_new_tokens=max_new_tokens, confidence=confidence, seed=self.seed)
+                for m in self.methods]
+
+
+@dataclass(frozen=True)
 class RunConfig:
     cache_dir: str = ".cache"
     results_dir: str = "results"
@@ -155,6 +180,7 @@ class SweepConfig:
     verifiers: VerifiersConfig = VerifiersConfig()
     eval: EvalConfig = EvalConfig()
     search: SearchConfig = SearchConfig()
+    self_improve: SelfImproveConfig = SelfImproveConfig()
     run: RunConfig = RunConfig()
     hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
     # public reward models as scorers: {name = {kind = "math_shepherd", path = "local/dir", ...}}
@@ -177,6 +203,7 @@ class SweepConfig:
         self._check_verifiers()
         self._check_rules()
         self._check_search()
+        self._check_self_improve()
         self._check_run()
         self._check_reward_models()
 
@@ -347,6 +374,35 @@ class SweepConfig:
             raise ConfigError("search.budgets must list budgets >= 1 (as many as N samples)")
         if s.difficulty_bins < 1:
             raise ConfigError("search.difficulty_bins must be >= 1")
+
+    def _check_self_improve(self) -> None:
+        """The self-improvement generator, its methods and their verifiers."""
+        si = self.self_improve
+        if not si.generator:
+            return
+        if si.generator not in self.generators.sizes:
+            raise ConfigError(f"self_improve.generator={si.generator!r} is not among generators.sizes")
+        if self.generators.external(si.generator):
+            raise ConfigError(f"self_improve.generator={si.generator!r} is an external checkpoint; self-improvement "
+                              "finetunes ttc's own generators (pick one of the trained sizes)")
+        from ttc.self_improve import METHODS
+        for m in si.methods:
+            if m not in METHODS:
+                raise ConfigError(f"self_improve.methods: unknown method {m!r}; use any of {', '.join(METHODS)}")
+        try:
+            specs = si.run_specs(self.pools.max_new_tokens, self.eval.confidence)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"self_improve: {str(e).splitlines()[0]}") from None
+        for spec in specs:
+            kind = spec.uses()
+            if kind and (kind not in self.verifiers.kinds or si.generator not in self.verifiers.judge):
+                raise ConfigError(f"self_improve.methods: {spec.method!r} rewards with the {kind} of "
+                                  f"{si.generator!r}; add {kind!r} to verifiers.kinds and {si.generator!r} to "
+                                  "verifiers.judge, or drop the method")
+        if not 1 <= si.eval_problems <= self.task.n_test:
+            raise ConfigError(f"self_improve.eval_problems={si.eval_problems} must be in 1..task.n_test={self.task.n_test}")
+        if si.pool_samples < 1 or si.eval_samples < 1:
+            raise ConfigError("self_improve.pool_samples and eval_samples must be >= 1")
 
     def _check_run(self) -> None:
         """Workers, threads, joblib backend."""

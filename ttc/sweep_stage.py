@@ -32,7 +32,13 @@ CURVES_VERSION = 3  # bump when the curves of a cell (ttc.sweep.cell_curves) cha
 class PoolCell:
     checkpoint: Checkpoint
     spec: PoolSpec
-    role: str  # final | checkpoint | ood | greedy
+    role: str  # final | checkpoint | ood | greedy | self_improve
+    verifier_of: str = ""  # key of the checkpoint whose verifiers score this pool ("" = its own)
+
+    @property
+    def judged_as(self) -> str:
+        """The checkpoint key the verifiers of this cell were trained for."""
+        return self.verifier_of or self.checkpoint.key
 
 
 _TASKS: dict[str, Task] = {}
@@ -76,7 +82,7 @@ def item_label(item) -> str:
     if isinstance(item, tuple):
         return "/".join(item_label(x) for x in item if isinstance(x, (str, PoolCell, Checkpoint))
                         or hasattr(x, "kind")) if item else ""
-    return str(getattr(item, "kind", type(item).__name__))
+    return str(getattr(item, "method", None) or getattr(item, "kind", type(item).__name__))
 
 
 def run_stage(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None,

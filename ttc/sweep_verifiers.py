@@ -64,7 +64,7 @@ def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, v
     from ttc.verifiers import score_pool, scoring_flops
     task, cache = task_of(cfg), Cache(cfg.run.cache_dir)
     for (_, kind), rec in verifiers.items():
-        if rec.generator != cell.checkpoint.key:
+        if rec.generator != cell.judged_as:
             continue
         key = content_key("scores", rec.key, pool_key(cell.checkpoint.key, task, cell.spec))
 

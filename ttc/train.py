@@ -89,18 +89,28 @@ def checkpoint_schedule(total_tokens: int, n: int, ratio: float = 2.0) -> list[i
     return sorted({max(1, round(total_tokens / ratio ** k)) for k in range(n)})
 
 
-def make_batch(task: Task, codec: Codec, problems: list[Problem], rng: np.random.Generator,
-               batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """(input_ids, attention_mask, labels, non-pad tokens) for a random batch with random gold orders."""
+Texts = tuple[list[str], list[str]]  # (prompts, solutions) of one batch
+Draw = Callable[[np.random.Generator, int], Texts]  # (rng, batch size) -> a batch of texts
+
+
+def gold_texts(task: Task, problems: list[Problem], rng: np.random.Generator, batch_size: int) -> Texts:
+    """A random batch of problems, each with a fresh random valid gold solution order."""
     idx = rng.integers(len(problems), size=batch_size)
     prompts = [problems[i].prompt for i in idx]
     sols = [task.gold_solution(problems[i], int(rng.integers(2**31))) for i in idx]
+    return prompts, sols
+
+
+def encode_batch(codec: Codec, prompts: list[str], solutions: list[str]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """(input_ids, attention_mask, labels, non-pad tokens): right-padded prompt + solution + EOS, the
+    labels covering the solution and EOS only."""
     p_ids = codec.encode_prompts(prompts)
-    seqs = [np.concatenate([p, codec.encode_text(s), [codec.eos_id]]) for p, s in zip(p_ids, sols)]
+    seqs = [np.concatenate([p, codec.encode_text(s), [codec.eos_id]]) for p, s in zip(p_ids, solutions)]
     width = max(len(s) for s in seqs)
-    ids = np.full((batch_size, width), codec.pad_id, dtype=np.int64)
-    labels = np.full((batch_size, width), -100, dtype=np.int64)
-    mask = np.zeros((batch_size, width), dtype=np.int64)
+    ids = np.full((len(seqs), width), codec.pad_id, dtype=np.int64)
+    labels = np.full((len(seqs), width), -100, dtype=np.int64)
+    mask = np.zeros((len(seqs), width), dtype=np.int64)
     for r, (p, s) in enumerate(zip(p_ids, seqs)):
         ids[r, : len(s)] = s
         mask[r, : len(s)] = 1
@@ -108,11 +118,29 @@ def make_batch(task: Task, codec: Codec, problems: list[Problem], rng: np.random
     return torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(labels), int(mask.sum())
 
 
+def make_batch(task: Task, codec: Codec, problems: list[Problem], rng: np.random.Generator,
+               batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """(input_ids, attention_mask, labels, non-pad tokens) for a random batch with random gold orders."""
+    return encode_batch(codec, *gold_texts(task, problems, rng, batch_size))
+
+
 def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: TrainConfig, *,
                     on_checkpoint: Callable[[torch.nn.Module, CheckpointInfo], None],
                     progress: bool = False, desc: str = "train") -> list[CheckpointInfo]:
-    cfg.validate()
+    """Train on the task's train split (gold solutions in random valid orders), checkpointing at
+    ``checkpoint_schedule`` marks."""
     problems = task.problems("train")
+    return fit(model, codec, lambda rng, n: gold_texts(task, problems, rng, n), cfg,
+               on_checkpoint=on_checkpoint, progress=progress, desc=desc)
+
+
+def fit(model: torch.nn.Module, codec: Codec, draw: Draw, cfg: TrainConfig, *,
+        on_checkpoint: Callable[[torch.nn.Module, CheckpointInfo], None] | None = None,
+        progress: bool = False, desc: str = "train") -> list[CheckpointInfo]:
+    """Teacher-forced training on the batches ``draw(rng, cfg.batch_size)`` returns, for ``cfg.tokens``
+    non-pad tokens, AdamW and the ``cfg.schedule`` learning rate. From scratch (``train_generator``) or
+    from a trained model (finetuning: ``ttc.self_improve``)."""
+    cfg.validate()
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     params = flop_params(model)
@@ -124,7 +152,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
     # the lean loss (same value as the HF forward's, a third less overhead per step on tiny models)
     lean = LeanLlamaLoss(model) if is_supported(model) else None
     # Steps are estimated from the mean sequence length; the budget itself is counted in tokens.
-    probe = make_batch(task, codec, problems, np.random.default_rng(cfg.seed + 1), 256)[3] / 256
+    probe = encode_batch(codec, *draw(np.random.default_rng(cfg.seed + 1), 256))[3] / 256
     est_steps = max(1, math.ceil(cfg.tokens / (probe * cfg.batch_size)))
 
     lr_at = lr_schedule(cfg, est_steps)
@@ -135,7 +163,7 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
     model.train()
     bar = progress_bar(total=cfg.tokens, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
     while marks:
-        ids, mask, labels, n_tok = make_batch(task, codec, problems, rng, cfg.batch_size)
+        ids, mask, labels, n_tok = encode_batch(codec, *draw(rng, cfg.batch_size))
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         loss = lean(ids, labels) if lean else model(input_ids=ids, attention_mask=mask, labels=labels).loss
@@ -153,7 +181,8 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
             info = CheckpointInfo(step=step, tokens=tokens, params=params,
                                   train_flops=train_flops(params, tokens), loss=float(np.mean(recent)))
             model.eval()
-            on_checkpoint(model, info)
+            if on_checkpoint is not None:
+                on_checkpoint(model, info)
             model.train()
             infos.append(info)
     bar.close()

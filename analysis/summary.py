@@ -232,7 +232,7 @@ def self_improve_lines(si: dict) -> list[str]:
              f"Test pass@1 at T=1 ({first['eval_problems']} problems x {first['eval_samples']} samples per evaluation), its paired change from the start (same "
              "problems and seed), the extra FLOPs (sampling + training + KL reference + verifier scoring, P = the "
              "generator's non-embedding parameters), SFT on gold solutions at the same FLOPs (interpolated), and the "
-             "equivalent size P'/P on the family's single-sample curve (at the improved model's pass@1 on its N=64 pool).",
+             "equivalent size P'/P on the family's single-sample curve (at the improved model's pass@1 on its own test pool).",
              "", "| method | iterations | start | final [95% CI] | change [95% CI] | extra FLOPs | SFT at equal FLOPs | "
              "false positives | equivalent size |", "|---|---:|---:|---:|---|---:|---:|---:|---|"]
     for method, r in si.items():

@@ -74,8 +74,8 @@ sft_tokens = [500]
 eval_problems = 12
 eval_samples = 2
 pool_samples = 4
-star = {iterations = 2, problems = 20, samples = 2, tokens = 500}
-rl = {steps = 2, problems_per_step = 4, group = 2, eval_every = 1}
+star = {iterations = 1, problems = 20, samples = 2, tokens = 500}
+rl = {steps = 2, problems_per_step = 4, group = 2, eval_every = 2}
 finetune = {warmup_steps = 2}
 [run]
 hex = false

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.model_size import equivalent_log_params, pava  # noqa: E402
+from analysis.model_size import equivalent_log_params, final_test_curves, pava  # noqa: E402
 
 STYLE = {"figure.figsize": (10.5, 4.2), "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
          "axes.spines.top": False, "axes.spines.right": False, "legend.fontsize": 8}
@@ -123,9 +123,8 @@ def fig_self_improve_pass_at_n(curves: pd.DataFrame, table: pd.DataFrame):
 
 
 def _family_curve(curves: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
-    s = curves[(curves["role"] == "final") & (curves["split"] == "test") & (curves["rule"] == "single")
-               & (curves["n"] == 1)]
-    s = s.groupby("params")["accuracy"].mean().sort_index()
+    s = final_test_curves(curves)
+    s = s[(s["rule"] == "single") & (s["n"] == 1)].groupby("params")["accuracy"].mean().sort_index()
     if len(s) < 2:
         return None
     return np.log10(s.index.to_numpy(float)), pava(s.to_numpy(float))

@@ -50,12 +50,10 @@ def run_self_improve_stage(cfg: SweepConfig, generators: dict[str, list[Checkpoi
     specs = sorted(specs, key=lambda s: -cost[s.kind])
     items = [(s, base, mine) for s in specs]
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
-    from ttc.self_improve.runs import run_key
+    from ttc.self_improve.runs import finished
 
     def cached(item) -> bool:
-        spec = item[0]
-        key = run_key(base.key, task, spec, {k: r.key for k, r in mine.items()})
-        return cache.dir_ready("self-improve", f"{key}-{spec.n_segments - 1}") is not None
+        return finished(cache, base.key, task, item[0], {k: r.key for k, r in mine.items()})
 
     done = run_stage(cfg, _run_one, items, "self-improve", cfg.run.eval_jobs, cached, timeline)
     order = {m: i for i, m in enumerate(si.methods)}

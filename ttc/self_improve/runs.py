@@ -118,7 +118,7 @@ class RunState:
 
     history: list[dict] = field(default_factory=list)
     counters: dict = field(default_factory=lambda: {"sample_tokens": 0, "train_tokens": 0, "ref_tokens": 0,
-                                                    "verify_tokens": 0})
+                                                    "verify_tokens": 0, "verify_flops": 0.0})
 
 
 def run_key(base_key: str, task: Task, spec: RunSpec, verifier_keys: dict[str, str]) -> str:
@@ -128,6 +128,17 @@ def run_key(base_key: str, task: Task, spec: RunSpec, verifier_keys: dict[str, s
     view = {k: v for k, v in asdict(spec).items() if k not in unread}
     return content_key("self-improve", RUN_VERSION, base_key, task.spec_dict(), view,
                        {k: verifier_keys[k] for k in sorted(verifier_keys)})
+
+
+def segment_key(run: str, i: int) -> str:
+    """The cache key of segment ``i`` of the run keyed ``run``."""
+    return f"{run}-{i}"
+
+
+def finished(cache: Cache, base_key: str, task: Task, spec: RunSpec, verifier_keys: dict[str, str]) -> bool:
+    """True when the run's last segment is cached (the run reads, computes nothing)."""
+    key = run_key(base_key, task, spec, verifier_keys)
+    return cache.dir_ready("self-improve", segment_key(key, spec.n_segments - 1)) is not None
 
 
 def run(cache: Cache, base_path: str, base_key: str, task: Task, spec: RunSpec, *, verifiers: dict | None = None,
@@ -140,7 +151,7 @@ def run(cache: Cache, base_path: str, base_key: str, task: Task, spec: RunSpec, 
     from ttc.verifiers import load_verifier
     verifiers = verifiers or {}
     key = run_key(base_key, task, spec, {k: r.key for k, r in verifiers.items()})
-    seg_key = lambda i: f"{key}-{i}"  # noqa: E731
+    seg_key = lambda i: segment_key(key, i)  # noqa: E731
     done = next((i for i in reversed(range(spec.n_segments)) if cache.dir_ready("self-improve", seg_key(i))), -1)
     start, codec = load_checkpoint(base_path)
     start.requires_grad_(False)
@@ -149,7 +160,7 @@ def run(cache: Cache, base_path: str, base_key: str, task: Task, spec: RunSpec, 
     if done >= 0:
         path = cache.path("self-improve", seg_key(done))
         saved = json.loads((path / STATE).read_text())
-        state = RunState(history=saved["history"], counters=saved["counters"])
+        state = RunState(history=saved["history"], counters={**RunState().counters, **saved["counters"]})
         policy = load_checkpoint(path)[0]  # STaR samples from the last model; SFT and RL continue it
         opt_state = torch.load(path / OPTIMIZER, weights_only=True) if (path / OPTIMIZER).exists() else None
     if not state.history:  # the start, measured once for every run that shares its evaluation settings
@@ -196,9 +207,8 @@ def _row(spec: RunSpec, segment: int, state: RunState, params: int, stats: dict,
     delta = paired_delta(measured["per_problem"], start, spec.confidence)
     measured = {**measured, "delta_vs_start": delta[0], "delta_ci_low": delta[1], "delta_ci_high": delta[2]}
     c = state.counters
-    v_flops = c.get("verify_flops", 0.0)
     flops = {"sample_flops": 2.0 * params * c["sample_tokens"], "train_flops": 6.0 * params * c["train_tokens"],
-             "ref_flops": 2.0 * params * c["ref_tokens"], "verify_flops": v_flops}
+             "ref_flops": 2.0 * params * c["ref_tokens"], "verify_flops": c["verify_flops"]}
     return {"method": spec.method, "kind": spec.kind, "segment": segment,
             "iteration": segment + 1, **{k: c[k] for k in ("sample_tokens", "train_tokens", "ref_tokens", "verify_tokens")},
             **flops, "extra_flops": sum(flops.values()), **stats, **measured}
@@ -233,14 +243,19 @@ def _segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, task
     return _rl_segment(spec, i, start, policy, opt_state, codec, task, state, loaded)
 
 
-def _token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """log p of every labelled token (row-major), with autograd."""
+def _token_logprobs(model) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """(ids, mask, labels) -> log p of every labelled token (row-major), with autograd: the lean forward
+    (its RoPE tables built once, the weights read live at each call) or the model's own."""
     if is_supported(model):
-        return LeanLlamaLoss(model).token_logprobs(ids, labels)
-    logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
-    target = labels[:, 1:]
-    scored = target != -100
-    return logp[scored].gather(-1, target[scored][:, None])[:, 0]
+        lean = LeanLlamaLoss(model)
+        return lambda ids, mask, labels: lean.token_logprobs(ids, labels)
+
+    def hf(ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits[:, :-1].float(), -1)
+        target = labels[:, 1:]
+        scored = target != -100
+        return logp[scored].gather(-1, target[scored][:, None])[:, 0]
+    return hf
 
 
 def _rl_segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, task: Task, state: RunState,
@@ -257,6 +272,7 @@ def _rl_segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, t
     if cfg.reward != "exact" and reward_model is None:
         raise ValueError(f"rl.reward={cfg.reward!r} needs the generator's {cfg.reward} verifier; train it "
                          "(verifiers.kinds and verifiers.judge) or use reward='exact'")
+    policy_logp, ref_logp_of = _token_logprobs(model), _token_logprobs(start)
     rewards, exact = [], []
     first, last = i * cfg.eval_every, min(cfg.steps, (i + 1) * cfg.eval_every)
     for step in range(first, last):
@@ -276,7 +292,7 @@ def _rl_segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, t
             vmodel, vcodec, per_token = reward_model
             scores, steps = score_rollouts(vmodel, vcodec, task, ro)
             c["verify_tokens"] += int(lay.lengths.sum())
-            c["verify_flops"] = c.get("verify_flops", 0.0) + per_token * int(lay.lengths.sum())
+            c["verify_flops"] += per_token * int(lay.lengths.sum())
             reward = np.asarray(scores, dtype=float)
             if cfg.reward == "prm":
                 step_adv = process_advantages([np.asarray(s, dtype=float) for s in steps], ro.groups)
@@ -288,10 +304,10 @@ def _rl_segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, t
         adv = torch.from_numpy(token_advantages(seq_adv, step_adv, lay.seg_end, lay.n_segments, starts,
                                                 lay.lengths)).float()
         with torch.no_grad():
-            ref_logp = _token_logprobs(start, ids, mask, labels)
+            ref_logp = ref_logp_of(ids, mask, labels)
         for g in opt.param_groups:
             g["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
-        loss = pg_loss(_token_logprobs(model, ids, mask, labels), adv, ref_logp, cfg.kl)
+        loss = pg_loss(policy_logp(ids, mask, labels), adv, ref_logp, cfg.kl)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)

@@ -21,6 +21,7 @@ true current value, with the right result.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from dataclasses import dataclass
@@ -183,11 +184,24 @@ def _latin_tables(m: int, n_tables: int, table_seed: int) -> dict[str, np.ndarra
     return out
 
 
-def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int) -> Problem:
-    m, k = spec.modulus, spec.n_registers
+@functools.lru_cache(maxsize=32)
+def _draw_tables(spec: RegistersSpec) -> tuple[np.ndarray, list[float], list[float]]:
+    """(step counts, their CDF, the operations' CDF) as ``Generator.choice(..., p=...)`` builds them:
+    ``bisect_right(cdf, rng.random())`` draws exactly what ``rng.choice`` draws, ~20x faster."""
     lengths = np.arange(spec.min_steps, spec.max_steps + 1)
     weights = spec.length_decay ** (lengths - spec.min_steps)
-    n_steps = int(rng.choice(lengths, p=weights / weights.sum()))
+
+    def cdf(p: np.ndarray) -> list[float]:
+        c = np.asarray(p, dtype=np.float64).cumsum()
+        c /= c[-1]
+        return c.tolist()
+    return lengths, cdf(weights / weights.sum()), cdf(spec.op_weights())
+
+
+def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int) -> Problem:
+    m, k = spec.modulus, spec.n_registers
+    lengths, length_cdf, op_cdf = _draw_tables(spec)
+    n_steps = int(lengths[bisect.bisect_right(length_cdf, rng.random())])
     while True:  # split n_steps into k positive parts, uniformly over compositions within the cap
         cuts = np.sort(rng.choice(np.arange(1, n_steps), size=k - 1, replace=False)) if k > 1 else np.array([], int)
         sizes = np.diff(np.concatenate([[0], cuts, [n_steps]])).astype(int)
@@ -199,8 +213,8 @@ def _make_problem(spec: RegistersSpec, rng: np.random.Generator, problem_id: int
         ops = {r: [("+-"[int(rng.integers(2))], int(rng.integers(1, spec.max_operand + 1))) for _ in range(n)]
                for r, n in zip(regs, sizes)}
     else:
-        names, weights = spec.op_names, spec.op_weights()
-        ops = {r: [(names[int(rng.choice(len(names), p=weights))], int(rng.integers(1, spec.max_operand + 1)))
+        names = spec.op_names
+        ops = {r: [(names[bisect.bisect_right(op_cdf, rng.random())], int(rng.integers(1, spec.max_operand + 1)))
                    for _ in range(n)] for r, n in zip(regs, sizes)}
     tables = spec.tables() if spec.n_tables else None
     final = {}

@@ -128,6 +128,27 @@ def test_batch_scoring_equals_one_by_one():
         np.testing.assert_allclose(alone[1][0], together[1][i], rtol=1e-5)
 
 
+def test_prompt_shared_scoring_equals_whole_rows():
+    """Samples of one problem share their prompt's pass (score_shared): the same scores and step scores
+    as running every row whole, for groups split over chunks, an empty unfinished row and two prompts."""
+    model, _ = tiny_verifier(seed=3)
+    with torch.no_grad():
+        model.head[2].weight.normal_()  # make the head matter
+    other = "x=1:+2;y=4:-3?"
+    prompts = [PROMPT] * 5 + [other] * 3
+    texts = [GOLD, "x=3+4=7;y=5-1", "", "y=5-1=4;x=3+4=7#1,1", GOLD.replace("=7;y", "=8;y"), "x=1+2=3;y=4-3=1#3,1",
+             "y=4-3=1;", "x"]
+    fin = [True, False, False, True, True, True, False, True]
+    lay = layout(TASK, CODEC, prompts, texts, fin)
+    whole = score_layout(model, lay, share_prompts=False)
+    for batch_size in (2, 3, 256):
+        shared = score_layout(model, lay, batch_size=batch_size)
+        np.testing.assert_allclose(shared[0], whole[0], rtol=1e-5)
+        for a, b in zip(shared[1], whole[1]):
+            np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert not np.allclose(whole[0], whole[0][0])  # the rows do differ
+
+
 def test_save_load_round_trip(tmp_path):
     model, tok = tiny_verifier(seed=2)
     with torch.no_grad():

@@ -29,7 +29,8 @@ from ttc.verifiers.metrics import verifier_metrics
 from ttc.verifiers.score import lm_step_logprobs, score_layout
 from ttc.verifiers.train import VerifierSpec, train_verifier
 
-VERIFIER_VERSION = 2  # bump when training code changes what a spec produces
+VERIFIER_VERSION = 3  # bump when training or scoring code changes what a spec produces (3: prompt-shared
+# scoring, which moves scores by float rounding, ~1e-5 relative; every key built on a verifier's changes with it)
 RECORD_FILE = "ttc_verifier.json"
 
 

@@ -149,7 +149,7 @@ def render_markdown(summary: dict) -> str:
     if tt.get("slope") is not None:
         ci = tt.get("slope_ci") or [None, None]
         saved_ci = tt.get("test_compute_saved_ci") or [None, None]
-        hex_k = summary.get("hex_test_compute_saved_per_10x_train")
+        hex_k = summary.get("hex", {}).get("hex_test_compute_saved_per_10x_train")
         lines += ["", "## Train vs test compute (Jones's 15× per 10×)", "",
                   f"- rule `{tt['rule']}`: slope {tt['slope']} [{ci[0]}, {ci[1]}] of log10 test vs log10 train compute "
                   f"(shared across {tt.get('n_targets')} accuracy targets), R² {tt['r2']}, {tt['n_points']} frontier "

@@ -10,11 +10,12 @@ Results go to results/hex/, caches to .cache/.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
-import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # numpy's multithreaded BLAS stalls on small shared machines; set before numpy loads.
@@ -24,8 +25,27 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
-from ttc.hex import HexConfig, HexConfigError, run_hex  # noqa: E402
-from ttc.hex.cache import json_safe  # noqa: E402
+from ttc.config import ConfigError, load_config  # noqa: E402
+from ttc.hex import HexConfig, run_hex  # noqa: E402
+from ttc.hex.cache import atomic_write_bytes, json_safe, write_json  # noqa: E402
+from ttc.hex.experiment import TABLES, HexRun  # noqa: E402
+
+
+@dataclass(frozen=True)
+class HexFile:
+    """This script's config file: a ``[hex]`` table of HexConfig fields."""
+
+    hex: HexConfig = field(default_factory=HexConfig)
+
+
+def write_hex_results(directory: Path, config: HexConfig, run: HexRun) -> None:
+    """``directory/{snapshots,games,agents,iso_elo,frontier}.csv``, ``config.json`` and ``summary.json``
+    (this script and experiments/sweep.py write the same files)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in TABLES:
+        atomic_write_bytes(directory / f"{name}.csv", run.tables[name].to_csv(index=False).encode(), sealed=False)
+    write_json(directory / "config.json", {"config": dataclasses.asdict(config), "argv": sys.argv}, sealed=False)
+    write_json(directory / "summary.json", run.summary, sealed=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,18 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=REPO / "results" / "hex")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    try:
-        table = tomllib.loads(args.config.read_text()).get("hex", {}) if args.config else {}
-        config = HexConfig.from_dict(table).with_overrides(args.overrides)
-    except (HexConfigError, tomllib.TOMLDecodeError, OSError) as err:
+    try:  # keys of the [hex] table; "hex." is implied on the command line
+        overrides = [o if o.startswith("hex.") else f"hex.{o}" for o in args.overrides]
+        config = load_config(HexFile, args.config, overrides).hex
+    except ConfigError as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 2
     start = time.time()
-    summary = run_hex(config, cache_dir=args.cache_dir, results_dir=args.results_dir, progress=not args.quiet)
+    run = run_hex(config, cache_dir=args.cache_dir, progress=not args.quiet)
+    write_hex_results(Path(args.results_dir), config, run)
     from analysis.hex_figures import write_figures
-    summary["hex_figures"] = [str(p) for p in write_figures(Path(args.results_dir))]
-    summary["hex_wall_seconds"] = round(time.time() - start, 1)
-    print(json.dumps(json_safe({k: v for k, v in summary.items() if k != "hex_figures"}), indent=1))
+    write_figures(Path(args.results_dir))
+    summary = run.summary | {"hex_stage_seconds": run.stage_seconds, "hex_wall_seconds": round(time.time() - start, 1)}
+    print(json.dumps(json_safe(summary), indent=1))
     return 0
 
 

@@ -66,13 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(SweepConfig, args.config, args.overrides)
         cfg.validate()
-        hex_cfg = None
-        if cfg.run.hex:
-            from ttc.hex import HexConfig, HexConfigError
-            try:
-                hex_cfg = HexConfig.from_dict(cfg.hex)
-            except HexConfigError as e:
-                raise ConfigError(f"hex: {e}") from None
     except ConfigError as e:
         print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
@@ -123,18 +116,17 @@ def main(argv: list[str] | None = None) -> int:
                                                  cache_dir=cache_dir / "figures")
         summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
                                 verifiers=out["verifiers"], verifier_data=out["verifier_data"])
-        if hex_cfg is not None:
+        if cfg.run.hex:
+            from analysis.hex_figures import write_figures as write_hex_figures
+            from experiments.hex import write_hex_results
             from ttc.hex import run_hex
             h_start = time.time()
-            from analysis.hex_figures import write_figures as write_hex_figures
-            hex_summary = run_hex(hex_cfg, cache_dir=cache_dir, results_dir=stage / "hex", progress=cfg.run.progress)
+            hex_run = run_hex(cfg.hex, cache_dir=cache_dir, progress=cfg.run.progress)
+            write_hex_results(stage / "hex", cfg.hex, hex_run)
             write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures")
-            log["hex_stage_seconds"] = hex_summary.pop("hex_stage_seconds", None)
+            log["hex_stage_seconds"] = hex_run.stage_seconds
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
-            summary["hex"] = dict(hex_summary)
-            for key, value in hex_summary.items():
-                if key.startswith("hex_"):
-                    summary[key] = value
+            summary["hex"] = dict(hex_run.summary)  # once, nested (results/hex/summary.json holds the same)
         _write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg)}, indent=1))
         _write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
         _write_text(stage / "summary.md", render_markdown(summary))

@@ -1,45 +1,60 @@
-"""HexConfig from dicts and the command line: bad keys and types fail in one line, exit code 2."""
+"""HexConfig through the one config loader (ttc.config): bad keys and types fail in one line, exit code 2."""
 
-import sys
 from pathlib import Path
 
 import pytest
 
-from ttc.hex import HexConfig, HexConfigError
+from experiments import hex as hex_script
+from experiments.hex import HexFile
+from ttc.config import ConfigError, load_config
+from ttc.sweep_config import SweepConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_from_dict_coerces_lists_and_ints():
-    cfg = HexConfig.from_dict({"board_sizes": [3], "max_train_macs": [1_000_000], "games_per_generation": [16],
-                               "lr": 1})
+def _load(tmp_path, text: str, overrides=()):
+    path = tmp_path / "hex.toml"
+    path.write_text(text)
+    return load_config(HexFile, path, overrides).hex
+
+
+def test_tables_coerce_lists_and_ints(tmp_path):
+    cfg = _load(tmp_path, "[hex]\nboard_sizes = [3]\nmax_train_macs = [1_000_000]\ngames_per_generation = [16]\nlr = 1\n")
     assert cfg.board_sizes == (3,) and cfg.max_train_macs == (1e6,) and cfg.lr == 1.0
+    assert isinstance(cfg.max_train_macs[0], float) and isinstance(cfg.lr, float)
 
 
-@pytest.mark.parametrize("bad", [{"boards": [3]}, {"n_snapshots": "12"}, {"n_jobs": 1.5}, {"seed": True},
-                                 {"board_sizes": 3}, {"board_sizes": [3, 4, 5]}])
-def test_bad_keys_and_types_raise_one_line(bad):
-    with pytest.raises(HexConfigError) as err:
-        HexConfig.from_dict(bad)
-    assert "\n" not in str(err.value)
+@pytest.mark.parametrize("bad, says", [
+    ("boards = [3]", "unknown config key 'hex.boards'"), ('n_snapshots = "12"', "hex.n_snapshots: expected an integer"),
+    ("n_jobs = 1.5", "hex.n_jobs: expected an integer"), ("seed = true", "hex.seed: expected an integer"),
+    ("board_sizes = 3", "hex.board_sizes: expected a list"),
+    ("board_sizes = [3, 4, 5]", "max_train_macs needs one value per board size"),
+    ("eval_games_per_pair = 7", "eval_games_per_pair must be even")])
+def test_bad_keys_and_types_raise_one_line(tmp_path, bad, says):
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, f"[hex]\n{bad}\n")
+    assert "\n" not in str(err.value) and says in str(err.value), str(err.value)
 
 
 def test_overrides_use_toml_values():
-    cfg = HexConfig().with_overrides(["test_nodes=[1, 8, 64]", "lr=1e-3", "seed=3"])
+    cfg = load_config(HexFile, None, ["hex.test_nodes=[1, 8, 64]", "hex.lr=1e-3", "hex.seed=3"]).hex
     assert cfg.test_nodes == (1, 8, 64) and cfg.lr == 1e-3 and cfg.seed == 3
-    with pytest.raises(HexConfigError):
-        HexConfig().with_overrides(["nope=1"])
+    with pytest.raises(ConfigError, match="hex.nope"):
+        load_config(HexFile, None, ["hex.nope=1"])
+
+
+def test_the_sweep_holds_the_same_typed_config():
+    cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / "default.toml", ["hex.seed=4"])
+    assert cfg.hex.seed == 4 and cfg.hex.eval_games_per_pair == 48 and cfg.hex.board_sizes == (3, 4)
 
 
 def test_entry_script_exits_2_on_a_bad_key(capsys):
-    sys.path.insert(0, str(REPO))
-    from experiments import hex as hex_script  # in-process: the same main() the script's exit code comes from
-    assert hex_script.main(["--set", "nope=1"]) == 2
+    assert hex_script.main(["--set", "nope=1"]) == 2  # in-process: the same main() the script's exit code comes from
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nope" in err
 
 
 def test_shipped_configs_parse():
-    import tomllib
     for name in ("hex_default.toml", "hex_full.toml"):
-        HexConfig.from_dict(tomllib.loads((REPO / "experiments" / "configs" / name).read_text())["hex"])
+        cfg = load_config(HexFile, REPO / "experiments" / "configs" / name).hex
+        assert len(cfg.max_train_macs) == len(cfg.board_sizes)

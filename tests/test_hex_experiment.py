@@ -5,6 +5,7 @@ import json
 import numpy as np
 import torch
 
+from experiments.hex import write_hex_results
 from ttc.hex import HexConfig, experiment, run_hex, selfplay
 from ttc.hex.net import NetShape
 
@@ -18,9 +19,16 @@ def cache_intact(path) -> bool:
     return intact(path)
 
 
+def _run(cache, results):
+    """run_hex, then the tables written as the entry scripts write them; the headline numbers."""
+    run = run_hex(TINY, cache_dir=cache, progress=False)
+    write_hex_results(results, TINY, run)
+    return run.summary
+
+
 def test_run_hex_end_to_end_and_cached_rerun(tmp_path):
     cache, results = tmp_path / "cache", tmp_path / "results"
-    summary = run_hex(TINY, cache_dir=cache, results_dir=results, progress=False)
+    summary = _run(cache, results)
     for name in ("snapshots", "games", "agents", "iso_elo", "frontier"):
         assert (results / f"{name}.csv").exists()
     import pandas as pd
@@ -41,7 +49,7 @@ def test_run_hex_end_to_end_and_cached_rerun(tmp_path):
     assert json.loads((results / "summary.json").read_text())["hex_frontier_nodes"] == 4
     # A rerun finds every snapshot and game in the cache and gives the same numbers.
     stamps = {p: p.stat().st_mtime_ns for p in (cache / "hex").rglob("*.json")}
-    again = run_hex(TINY, cache_dir=cache, results_dir=results, progress=False)
+    again = _run(cache, results)
     assert {p: p.stat().st_mtime_ns for p in (cache / "hex").rglob("*.json")} == stamps
     assert again["hex_median_elo_se"] == summary["hex_median_elo_se"]
     # One bit flipped in one file of every kind (solver table, snapshot record and weights, training
@@ -50,7 +58,7 @@ def test_run_hex_end_to_end_and_cached_rerun(tmp_path):
     # an early snapshot damaged behind an intact later checkpoint: trained again from the start, same tables
     snap0 = sorted((cache / "hex").rglob("snap-00.npz"))[0]
     snap0.write_bytes(snap0.read_bytes()[:-1] + bytes([snap0.read_bytes()[-1] ^ 1]))
-    run_hex(TINY, cache_dir=cache, results_dir=results, progress=False)
+    _run(cache, results)
     for name, data in tables.items():
         assert (results / f"{name}.csv").read_bytes() == data, name
     kinds = {}
@@ -66,7 +74,7 @@ def test_run_hex_end_to_end_and_cached_rerun(tmp_path):
         data[len(data) // 2] ^= 0x10
         f.write_bytes(bytes(data))
         flipped[f] = bytes(data)
-    run_hex(TINY, cache_dir=cache, results_dir=results, progress=False)
+    _run(cache, results)
     for name, data in tables.items():
         assert (results / f"{name}.csv").read_bytes() == data, name
     for f, bad in flipped.items():

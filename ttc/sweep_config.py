@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from ttc.config import ConfigError, _merge
+from ttc.hex.config import HexConfig
 from ttc.models import FAMILY, ModelSize
 from ttc.selection import RuleSpec
 from ttc.tasks.config import FILE_TASKS, TaskConfig
@@ -182,7 +183,7 @@ class SweepConfig:
     search: SearchConfig = SearchConfig()
     self_improve: SelfImproveConfig = SelfImproveConfig()
     run: RunConfig = RunConfig()
-    hex: dict = field(default_factory=dict)  # HexConfig table (ttc.hex.config), validated by it
+    hex: HexConfig = field(default_factory=HexConfig)  # the Hex experiment (ttc.hex.config)
     # public reward models as scorers: {name = {kind = "math_shepherd", path = "local/dir", ...}}
     # (ttc.reward_models.RewardModelSpec); a rule reads one as rule:name
     reward_models: dict[str, dict] = field(default_factory=dict)

@@ -1,10 +1,11 @@
-"""`HexConfig`: every knob of the Hex experiment, defaults in code, built from a dict (a TOML table)."""
+"""`HexConfig`: every knob of the Hex experiment, defaults in code.
+
+Built from TOML (a `[hex]` table) and `--set` overrides by the one config loader, `ttc.config.load_config`,
+as a field of the sweep's config or of `experiments/hex.py`'s file; a bad combination raises
+`HexConfigError` (a ValueError the loader turns into a one-line `ConfigError`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-import typing
 from dataclasses import dataclass
 
 from .selfplay import TrainSettings
@@ -65,46 +66,3 @@ class HexConfig:
             c_puct=self.c_puct, dirichlet_eps=self.dirichlet_eps, lr=self.lr,
             weight_decay=self.weight_decay, batch_size=self.batch_size, sample_reuse=self.sample_reuse,
             buffer_positions=self.buffer_positions)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> HexConfig:
-        """Build from a plain dict (e.g. a TOML table): unknown keys and wrong types raise
-        `HexConfigError`. Lists become tuples; ints are accepted where floats are expected."""
-        hints = typing.get_type_hints(cls)
-        kwargs = {}
-        for key, value in values.items():
-            if key not in hints:
-                raise HexConfigError(f"hex config: unknown key {key!r} (known: {', '.join(hints)})")
-            kwargs[key] = _coerce(key, value, hints[key])
-        return cls(**kwargs)
-
-    def with_overrides(self, assignments: list[str]) -> HexConfig:
-        """Apply `key=value` strings, values in TOML syntax (`board_sizes=[3,4]`, `lr=1e-3`)."""
-        values = dataclasses.asdict(self)
-        for item in assignments:
-            key, sep, raw = item.partition("=")
-            if not sep:
-                raise HexConfigError(f"hex config: override {item!r} is not key=value")
-            try:
-                values[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                values[key.strip()] = raw  # a bare word: let type checking judge it
-            if key.strip() not in dataclasses.asdict(self):
-                raise HexConfigError(f"hex config: unknown key {key.strip()!r}")
-        return HexConfig.from_dict(values)
-
-
-def _coerce(key: str, value, hint):
-    def scalar(v, typ):
-        if typ is float and isinstance(v, int) and not isinstance(v, bool):
-            return float(v)
-        if type(v) is not typ:
-            raise HexConfigError(f"hex config: {key} expects {typ.__name__}, got {v!r}")
-        return v
-
-    if typing.get_origin(hint) is tuple:
-        elem = typing.get_args(hint)[0]
-        if not isinstance(value, (list, tuple)):
-            raise HexConfigError(f"hex config: {key} expects a list of {elem.__name__}, got {value!r}")
-        return tuple(scalar(v, elem) for v in value)
-    return scalar(value, hint)

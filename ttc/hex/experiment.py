@@ -6,7 +6,8 @@ Stages and their cache keys (under `cache_dir/hex/`):
   settings, snapshot grid, seed): a snapshot `.npz` + `.json` at each grid point and a checkpoint of
   the full training state, so a killed run resumes from its last snapshot;
 - `games/<key>.json`: one file per tournament pair (both agents' identities, openings, games).
-Fits, CSVs, figures and `summary.json` are cheap and always rebuilt from the cached pieces.
+Fits and tables are cheap and always rebuilt from the cached pieces; the entry scripts write them
+(`experiments/hex.py`, `experiments/sweep.py`) and draw the figures (`analysis/hex_figures.py`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from joblib import Parallel, delayed
 
-from ttc.progress import progress_bar
+from ttc.parallel import run_items
 
 from . import cache, fits, selfplay, tournament
 from .config import HexConfig
@@ -169,37 +169,40 @@ def _agent_identity(spec: dict) -> dict:
 
 
 # --- orchestration ----------------------------------------------------------------------------
-def _parallel(cfg: HexConfig, tasks: list, total: int, desc: str, progress: bool, weight=len, in_process=()):
-    """Run joblib ``tasks`` on cfg.n_jobs workers; those whose index is in ``in_process`` (cached work
-    that only reads files) run here, without paying for worker start-up."""
-    bar = progress_bar(total=total, desc=desc, disable=not progress, leave=False)
-    results = []
-    local = set(in_process)
-    for i in sorted(local):
-        fn, args, kwargs = tasks[i]
-        results.append(fn(*args, **kwargs))
-        bar.update(weight(results[-1]))
-    rest = [t for i, t in enumerate(tasks) if i not in local]
-    for res in (Parallel(n_jobs=cfg.n_jobs, return_as="generator_unordered")(rest) if rest else []):
-        results.append(res)
-        bar.update(weight(res))
-    bar.close()
-    return results
+def _train_item(cfg: HexConfig, item: tuple[int, int, Path]) -> list[dict]:
+    """One training run (``ttc.parallel.run_items`` calls ``fn(cfg, item)``)."""
+    return _train_run(cfg, *item)
 
 
-def run_hex(config: HexConfig, *, cache_dir: Path, results_dir: Path, progress: bool = True) -> dict:
-    """Train every (board, width) run, play the tournaments, fit Elo and the trade-off, and write
-    `results_dir/{snapshots,games,agents,iso_elo,frontier}.csv` and `summary.json`. Returns the summary
-    (headline keys prefixed `hex_`); the figures are drawn from those files by `analysis/hex_figures.py`
-    (the entry scripts call it: the library does not know its callers)."""
+def _play_item(cfg: HexConfig, item: tuple[int, list[tuple[Path, dict, dict]], str]) -> list:
+    """One chunk of tournament pairs on one board."""
+    return _play_pairs(cfg, *item)
+
+
+@dataclass(frozen=True)
+class HexRun:
+    """What one Hex run returns: its tables (``TABLES`` order), headline numbers (keys prefixed ``hex_``)
+    and the wall seconds of its stages (cached stages ~0: a run log's, never a result's)."""
+
+    tables: dict[str, pd.DataFrame]
+    summary: dict
+    stage_seconds: dict[str, float]
+
+
+TABLES = ("snapshots", "games", "agents", "iso_elo", "frontier")  # each written as <name>.csv
+
+
+def run_hex(config: HexConfig, *, cache_dir: Path, progress: bool = True) -> HexRun:
+    """Train every (board, width) run, play the tournaments, fit Elo and the trade-off. The entry
+    scripts write the tables (experiments/hex.py) and draw the figures from them (analysis/hex_figures.py)."""
     threads = torch.get_num_threads()
     try:
-        return _run(config, Path(cache_dir), Path(results_dir), progress)
+        return _run(config, Path(cache_dir), progress)
     finally:
         torch.set_num_threads(threads)  # one thread per process while running; the caller's back after
 
 
-def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) -> dict:
+def _run(config: HexConfig, cache_dir: Path, progress: bool) -> HexRun:
     cfg, root = config, cache_dir / "hex"
     start = time.time()
     torch.set_num_threads(1)
@@ -213,11 +216,9 @@ def _run(config: HexConfig, cache_dir: Path, results_dir: Path, progress: bool) 
     _play_stage(cfg, pairs, cache_dir, progress)
     seconds["games"] = time.time() - start - sum(seconds.values())
     games, agents = _elo_stage(cfg, snaps, pairs)
-    summary = _write_results(cfg, results_dir, snaps, games, agents)
+    tables, summary = _results(cfg, snaps, games, agents)
     seconds["analysis"] = time.time() - start - sum(seconds.values())
-    # the wall times of this call (cached stages ~0) are returned, not written: results stay reproducible
-    summary["hex_stage_seconds"] = {k: round(v, 1) for k, v in seconds.items()}
-    return summary
+    return HexRun(tables, summary, {k: round(v, 1) for k, v in seconds.items()})
 
 
 def _train_stage(cfg: HexConfig, root: Path, progress: bool) -> pd.DataFrame:
@@ -228,10 +229,10 @@ def _train_stage(cfg: HexConfig, root: Path, progress: bool) -> pd.DataFrame:
         return min(macs / NetShape(nw[0], nw[1], cfg.net_depth).forward_macs, cfg.max_selfplay_evals)
 
     runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths), key=evals, reverse=True)
-    tasks = [delayed(_train_run)(cfg, n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
-    trained = [i for i, (n, w) in enumerate(runs) if _run_done(cfg, n, w, root / "train" / run_key(cfg, n, w))]
-    snaps = pd.DataFrame([r for recs in _parallel(cfg, tasks, len(tasks), "hex train", progress, lambda r: 1,
-                                                  in_process=trained) for r in recs])
+    items = [(n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
+    done = run_items(_train_item, cfg, items, "hex train", n_jobs=cfg.n_jobs, progress=progress,
+                     cached=lambda it: _run_done(cfg, *it), label=lambda it: f"{it[0]}x{it[0]}/w{it[1]}")
+    snaps = pd.DataFrame([r for recs in done for r in recs])
     snaps["run"] = [run_key(cfg, n, w) for n, w in zip(snaps["board"], snaps["width"])]
     # A generation can overshoot several grid points: keep the first snapshot of each state.
     snaps = snaps.sort_values(["board", "width", "snapshot"])
@@ -288,12 +289,13 @@ def _play_stage(cfg: HexConfig, pairs: list[Pair], cache_dir: Path, progress: bo
     for p in pairs:
         if not cache.intact(p.path):
             pair_jobs.setdefault(p.board, []).append((p.path, p.specs[p.first], p.specs[p.second]))
-    tasks = []
+    items = []
     for n, jobs in pair_jobs.items():
         jobs.sort(key=lambda job: -(job[1]["nodes"] + job[2]["nodes"]))
         n_chunks = max(1, min(len(jobs), 8 * cfg.n_jobs))
-        tasks += [delayed(_play_pairs)(cfg, n, jobs[c::n_chunks], str(cache_dir)) for c in range(n_chunks)]
-    _parallel(cfg, tasks, sum(len(j) for j in pair_jobs.values()), "hex games", progress)
+        items += [(n, jobs[c::n_chunks], str(cache_dir)) for c in range(n_chunks)]
+    run_items(_play_item, cfg, items, "hex games", n_jobs=cfg.n_jobs, progress=progress,
+              label=lambda it: f"{it[0]}x{it[0]}/{len(it[1])} pairs")
 
 
 def _elo_stage(cfg: HexConfig, snaps: pd.DataFrame, pairs: list[Pair]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -324,7 +326,8 @@ def _label(spec: dict) -> str:
     return "perfect" if spec["run"] == "perfect" else f"w{spec['width']}/s{spec['snapshot']}/n{spec['nodes']}"
 
 
-def _write_results(cfg, results_dir: Path, snaps, games, agents) -> dict:
+def _results(cfg, snaps, games, agents) -> tuple[dict[str, pd.DataFrame], dict]:
+    """(tables, headline numbers) from the snapshots, games and fitted agents."""
     levels = np.arange(-cfg.elo_level_step * np.floor(-agents["elo"].min() / cfg.elo_level_step), 0.0 + 1e-9,
                        cfg.elo_level_step)
     levels = levels[levels < 0]
@@ -354,9 +357,4 @@ def _write_results(cfg, results_dir: Path, snaps, games, agents) -> dict:
         "hex_optimiser_to_selfplay_macs": float((snaps["optimiser_macs"] / snaps["train_macs"]).median()),
         "hex_changepoint_fit": changepoint,
     }
-    results_dir.mkdir(parents=True, exist_ok=True)
-    for name, df in {"snapshots": snaps, "games": games, "agents": agents, "iso_elo": iso, "frontier": front}.items():
-        cache.atomic_write_bytes(results_dir / f"{name}.csv", df.to_csv(index=False).encode(), sealed=False)
-    cache.write_json(results_dir / "config.json", {"config": dataclasses.asdict(cfg), "argv": sys.argv}, sealed=False)
-    cache.write_json(results_dir / "summary.json", summary, sealed=False)
-    return summary
+    return {"snapshots": snaps, "games": games, "agents": agents, "iso_elo": iso, "frontier": front}, summary

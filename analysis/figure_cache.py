@@ -87,6 +87,13 @@ class FigureCache:
             os.replace(tmp, out_dir / f.name)
         return {"files": list(manifest["files"]), "numbers": manifest.get("numbers", {})}
 
+    def read_numbers(self, key: str) -> dict | None:
+        """The numbers stored under ``key`` (an entry of numbers alone), or None."""
+        if self.root is None:
+            return None
+        stored = self.restore(key, self.root / key)
+        return None if stored is None else stored["numbers"]
+
     def store(self, key: str, files: list[Path], numbers: dict | None = None) -> None:
         """Keep copies of ``files`` (already written) and the numbers under ``key``."""
         if self.root is None:

@@ -1,13 +1,13 @@
 """Result tables → fits → figures, for the language-model sweep.
 
 Every ``fig_*`` function takes the tidy ``curves`` table (``results/curves.csv``) and returns
-``(figure, data, numbers)``: the matplotlib figure, the DataFrame it plots (written beside it as CSV),
-and the headline numbers it yields. Only ``write_figures`` writes files.
+``(figure, data)``: the matplotlib figure and the DataFrame it plots (written beside it as CSV). The
+fits a figure shows come from ``analysis.headline``, which also builds the summary's numbers from them:
+figures only draw. Only ``write_figures`` writes files.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -17,11 +17,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from scipy.optimize import curve_fit  # noqa: E402
 
 from analysis.figure_cache import FigureCache, figure_key  # noqa: E402
-from analysis.model_size import size_multipliers  # noqa: E402
-from analysis.tradeoff import fit_tradeoff, frontier_points
+from analysis.headline import (  # noqa: E402
+    TRADEOFF_TARGETS,
+    NoData,
+    best_of_n_rows,
+    compute_frontier,
+    coverage_law,
+    coverage_law_fit,
+    coverage_rows,
+    final_rows,
+    largest,
+    model_size_table,
+    need,
+    tradeoff_fit,
+)
 from ttc.selection import rule_label  # noqa: E402
 
 STYLE = {"figure.figsize": (6.4, 4.2), "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
@@ -30,36 +41,18 @@ STYLE = {"figure.figsize": (6.4, 4.2), "axes.grid": True, "grid.alpha": 0.3, "fo
 SCORER_LABELS = {"logprob": "generator log-prob", "prob": "generator prob", "orm": "ORM", "prm": "PRM"}
 
 
-class NotDrawn(Exception):
-    """A figure whose data this run does not have (the message says what is missing and how to get it)."""
-
-
-def _need(condition, reason: str) -> None:
-    if not condition:
-        raise NotDrawn(reason)
+NotDrawn = NoData  # a figure whose data this run does not have (the message says what is missing)
+_need, _final, _largest = need, final_rows, largest
 
 
 def _label(rule: str) -> str:
     return rule_label(rule, SCORER_LABELS)
 
 
-def _final(curves: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    return curves[(curves["role"] == ("ood" if split == "ood" else "final")) & (curves["split"] == split)]
-
-
-def _largest(frame: pd.DataFrame) -> str:
-    return frame.loc[frame["params"].idxmax(), "generator"]
-
-
 def fig_best_of_n(curves: pd.DataFrame, split: str = "test"):
     """Accuracy vs N per rule (Lightman Fig. 3; coverage as the ceiling): one panel per verified generator
     (those with verifier rules), the largest generator alone when none is verified."""
-    fin = _final(curves, split)
-    _need(len(fin), f"no {split} pool ({'the task has no ood split (file tasks: task.ood_path)' if split == 'ood' else 'pools.n_problems = 0'})")
-    # verified: a rule reads a verifier (ttc's ORM/PRM or a public reward model), not the generator's own scores
-    verified = fin[~fin["verifier"].isin(["none", "logprob", "prob"])] if "verifier" in fin else fin.iloc[:0]
-    gens = list(verified.sort_values("params")["generator"].unique()) or [_largest(fin)]
-    data = fin[fin["generator"].isin(gens)].sort_values(["params", "rule", "n"])
+    data, gens = best_of_n_rows(curves, split)
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(gens), figsize=(4.6 * len(gens) + 1.6, 4.2), sharey=True, squeeze=False)
         for ax, gen in zip(axes[0], gens):
@@ -76,13 +69,7 @@ def fig_best_of_n(curves: pd.DataFrame, split: str = "test"):
         axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.suptitle(f"Best-of-N on the {split} split")
         fig.tight_layout()
-    top = data[data["generator"] == gens[-1]]
-    nmax = top["n"].max()
-    at_max = top[top["n"] == nmax].set_index("rule")["accuracy"]
-    return fig, data, {f"{split}_accuracy_at_n{nmax}": {r: round(float(a), 4) for r, a in at_max.items()}}
-
-
-MODEL_SIZE_RULES = ("majority", "best_of_n:orm", "best_of_n:prm", "weighted_vote:prm")
+    return fig, data
 
 
 def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None, *, n_boot: int = 2000):
@@ -91,24 +78,7 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
     where the monotone single-sample curve reaches the rule's accuracy (analysis.model_size), with a
     bootstrap CI over problems when per-problem values are given. Interpolated multipliers are
     measurements; those past the largest size are lower bounds (open markers)."""
-    fin = _final(curves)
-    _need(fin["generator"].nunique() >= 2, "needs two or more generator sizes (generators.sizes)")
-    rules = [r for r in MODEL_SIZE_RULES if r in set(fin["rule"])]
-    nmax = int(fin[fin["rule"].isin(rules)]["n"].max()) if rules else 1
-    cols = ["generator", "params", "rule", "n", "accuracy", "ci_low", "ci_high", "se"]
-    single = fin[(fin["rule"] == "single") & (fin["n"] == 1)][cols]
-    picked = fin[fin["rule"].isin(rules) & (fin["n"] == nmax)][cols]
-    pp = None
-    if per_problem is not None and len(per_problem):
-        pp = per_problem[(per_problem["role"] == "final") & (per_problem["split"] == "test")]
-    mult = pd.DataFrame(columns=["generator", "params", "rule", "equivalent_params", "multiplier", "kind",
-                                 "ci_low", "ci_high"])
-    if len(picked) and single["generator"].nunique() >= 2:  # a curve needs two sizes
-        mult = size_multipliers(pd.concat([single, picked]), rules=rules, n=nmax, per_problem=pp, n_boot=n_boot)
-    mult = mult.rename(columns={"ci_low": "multiplier_ci_low", "ci_high": "multiplier_ci_high"})
-    keep = ["generator", "rule", "equivalent_params", "multiplier", "kind", "multiplier_ci_low", "multiplier_ci_high"]
-    data = pd.concat([single, picked], ignore_index=True).merge(mult[[c for c in keep if c in mult]],
-                                                                 on=["generator", "rule"], how="left")
+    data, mult, rules, nmax = model_size_table(curves, per_problem, n_boot=n_boot)
     with plt.rc_context(STYLE):
         fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
         for rule, d in data.groupby("rule", sort=False):
@@ -139,38 +109,12 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
         bx.set_title(f"Worth of selection at N={nmax} in model size\n(open: lower bound, past the largest size)")
         bx.legend()
         fig.tight_layout()
-    rows = [{"generator": r["generator"], "params": int(r["params"]), "rule": r["rule"], "n": nmax,
-             "accuracy": round(float(r["accuracy"]), 4), "multiplier": round(float(r["multiplier"]), 2),
-             "ci": [round(float(r["multiplier_ci_low"]), 2), round(float(r["multiplier_ci_high"]), 2)],
-             "kind": r["kind"], "equivalent_params": round(float(r["equivalent_params"]))}
-            for _, r in mult.iterrows()]
-    return fig, data, {"size_multiplier": rows}
-
-
-def _rounded(fit: dict) -> dict:
-    """The fit's headline numbers for summary.json (intercepts left out), rounded for reading."""
-    digits = {"slope": 3, "slope_se": 3, "slope_ci": 3, "r2": 3, "r2_within": 3,
-              "test_compute_saved_per_10x_train": 2, "test_compute_saved_ci": 2}
-    out = {}
-    for key, value in fit.items():
-        if key == "intercepts":
-            continue
-        if key in digits and value is not None:
-            value = [round(v, digits[key]) for v in value] if isinstance(value, list) else round(value, digits[key])
-        out[key] = value
-    return out
-
-
-TRADEOFF_TARGETS = (0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))  # accuracy levels
+    return fig, data
 
 
 def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any", targets=TRADEOFF_TARGETS):
     """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff."""
-    known = np.isfinite(curves["train_flops"].to_numpy(float))  # external checkpoints: unknown unless given
-    _need(known.any(), "no checkpoint with known training FLOPs (set generators.train_flops for external ones)")
-    pts = frontier_points(curves[known], list(targets), rule=rule)
-    _need(len(pts), "no accuracy target reached by two checkpoints (more checkpoints or sizes)")
-    fit = fit_tradeoff(pts)
+    pts, fit = tradeoff_fit(curves, rule, targets)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         for t, g in pts.groupby("target_accuracy"):
@@ -191,33 +135,23 @@ def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any", targets=TRA
                      if k else "Train vs test compute")
         ax.legend()
         fig.tight_layout()
-    return fig, pts, {"train_test_tradeoff": {"rule": rule, **_rounded(fit)}}
-
-
-def _coverage_law(k, a, b):
-    return np.exp(a * np.power(k, b))
+    return fig, pts
 
 
 def fig_coverage(curves: pd.DataFrame):
     """pass@k per generator with the fitted c(k) = exp(a·k^b) (Brown et al. 2024)."""
-    cov = _final(curves)[lambda d: d["rule"] == "coverage"].sort_values(["params", "n"])
-    _need(len(cov), "no 'coverage' rule in eval.rules")
-    fits, rows = {}, []
+    cov = coverage_rows(curves)
+    rows = []
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         for gen, g in cov.groupby("generator", sort=False):
             line = ax.plot(g["n"], g["accuracy"] * 100, marker="o", ms=3, label=f"{gen} ({g['params'].iloc[0]:,})")[0]
             k, c = g["n"].to_numpy(float), g["accuracy"].to_numpy(float)
-            fit = {"a": None, "b": None}
-            if (c > 0).all() and (c < 1).any():
-                try:
-                    (a, b), _ = curve_fit(_coverage_law, k, c, p0=(np.log(c[0]), 0.5), maxfev=20000)
-                    fit = {"a": round(float(a), 4), "b": round(float(b), 4)}
-                    kk = np.geomspace(k.min(), k.max(), 50)
-                    ax.plot(kk, _coverage_law(kk, a, b) * 100, ls=":", color=line.get_color())
-                except RuntimeError:
-                    pass
-            fits[gen] = fit
+            ab = coverage_law_fit(k, c)
+            fit = {"a": None, "b": None} if ab is None else {"a": round(ab[0], 4), "b": round(ab[1], 4)}
+            if ab is not None:
+                kk = np.geomspace(k.min(), k.max(), 50)
+                ax.plot(kk, coverage_law(kk, *ab) * 100, ls=":", color=line.get_color())
             rows.append(g.assign(fit_a=fit["a"], fit_b=fit["b"]))
         ax.set_xscale("log", base=2)
         ax.set_xlabel("k, samples per problem")
@@ -225,17 +159,13 @@ def fig_coverage(curves: pd.DataFrame):
         ax.set_title("Coverage with the fitted exp(a·k^b) law (dotted)")
         ax.legend(title="generator (params)")
         fig.tight_layout()
-    return fig, pd.concat(rows, ignore_index=True), {"coverage_fit": fits}
+    return fig, pd.concat(rows, ignore_index=True)
 
 
 def fig_compute_frontier(curves: pd.DataFrame):
     """Accuracy vs total inference FLOPs per problem for every (generator, rule), with the envelope."""
-    d = _final(curves)[lambda x: x["rule"] != "coverage"].copy()
-    _need(len(d), "no test pool")
-    d["total_flops_per_problem"] = d["gen_flops_per_problem"] + d["verify_flops_per_problem"]
-    d = d.sort_values("total_flops_per_problem")
-    env = d.assign(best=d["accuracy"].cummax())
-    env = env[env["accuracy"] >= env["best"]]
+    d = compute_frontier(curves)
+    env = d[d["on_envelope"]]
     gens = list(d.sort_values("params")["generator"].unique())
     rules = sorted(d["rule"].unique())
     colors = dict(zip(gens, plt.cm.viridis(np.linspace(0, 0.9, len(gens)))))
@@ -257,8 +187,7 @@ def fig_compute_frontier(curves: pd.DataFrame):
         ax.set_title("Compute frontier (color: generator, line style: rule)")
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
-    d["on_envelope"] = d.index.isin(env.index)
-    return fig, d, {"frontier_points": int(len(env))}
+    return fig, d
 
 
 def fig_false_positives(curves: pd.DataFrame):
@@ -277,7 +206,7 @@ def fig_false_positives(curves: pd.DataFrame):
         ax.set_title(f"False positives of the chosen answers — generator {gen}")
         ax.legend()
         fig.tight_layout()
-    return fig, d, {}
+    return fig, d
 
 
 def fig_verifier_data(data: pd.DataFrame):
@@ -316,10 +245,7 @@ def fig_verifier_data(data: pd.DataFrame):
         axes[0][0].set_ylabel("accuracy (% of test problems)")
         fig.suptitle(f"Verifier training data vs selection — generator {data['generator'].iloc[0]}")
         fig.tight_layout()
-    best = ver.loc[ver["accuracy"].idxmax()] if len(ver) else None
-    return fig, data, {"verifier_data_best": None if best is None else
-                       {"rule": best["rule"], "train_samples": int(best["train_samples"]),
-                        "accuracy": round(float(best["accuracy"]), 4)}}
+    return fig, data
 
 
 def fig_learning_curves(curves: pd.DataFrame):
@@ -342,7 +268,7 @@ def fig_learning_curves(curves: pd.DataFrame):
         ax.set_title("Learning curves: every checkpoint of every size")
         ax.legend(title="generator (P)")
         fig.tight_layout()
-    return fig, d.reset_index(drop=True), {}
+    return fig, d.reset_index(drop=True)
 
 
 FIGURES = {
@@ -359,8 +285,9 @@ FIGURES = {
 
 def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None,
                   per_problem: pd.DataFrame | None = None, cache_dir: Path | None = None,
-                  self_improve: pd.DataFrame | None = None) -> dict:
-    """Every figure as PNG + PDF with its CSV under out_dir; returns the headline numbers.
+                  self_improve: pd.DataFrame | None = None) -> dict[str, str]:
+    """Every figure as PNG + PDF with its CSV under out_dir; returns the figures not drawn, each with the
+    reason (the headline numbers are ``analysis.headline``'s, not the figures').
 
     With ``cache_dir``, a set drawn before from the same tables by the same code is copied from
     there instead of drawn (``analysis.figure_cache``)."""
@@ -371,8 +298,7 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
         makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
     if self_improve is not None and len(self_improve):
         from analysis import self_improve as si
-        makers["self_improve"] = lambda _: (*si.fig_self_improve(self_improve)[:2],
-                                            {"self_improve": si.self_improve_numbers(self_improve, curves)})
+        makers["self_improve"] = lambda _: si.fig_self_improve(self_improve)
         makers["reward_hacking"] = lambda _: _drawn_or_not(si.fig_reward_hacking, self_improve)
         makers["self_improve_pass_at_n"] = lambda c: _drawn_or_not(si.fig_self_improve_pass_at_n, c, self_improve)
     cache = FigureCache(cache_dir)
@@ -380,12 +306,12 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
                      verifier_data if verifier_data is not None else "none",
                      self_improve if self_improve is not None else "none")
     stored = cache.restore(key, out_dir)
-    numbers = stored["numbers"] if stored is not None else None
-    if numbers is None:
-        numbers, written, not_drawn = {}, [], {}
+    not_drawn: dict[str, str] | None = stored["numbers"].get("figures_not_drawn", {}) if stored is not None else None
+    if not_drawn is None:
+        written, not_drawn = [], {}
         for name, make in makers.items():
             try:
-                fig, data, nums = make(curves)
+                fig, data = make(curves)
             except NotDrawn as why:  # this run lacks the figure's data: say so instead of failing
                 not_drawn[name] = str(why)
                 continue
@@ -393,17 +319,12 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
             fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})  # same figure, same bytes
             plt.close(fig)
             data.to_csv(out_dir / f"{name}.csv", index=False)
-            numbers.update(nums)
             written += [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv")]
-        if not_drawn:
-            numbers["figures_not_drawn"] = not_drawn
-        numbers = json.loads(json.dumps(numbers, default=_plain))  # what a cached set returns, too
-        cache.store(key, written, numbers)
-    drawn = set(makers) - set(numbers.get("figures_not_drawn", {}))
+        cache.store(key, written, {"figures_not_drawn": not_drawn})
     for stale in out_dir.iterdir():  # a figure this run no longer makes (e.g. no data sweep) is removed
-        if stale.suffix in (".png", ".pdf", ".csv") and stale.stem not in drawn:
+        if stale.suffix in (".png", ".pdf", ".csv") and (stale.stem not in makers or stale.stem in not_drawn):
             stale.unlink()
-    return numbers
+    return not_drawn
 
 
 def _drawn_or_not(make, *args):
@@ -413,8 +334,3 @@ def _drawn_or_not(make, *args):
         return make(*args)
     except NoSelfImprove as why:
         raise NotDrawn(str(why)) from None
-
-
-def _plain(value):
-    """numpy scalars and arrays as JSON values."""
-    return value.tolist() if hasattr(value, "tolist") else float(value)

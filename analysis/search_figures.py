@@ -1,4 +1,4 @@
-"""Figures of the search stage (each with the CSV it draws) and its headline numbers.
+"""Figures of the search stage (each with the CSV it draws) and the tables and numbers behind them.
 
 - ``search_flops``: accuracy vs inference FLOPs per problem (generation + verification) for the largest
   searched generator: best-of-N, weighted vote and majority from its pool, every search strategy, and
@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import matplotlib
@@ -154,11 +153,12 @@ def _draw(tables: dict, out_dir: Path) -> list[Path]:
 
 
 def write_search_figures(curves: pd.DataFrame, per_problem: pd.DataFrame, out_dir: Path, *, n_bins: int = 5,
-                         confidence: float = 0.95, cache_dir: Path | None = None) -> dict:
-    """Draw (or restore) the search figures under ``out_dir``; returns the headline numbers ({} without search)."""
+                         confidence: float = 0.95, cache_dir: Path | None = None) -> list[str]:
+    """Draw (or restore) the search figures under ``out_dir``; returns the file names ([] without search).
+    The headline numbers are ``search_numbers``' (``analysis.headline`` puts them in the summary)."""
     searched = curves[curves["role"] == "search"] if "role" in curves else curves.iloc[:0]
     if searched.empty:
-        return {}
+        return []
     out_dir.mkdir(parents=True, exist_ok=True)
     keep = per_problem["generator"].isin(searched["generator"].unique())
     key = figure_key("search", curves[curves["generator"].isin(searched["generator"].unique())],
@@ -166,9 +166,8 @@ def write_search_figures(curves: pd.DataFrame, per_problem: pd.DataFrame, out_di
     cache = FigureCache(cache_dir)
     stored = cache.restore(key, out_dir)
     if stored is not None:
-        return stored["numbers"]
+        return stored["files"]
     result = search_numbers(curves, per_problem, n_bins=n_bins, confidence=confidence)
     written = _draw(result["tables"], out_dir)
-    numbers = json.loads(json.dumps(result["numbers"], default=lambda x: x.tolist() if hasattr(x, "tolist") else float(x)))
-    cache.store(key, written, numbers)
-    return numbers
+    cache.store(key, written)
+    return [p.name for p in written]

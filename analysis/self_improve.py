@@ -65,7 +65,7 @@ def fig_self_improve(table: pd.DataFrame):
         b.set_title("... against the compute spent")
         a.legend()
         fig.tight_layout()
-    return fig, t.drop(columns=[c for c in t.columns if c.startswith("hint_") and t[c].isna().all()]), {}
+    return fig, t.drop(columns=[c for c in t.columns if c.startswith("hint_") and t[c].isna().all()])
 
 
 def fig_reward_hacking(table: pd.DataFrame):
@@ -91,7 +91,7 @@ def fig_reward_hacking(table: pd.DataFrame):
             ax.set_title(f"{method}: proxy vs exact reward")
             ax.legend()
         fig.tight_layout()
-    return fig, d, {}
+    return fig, d
 
 
 def fig_self_improve_pass_at_n(curves: pd.DataFrame, table: pd.DataFrame):
@@ -119,7 +119,7 @@ def fig_self_improve_pass_at_n(curves: pd.DataFrame, table: pd.DataFrame):
             ax.set_title(what)
         a.legend()
         fig.tight_layout()
-    return fig, d, {}
+    return fig, d
 
 
 def _family_curve(curves: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:

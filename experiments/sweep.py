@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from analysis.figures import write_figures
+    from analysis.headline import headline_numbers
+    from analysis.search_figures import write_search_figures
     from analysis.summary import build_summary, render_markdown
     from ttc.sweep import run_sweep
 
@@ -104,16 +106,21 @@ def main(argv: list[str] | None = None) -> int:
             if len(out[name]):  # no verifiers trained: no verifier tables (and none left from an older run)
                 out[name].to_csv(stage / f"{name}.csv", index=False)
         out["curves_by_problem"].to_parquet(stage / "curves_by_problem.parquet", index=False)
-        numbers = write_figures(out["curves"], stage / "figures", verifier_data=out["verifier_data"],
-                                per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures",
-                                self_improve=out["self_improve"])
+        numbers = headline_numbers(out["curves"], per_problem=out["curves_by_problem"],
+                                   verifier_data=out["verifier_data"], self_improve=out["self_improve"],
+                                   search_bins=cfg.search.difficulty_bins, confidence=cfg.eval.confidence,
+                                   cache_dir=cache_dir / "figures")
+        not_drawn = write_figures(out["curves"], stage / "figures", verifier_data=out["verifier_data"],
+                                  per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures",
+                                  self_improve=out["self_improve"])
+        write_search_figures(out["curves"], out["curves_by_problem"], stage / "figures",
+                             n_bins=cfg.search.difficulty_bins, confidence=cfg.eval.confidence,
+                             cache_dir=cache_dir / "figures")
+        if not_drawn:
+            numbers["figures_not_drawn"] = not_drawn
         meta = {"config_hash": out["config_hash"], "command": command,
                 "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token "
                                      "inferred, 6P/token trained"}
-        from analysis.search_figures import write_search_figures
-        numbers["search"] = write_search_figures(out["curves"], out["curves_by_problem"], stage / "figures",
-                                                 n_bins=cfg.search.difficulty_bins, confidence=cfg.eval.confidence,
-                                                 cache_dir=cache_dir / "figures")
         summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
                                 verifiers=out["verifiers"], verifier_data=out["verifier_data"])
         if cfg.run.hex:

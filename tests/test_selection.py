@@ -115,7 +115,7 @@ def test_a_registered_rule_reaches_configs_curves_and_figures(worst_of_n):
     # figures name it from the registry
     assert _label("worst_of_n:orm") == "worst-of-N by ORM"
     frame = table.reset_index().assign(role="final", split="test", generator="g", params=1000, verifier="prob")
-    fig, data, _ = fig_best_of_n(frame)
+    fig, data = fig_best_of_n(frame)
     legend = [t.get_text() for t in fig.axes[-1].get_legend().get_texts()]
     assert "worst-of-N by generator prob" in legend
 

@@ -256,10 +256,17 @@ def test_figures_without_their_data_are_skipped_with_the_reason(tmp_path):
                                  split="test", role=role, verifier="none", rule=rule, n=n, accuracy=acc,
                                  ci_low=acc - 0.05, ci_high=acc + 0.05, se=0.025, false_positive_rate=0.01,
                                  gen_flops_per_problem=1e4 * n, verify_flops_per_problem=0.0))
-    numbers = analysis.figures.write_figures(pd.DataFrame(rows), tmp_path / "figs")
-    assert {"model_size", "coverage", "ood"} <= set(numbers["figures_not_drawn"])
-    assert "generator sizes" in numbers["figures_not_drawn"]["model_size"]
+    not_drawn = analysis.figures.write_figures(pd.DataFrame(rows), tmp_path / "figs")
+    assert {"model_size", "coverage", "ood"} <= set(not_drawn)
+    assert "generator sizes" in not_drawn["model_size"]
     assert (tmp_path / "figs" / "best_of_n.png").exists() and not (tmp_path / "figs" / "coverage.png").exists()
+    # the numbers come from the fits, not the figures: the same data gives them (and says what it lacks)
+    from analysis.headline import headline_numbers
+    numbers = headline_numbers(pd.DataFrame(rows))
+    final8 = {r["rule"]: round(r["accuracy"], 4) for r in rows if r["role"] == "final" and r["n"] == 8}
+    assert numbers["test_accuracy_at_n8"] == final8
+    assert {"size_multiplier", "coverage_fit", "ood_accuracy"} <= set(numbers["numbers_not_computed"])
+    assert numbers["frontier_points"] >= 1 and numbers["search"] == {}
 
 
 def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatch):

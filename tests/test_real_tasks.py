@@ -3,6 +3,7 @@ public reward-model adapters checked against a hand computation from their logit
 GSM8K-format sweep with a locally built Hugging Face model (local run, Dask run, bad paths)."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -268,6 +269,29 @@ def test_tiny_gsm8k_sweep_rerun_and_dask_cluster_equal_the_local_run(real_run, m
     for name in ("curves.csv", "pools.csv"):
         a, b = pd.read_csv(first / name), pd.read_csv(on_dask / name)
         pd.testing.assert_frame_equal(a, b)
+
+
+def test_tiny_gsm8k_sweep_on_ray_equals_the_local_run(real_run, monkeypatch):
+    """Ray's joblib backend (run.backend="ray", optional: pip install "ray[default]"): every cell computed
+    by Ray worker processes into a fresh cache gives the local run's tables."""
+    ray = pytest.importorskip("ray")
+    config, tmp, first = real_run
+    import analysis.figures  # the CSVs are compared; the figures were checked on the local run
+    monkeypatch.setattr(analysis.figures, "write_figures", lambda *a, **k: {})
+    ray_tmp = tmp / "ray"
+    ray_tmp.mkdir()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        on_ray = _sweep(config, ray_tmp, "r4", "--set", 'run.backend="ray"', "--set", "run.n_jobs=2",
+                        "--set", "run.eval_jobs=2")
+        assert len(ray.nodes()) == 1
+    finally:
+        ray.shutdown()
+    timeline = json.loads((on_ray / "run_log.json").read_text())["lm_task_timeline"]
+    workers = {t["pid"] for t in timeline if t["stage"] in ("pools", "curves")}
+    assert len(workers) >= 2 and os.getpid() not in workers  # the cells ran in Ray worker processes
+    for name in ("curves.csv", "pools.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(first / name), pd.read_csv(on_ray / name))
 
 
 @pytest.mark.parametrize("override, message", [

@@ -160,3 +160,31 @@ def test_large_pool_weighted_vote_is_within_its_monte_carlo_error_of_a_reference
     ref_mean, ref_var = values.mean(axis=2), values.var(axis=2, ddof=1) / 400
     assert (var > 0).any() and np.all(np.abs(mean - ref_mean) <= within(var + ref_var))
 
+
+def test_chernoff_bound_holds_against_enumeration_and_decides_more():
+    # the tight bound on P(S_lead <= S_b) is at least the exact fraction of N-subsets where the
+    # rival b ties or beats the leader (every subset of 12-sample pools enumerated), and on a
+    # 5,000-sample pool it decides every N Serfling's does and more
+    import itertools
+
+    from ttc.vote_bounds import _answer_totals, _chernoff
+
+    rng = np.random.default_rng(10)
+    for _ in range(8):
+        m = 12
+        answers = rng.choice([0, 1, 2, -1], size=m, p=[0.5, 0.25, 0.15, 0.1])
+        p = ProblemArrays(answers, rng.uniform(0, 1, m), answers == 0, np.zeros((m, 1)))
+        total = _answer_totals(p)[0]
+        lead = int(np.argmax(total))
+        rivals = np.flatnonzero((np.arange(len(total)) != lead) & (total > 0))
+        bound = _chernoff(p, total, lead, rivals, np.arange(1, m + 1))
+        for n in range(1, m + 1):
+            subsets = [list(c) for c in itertools.combinations(range(m), n)]
+            for k, b in enumerate(rivals):
+                lose = np.mean([p.scores[s][answers[s] == lead].sum() <= p.scores[s][answers[s] == b].sum()
+                                for s in subsets])
+                assert bound[n - 1, k] >= lose - 1e-12, (n, b)
+    pool = close_race(rng, 5000)
+    ns = np.array([10, 100, 400, 1000, 2000, 3000, 4000, 4999])
+    loose, tight = decided_votes(pool, ns)[0], decided_votes(pool, ns, tight=True)[0]
+    assert (tight >= loose).all() and tight.sum() > loose.sum()

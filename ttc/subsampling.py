@@ -174,7 +174,7 @@ def subsample_values(
     sizes = np.array([len(p.answer_ids) for p in problems])
     if rule == "weighted_vote":
         for i, p in enumerate(problems):
-            decided[i], mean[i] = decided_votes(p, ns)
+            decided[i], mean[i] = decided_votes(p, ns, tight=len(p.answer_ids) >= _DRAW_FROM)
         var[decided] = 0.0
         large = np.flatnonzero(sizes >= _DRAW_FROM)
         _large_votes(problems, large, ns, decided, trials, seed, first, mean, var)

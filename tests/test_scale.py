@@ -106,9 +106,13 @@ def test_compiled_vote_equals_the_rule_on_every_prefix_of_the_same_orders():
         orders = np.stack([rng.permutation(m) for _ in range(5)]).astype(np.int32)
         ends = np.unique(rng.integers(1, m + 1, size=3))
         base, dev, varies = _measure_parts(answers, measures)
-        got = vote_on_orders(orders, answers, scores, dev, varies, base, ends)
+        counts = rng.integers(1, 6, size=len(ends))  # trial t records ends[e] only if t < counts[e]
+        got = vote_on_orders(orders, answers, scores, dev, varies, base, ends, counts)
         for t, order in enumerate(orders):
             for e, n in enumerate(ends):
+                if t >= counts[e]:
+                    assert (got[t, e] == 0).all()
+                    continue
                 idx = order[:n]
                 want = rule(Subset(answers[idx], scores[idx], answers[idx] == 0)) @ measures[idx]
                 assert np.allclose(got[t, e], want, atol=1e-12), (m, t, n)
@@ -121,7 +125,7 @@ def test_compiled_prefixes_are_uniform_samples_without_replacement():
     from ttc.vote_kernel import prefix_orders
 
     m, trials, length = 5000, 2000, 60
-    rows = _shuffled_prefixes(np.random.default_rng(3), m, trials, length)
+    rows = _shuffled_prefixes(np.random.default_rng(3), m, np.full(trials, length))
     assert rows.shape == (trials, length) and rows.dtype == np.int32
     assert all(len(np.unique(r)) == length for r in rows)
     for column in (rows[:, 0], rows[:, -1], rows.ravel()):
@@ -129,7 +133,7 @@ def test_compiled_prefixes_are_uniform_samples_without_replacement():
         expected = len(column) / (m // 50)
         chi2 = ((counts - expected) ** 2 / expected).sum()
         assert abs(chi2 - 99) < 5 * np.sqrt(2 * 99), chi2
-    assert not prefix_orders(m, 2, 10, np.zeros(15, np.uint32))[1]
+    assert not prefix_orders(m, np.array([10, 10]), np.zeros(15, np.uint32))[1]
 
 
 def test_large_pool_weighted_vote_is_within_its_monte_carlo_error_of_a_reference():
@@ -153,6 +157,8 @@ def test_large_pool_weighted_vote_is_within_its_monte_carlo_error_of_a_reference
 
     varied = [close_race(rng, 5000) for _ in range(2)]
     mean, var = subsample_values("weighted_vote", varied, ns, trials=400, seed=3)
+    alone = subsample_values("weighted_vote", varied[1:], ns, trials=400, seed=3, first=1)
+    assert np.array_equal(alone[0][0], mean[1]) and np.array_equal(alone[1][0], var[1])  # seeded per problem
     perms = [_prefixes(np.random.default_rng([9, p]), 5000, 400, int(ns.max())) for p in range(2)]
     ref = {}
     _run_prefix("weighted_vote", varied, perms, 1, list(ns - 1), lambda t, v: ref.setdefault(t, v.copy()), pool=5000)

@@ -33,7 +33,8 @@ def _answer_totals(p: ProblemArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray
     top = np.full(n_answers, -np.inf)
     np.maximum.at(top, ids, p.scores[valid])
     sums = np.zeros((n_answers, p.measures.shape[1]))
-    np.add.at(sums, ids, p.measures[valid])
+    for q in range(sums.shape[1]):  # the same sums as np.add.at, in the same order, faster
+        sums[:, q] = np.bincount(ids, weights=p.measures[valid, q], minlength=n_answers)
     return total, top, sums / np.maximum(np.bincount(ids, minlength=n_answers), 1)[:, None]
 
 

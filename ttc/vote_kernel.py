@@ -15,8 +15,8 @@ Two kernels, each one pass over the samples of every trial:
   as the answer's pool mean plus its drawn samples' mean deviation (only answers whose measures
   vary are tallied: usually the right answer alone).
 
-Cost: O(L) per trial, independent of the number of answers (the per-answer totals of a trial are
-reset through the answers it touched).
+Cost: O(L) per trial, independent of the number of answers (an answer's tallies are reset when a
+trial first draws it).
 """
 
 from __future__ import annotations
@@ -51,13 +51,14 @@ def _bounded(bits, pos, k):
 
 
 @njit
-def prefix_orders(m, trials, length, bits):
-    """([trials, length] int32 orders, ok): ok is False when ``bits`` ran out (draw more, redo)."""
+def prefix_orders(m, lengths, bits):
+    """([trials, max length] int32 orders, ok): row t holds the first lengths[t] samples of a
+    uniform permutation (the rest is unset); ok is False when ``bits`` ran out (draw more, redo)."""
     perm = np.arange(m).astype(np.int32)
-    out = np.empty((trials, length), np.int32)
+    out = np.zeros((len(lengths), max(lengths.max(), 0)), np.int32)
     pos = 0
-    for t in range(trials):
-        for i in range(length):
+    for t in range(len(lengths)):
+        for i in range(lengths[t]):
             j, pos = _bounded(bits, pos, m - i)
             if j < 0:
                 return out, False
@@ -82,15 +83,17 @@ def _record(values, t, e, leaders, n_leaders, base, count, msum):
 
 
 @njit
-def vote_on_orders(orders, answers, scores, dev, varies, base, ends):
-    """[trials, len(ends), Q]: the weighted vote's value on the first ends[e] samples of each order
-    (``ends`` ascending, each <= the orders' width). base [answers, Q]: each answer's pool mean
-    measure; dev [samples, Q]: each sample's measure less its answer's mean; varies [samples]:
-    whether the sample's answer has measures that vary (only those samples are tallied)."""
+def vote_on_orders(orders, answers, scores, dev, varies, base, ends, counts):
+    """[trials, len(ends), Q]: the weighted vote's value on the first ends[e] samples of each order,
+    for the trials t < counts[e] (0 elsewhere; ``ends`` ascending, row t's order at least as long
+    as its largest such end). base [answers, Q]: each answer's pool mean measure; dev [samples, Q]:
+    each sample's measure less its answer's mean; varies [samples]: whether the sample's answer has
+    measures that vary (only those samples are tallied)."""
     trials, n_answers, n_meas = orders.shape[0], base.shape[0], base.shape[1]
     values = np.zeros((trials, len(ends), n_meas))
     total, count = np.zeros(n_answers), np.zeros(n_answers)
     msum = np.zeros((n_answers, n_meas))
+    stamp = np.full(n_answers, -1, np.int64)  # the trial whose tallies total/count/msum hold
     mark = np.zeros(n_answers, np.int64)  # == epoch: the answer is among the current leaders
     leaders = np.empty(n_answers, np.int64)
     epoch = 0
@@ -98,11 +101,16 @@ def vote_on_orders(orders, answers, scores, dev, varies, base, ends):
         row = orders[t]
         top, n_leaders, epoch, done = -np.inf, 0, epoch + 1, 0
         for e in range(len(ends)):
+            if t >= counts[e]:
+                continue
             for i in range(done, ends[e]):
                 j = row[i]
                 a = answers[j]
                 if a < 0:
                     continue
+                if stamp[a] != t:
+                    stamp[a], total[a], count[a] = t, 0.0, 0.0
+                    msum[a, :] = 0.0
                 x = total[a] + scores[j]
                 total[a] = x
                 if varies[j]:
@@ -116,9 +124,4 @@ def vote_on_orders(orders, answers, scores, dev, varies, base, ends):
                         mark[a], leaders[n_leaders], n_leaders = epoch, a, n_leaders + 1
             done = ends[e]
             _record(values, t, e, leaders, n_leaders, base, count, msum)
-        for i in range(done):  # reset the answers this trial touched
-            a = answers[row[i]]
-            if a >= 0:
-                total[a], count[a] = 0.0, 0.0
-                msum[a, :] = 0.0
     return values

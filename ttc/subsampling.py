@@ -2,7 +2,8 @@
 
 ``trials`` random permutations per problem; the first N of one permutation is a uniform N-subset for
 every N, so one pass over a permutation serves all N. Returns per-problem values and their
-Monte-Carlo variance, in the layout of ``ttc.estimators`` (which holds the exact rules).
+Monte-Carlo variance, in the layout of ``ttc.estimators`` (which holds the exact rules). Weighted
+votes on pools of _DRAW_FROM+ samples run compiled (``ttc.vote_kernel``, ``_compiled_vote``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py            # the full run (~25 min on 2 shared cores)
     python benchmarks/bench_scale.py --quick    # smoke run (~1 min); prints, writes nothing
     python benchmarks/bench_scale.py --out benchmarks/results/scale.txt   # what the full run wrote
+    python benchmarks/bench_scale.py --sections target --no-target-reference   # the 500 x 10,000 pool alone (~1 min)
 
 Every cell runs in a fresh process (``--cell``; two at a time), so its peak RSS is its own; CPU is that process's
 user + system time for the estimation alone (the synthetic pool is built first, untimed). Pools
@@ -146,13 +147,17 @@ def problems_table(counts: list[int], samples: int, reference_up_to: int, lines:
         lines.append(f"{name:<30}" + "".join(row))
 
 
-def target(problems: int, samples: int, lines: list[str]) -> None:
+def target(problems: int, samples: int, lines: list[str], reference: bool = True) -> None:
     """The acceptance pool: the four rules in one process, the reference beside it on the same pool."""
-    ours, ref = cell(list(RULES), problems, samples), cell([REFERENCE], problems, samples)
+    ours = cell(list(RULES), problems, samples)
     total = sum(ours["cpu"].values())
     lines.append(f"target: {problems} problems x {samples:,} samples, 15 log-spaced N, one process")
     lines.append("  " + ", ".join(f"{r} {ours['cpu'][r]:,.1f} s" for r in RULES)
                  + f"; total {total:,.1f} s CPU, peak RSS {ours['rss_mb']:,.0f} MB")
+    if not reference:
+        lines.append("  (the 400-trial reference was not run: --no-target-reference)")
+        return
+    ref = cell([REFERENCE], problems, samples)
     lines.append(f"  majority by the 400-trial reference on the same pool: {ref['cpu'][REFERENCE]:,.1f} s CPU "
                  f"(peak RSS {ref['rss_mb']:,.0f} MB); reference / exact = "
                  f"{ref['cpu'][REFERENCE] / ours['cpu']['majority']:.1f}x")
@@ -175,21 +180,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run on small pools")
     parser.add_argument("--out", help="also write the output here")
+    parser.add_argument("--sections", default="growth,problems,target,io",
+                        help="comma-separated subset of growth, problems, target, io (default: all)")
+    parser.add_argument("--no-target-reference", action="store_true",
+                        help="skip the target pool's 400-trial reference cell (~270 s CPU)")
     parser.add_argument("--cell", nargs=4, metavar=("RULES", "PROBLEMS", "SAMPLES", "SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cell:
         rules, problems, samples, seed = args.cell
         print(json.dumps(run_cell(rules.split(","), int(problems), int(samples), int(seed))))
         return
-    started, lines = time.time(), [f"$ python benchmarks/bench_scale.py{' --quick' if args.quick else ''}",
+    started, lines = time.time(), [f"$ python benchmarks/bench_scale.py {' '.join(sys.argv[1:])}".rstrip(),
                                    f"machine: {os.cpu_count()} cores, shared; uptime at start: {uptime()}"]
+    ref = not args.no_target_reference
     if args.quick:
-        sections = [lambda out: growth_table([500, 1000], 3, out), lambda out: problems_table([10, 40], 500, 40, out),
-                    lambda out: target(5, 2000, out), lambda out: io_rows(50, 500, out)]
+        named = {"growth": lambda out: growth_table([500, 1000], 3, out),
+                 "problems": lambda out: problems_table([10, 40], 500, 40, out),
+                 "target": lambda out: target(5, 2000, out, ref), "io": lambda out: io_rows(50, 500, out)}
     else:
-        sections = [lambda out: growth_table([1000, 2000, 5000, 10000, 20000], 20, out),
-                    lambda out: problems_table([100, 1000, 10000], 1000, 1000, out),
-                    lambda out: target(500, 10000, out), lambda out: io_rows(10000, 1000, out)]
+        named = {"growth": lambda out: growth_table([1000, 2000, 5000, 10000, 20000], 20, out),
+                 "problems": lambda out: problems_table([100, 1000, 10000], 1000, 1000, out),
+                 "target": lambda out: target(500, 10000, out, ref), "io": lambda out: io_rows(10000, 1000, out)}
+    sections = [named[name] for name in args.sections.split(",")]
     parts: list[list[str]] = [[] for _ in sections]
     with ThreadPoolExecutor(2) as pool:  # two cells at a time (each its own process, CPU counted per process)
         list(pool.map(lambda i: sections[i](parts[i]), range(len(sections))))

@@ -2,7 +2,8 @@
 
 ``trials`` random permutations per problem; the first N of one permutation is a uniform N-subset for
 every N, so one pass over a permutation serves all N. Returns per-problem values and their
-Monte-Carlo variance, in the layout of ``ttc.estimators`` (which holds the exact rules).
+Monte-Carlo variance, in the layout of ``ttc.estimators`` (which holds the exact rules). Weighted
+votes on pools of _DRAW_FROM+ samples run compiled (``ttc.vote_kernel``, ``_compiled_vote``).
 """
 
 from __future__ import annotations
@@ -163,20 +164,25 @@ def subsample_values(
     Problem p's permutations come from np.random.default_rng([seed, first + p]) (``first``: the
     index of problems[0] in the whole pool), so results do not depend on how problems are batched. Problems with equal pool sizes run together, in chunks of ~16 MB.
     Weighted vote: the N at which the vote is decided (``ttc.vote_bounds``) take their exact value,
-    with variance 0, and the permutations stop at the largest N still undecided.
+    with variance 0, and the permutations stop at the largest N still undecided. On pools of
+    _DRAW_FROM+ samples it runs compiled (``ttc.vote_kernel``), problem by problem from the same
+    seeded stream, at its own undecided N only, each with up to ``trials`` trials (``_compiled_vote``).
     """
     n_meas = problems[0].measures.shape[1]
     mean = np.full((len(problems), len(ns), n_meas), np.nan)
     var = np.full_like(mean, np.nan)
     decided = np.zeros((len(problems), len(ns)), dtype=bool)
+    sizes = np.array([len(p.answer_ids) for p in problems])
     if rule == "weighted_vote":
         for i, p in enumerate(problems):
-            decided[i], mean[i] = decided_votes(p, ns)
+            decided[i], mean[i] = decided_votes(p, ns, tight=len(p.answer_ids) >= _DRAW_FROM)
         var[decided] = 0.0
-    sizes = np.array([len(p.answer_ids) for p in problems])
+        large = np.flatnonzero(sizes >= _DRAW_FROM)
+        _large_votes(problems, large, ns, decided, trials, seed, first, mean, var)
+        sizes[large] = -1  # done
     n_answers = np.array([int(p.answer_ids.max()) + 1 for p in problems])
     nbytes = trials * (4 * sizes + 8 * (n_meas + 2) * n_answers)  # permutations + vote state
-    for m in np.unique(sizes):
+    for m in np.unique(sizes[sizes >= 0]):
         same = np.flatnonzero(sizes == m)
         for chunk in np.split(same, np.flatnonzero(np.diff(np.cumsum(nbytes[same]) // (1 << 24))) + 1):
             open_n = (ns <= m) & ~decided[chunk].all(axis=0)
@@ -212,3 +218,89 @@ def _subsample_chunk(rule, problems, chunk, ns, open_n, m, trials, seed, top_k, 
         open_js = np.flatnonzero(open_n)
         _generic_prefix(rule_fn, chunk_problems, perms, [int(ns[j]) for j in open_js],
                         lambda i, value: record_n(open_js[i], value))
+
+
+def _large_votes(problems: list[ProblemArrays], large: np.ndarray, ns: np.ndarray, decided: np.ndarray,
+                 trials: int, seed: int, first: int, mean: np.ndarray, var: np.ndarray) -> None:
+    """Fill mean/var of the problems ``large`` at their undecided N by the compiled vote, each from
+    np.random.default_rng([seed, first + p])."""
+    for p in large.tolist():
+        open_n = ~decided[p] & (ns <= len(problems[p].answer_ids))
+        if open_n.any():
+            rng = np.random.default_rng([seed, first + p])
+            mean[p, open_n], var[p, open_n] = _compiled_vote(problems[p], ns[open_n], trials, rng)
+
+
+PILOT = 40  # large-pool weighted vote: trials that only choose each N's trial count (then discarded)
+MIN_TRIALS = 40  # the fewest trials an N then gets
+TARGET_SE = 0.005  # ... and more, up to ``trials``, until its Monte-Carlo SE should be below this
+
+
+def _compiled_vote(p: ProblemArrays, ns: np.ndarray, trials: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted vote of one problem at ``ns`` (ascending, <= its pool) by ``ttc.vote_kernel``:
+    the Monte-Carlo mean and its variance, each [len(ns), measures].
+
+    Two stages, so the estimate stays unbiased: PILOT trials measure each N's per-trial variance
+    s^2 and are discarded; then N gets s^2 / TARGET_SE^2 fresh trials, at least MIN_TRIALS and at
+    most ``trials`` (close votes get all of them, votes the pilot saw decided only MIN_TRIALS), and
+    its mean and variance come from those alone.
+    """
+    answers = p.answer_ids.astype(np.int64)
+    base, dev, varies = _measure_parts(answers, p.measures.astype(np.float64))
+    arrays = (answers, p.scores.astype(np.float64), dev, varies, base)
+    counts = np.full(len(ns), trials)
+    if trials > PILOT and trials > MIN_TRIALS:
+        pilot = _vote_trials(arrays, ns, np.full(len(ns), PILOT), rng)
+        spread = pilot.var(axis=0, ddof=1).max(axis=1)  # [N]: the largest over measures
+        counts = np.clip(np.ceil(spread / TARGET_SE**2), MIN_TRIALS, trials).astype(np.int64)
+    values = _vote_trials(arrays, ns, counts, rng)
+    mean, var = np.empty((len(ns), base.shape[1])), np.empty((len(ns), base.shape[1]))
+    for e, count in enumerate(counts.tolist()):
+        mean[e] = values[:count, e].mean(axis=0)
+        var[e] = values[:count, e].var(axis=0, ddof=1) / count
+    return mean, var
+
+
+def _vote_trials(arrays: tuple[np.ndarray, ...], ns: np.ndarray, counts: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """[max(counts), len(ns), Q]: trial t's vote value at ns[e] for t < counts[e]: trial t's
+    prefix reaches the largest such N only."""
+    from ttc.vote_kernel import vote_on_orders
+
+    ends = ns.astype(np.int64)
+    active = np.arange(int(counts.max()))[:, None] < counts[None, :]
+    lengths = np.where(active, ends[None, :], 0).max(axis=1)
+    answers, scores, dev, varies, base = arrays
+    orders = _shuffled_prefixes(rng, len(answers), lengths)
+    return vote_on_orders(orders, answers, scores, dev, varies, base, ends, counts.astype(np.int64))
+
+
+def _measure_parts(answers: np.ndarray, meas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base [answers, Q]: each answer's pool mean measure, dev [samples, Q]: each sample's
+    measure less it, varies [samples] bool: whether its answer's measures are not all equal)."""
+    valid = answers >= 0
+    n_answers = max(int(answers.max()) + 1, 1)
+    ids = np.where(valid, answers, 0)
+    count = np.maximum(np.bincount(answers[valid], minlength=n_answers), 1)
+    base = np.stack([np.bincount(answers[valid], weights=meas[valid, q], minlength=n_answers)
+                     for q in range(meas.shape[1])], axis=1) / count[:, None]
+    dev = np.where(valid[:, None], meas - base[ids], 0.0)
+    spread = np.bincount(ids[valid], weights=(dev[valid] != 0).any(axis=1), minlength=n_answers) > 0
+    return base, np.ascontiguousarray(dev), spread[ids] & valid
+
+
+def _shuffled_prefixes(rng: np.random.Generator, m: int, lengths: np.ndarray) -> np.ndarray:
+    """[trials, max(lengths)] int32: row t the first lengths[t] samples of a uniform permutation of
+    m (``ttc.vote_kernel.prefix_orders``), from 32-bit words of ``rng``'s bit generator (more are
+    drawn in the rare case they run out)."""
+    from ttc.vote_kernel import prefix_orders
+
+    need = int(lengths.sum())
+    words = need + need // 1000 + 64  # rejections are ~1 in 2^32 / M
+    while True:
+        bits = rng.bit_generator.random_raw((words + 1) // 2).view(np.uint32)
+        orders, ok = prefix_orders(m, lengths.astype(np.int64), bits)
+        if ok:
+            return orders
+        words *= 2

@@ -91,6 +91,23 @@ def _needed_flops(acc: float, curve: pd.DataFrame) -> tuple[float, str]:
     return float(np.exp(np.log(f[j - 1]) + t * (np.log(f[j]) - np.log(f[j - 1])))), "interpolated"
 
 
+def _needed_flops_many(accs: np.ndarray, flops: np.ndarray, curves: np.ndarray) -> np.ndarray:
+    """``_needed_flops`` of each accuracy ``accs[b]`` on its own curve ``curves[b]`` (accuracy at each of
+    ``flops``), all at once: what a bootstrap of the saving needs (only the FLOPs; the kinds are not
+    used there)."""
+    order = np.argsort(flops, kind="stable")
+    f, a = flops[order], np.maximum.accumulate(curves[:, order], axis=1)
+    rows = np.arange(len(accs))
+    j = np.clip(np.argmax(a >= accs[:, None], axis=1), 1, len(f) - 1)
+    lo, hi = a[rows, j - 1], a[rows, j]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # rows np.where drops below
+        t = (accs - lo) / (hi - lo)
+        inside = np.exp(np.log(f[j - 1]) + t * (np.log(f[j]) - np.log(f[j - 1])))
+    out = np.where(hi == lo, f[j], inside)
+    out = np.where(accs <= a[:, 0], f[0], out)
+    return np.where(accs > a[:, -1], f[-1], out)
+
+
 def compute_optimal(methods: pd.DataFrame, values: pd.DataFrame, bins: pd.Series, budgets: list[int], *,
                     baseline: str = BASELINE, n_boot: int = 1000, seed: int = 0,
                     confidence: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,7 +147,9 @@ def compute_optimal(methods: pd.DataFrame, values: pd.DataFrame, bins: pd.Series
             return need / float(mix_flops[idx].mean()), kind
 
         ratio, kind = saving(np.arange(len(evaluate)))
-        ratios = np.array([saving(i)[0] for i in boot])
+        boot_curves = base_vals[:, eval_pos[boot]].mean(2).T  # [n_boot, N values]
+        ratios = _needed_flops_many(mix_vals[boot].mean(1), base["flops"].to_numpy(float), boot_curves) \
+            / mix_flops[boot].mean(1)
         diffs = (mix_vals - base_at_n)[boot].mean(1) if base_at_n is not None else np.full(n_boot, np.nan)
         rows.append({"n": n, "mix_accuracy": float(mix_vals.mean()), "mix_flops": float(mix_flops.mean()),
                      "best_of_n_accuracy": float(base_at_n.mean()) if base_at_n is not None else np.nan,

@@ -9,7 +9,7 @@ from experiments.hex import write_hex_results
 from ttc.hex import HexConfig, experiment, run_hex, selfplay
 from ttc.hex.net import NetShape
 
-TINY = HexConfig(board_sizes=(3,), net_widths=(8, 16), max_train_macs=(2e7,), n_snapshots=3,
+TINY = HexConfig(board_sizes=(3,), net_widths=(8, 16), max_train_macs=(8e6,), n_snapshots=3,
                  games_per_generation=(16,), selfplay_nodes=8, test_nodes=(1, 4), frontier_nodes=4,
                  eval_games_per_pair=8, n_jobs=1, batch_size=64)
 

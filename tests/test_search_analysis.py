@@ -72,3 +72,17 @@ def test_versus_larger_matches_flops_and_never_extrapolates():
     assert r["small_flops"] == 2e8 and r["small_accuracy"] == 0.5 and r["large_params"] == 8000
     # at 2e8 FLOPs the larger one's best sampling rule is interpolated between its 1e8 and 4e8 points
     assert r["large_best_at_same_flops"] == pytest.approx(0.5) and r["large_single_accuracy"] == pytest.approx(0.5)
+
+
+def test_vectorised_needed_flops_equals_the_scalar_one():
+    """The bootstrap's all-at-once FLOPs (inside, beyond and below a curve, flat steps) equal the scalar
+    function's, replicate by replicate."""
+    from analysis.search import _needed_flops, _needed_flops_many
+    rng = np.random.default_rng(3)
+    flops = np.array([4e8, 1e8, 1.6e9, 6.4e9])  # unsorted, as a methods table may give them
+    curves = np.round(rng.uniform(0.3, 0.8, size=(300, 4)), 2)  # rounding makes flat steps and ties
+    accs = np.concatenate([rng.uniform(0.2, 0.9, 296), curves[:4, 1]])  # some exactly at a point
+    many = _needed_flops_many(accs, flops, curves)
+    for b in range(len(accs)):
+        one, _ = _needed_flops(float(accs[b]), pd.DataFrame({"flops": flops, "accuracy": curves[b]}))
+        assert many[b] == pytest.approx(one, rel=1e-12), b

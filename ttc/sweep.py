@@ -249,25 +249,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
     cells += extra
     lap("self_improve")
     judged = judged_finals(cfg, generators)  # the generators the verifiers judge
-    # the judged cells (verifier scoring), largest first, so the workers finish together
-    order = sorted(range(len(cells)), key=lambda i: (cells[i].checkpoint not in judged, -cells[i].checkpoint.params))
-    cache = Cache(cfg.run.cache_dir)
-
-    def curves_cached(item) -> bool:
-        key = _curves_key(cfg, item[0], verifiers)
-        kinds = ["curves", "curves-by-problem"] + (["verifier-gain"] if item[2] and item[0].role in ("final", "ood")
-                                                   and verifiers else [])
-        return all(cache.path(k, key, ".parquet").exists() for k in kinds)
-
-    done = run_stage(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint in judged) for i in order],
-                     "curves", cfg.run.eval_jobs, curves_cached, timeline)
-    frames, stats, gains, by_problem = [None] * len(cells), [None] * len(cells), [], []
-    for i, (frame, stat, gain, values) in zip(order, done):
-        frames[i], stats[i] = frame, stat
-        if gain is not None:
-            gains.append(gain)
-        if cells[i].role == "final":  # what a bootstrap over problems of the model-size figure needs
-            by_problem.append(values)
+    frames, stats, gains, by_problem = curves_stage(cfg, cells, verifiers, judged, timeline)
     lap("scores_and_curves")
     from ttc.sweep_search import run_search_stage, search_curves
     search = run_search_stage(cfg, generators, verifiers, cells, timeline)
@@ -287,13 +269,45 @@ def run_sweep(cfg: SweepConfig) -> dict:
     if len(searched):
         table = pd.concat([table, searched[table.columns]], ignore_index=True)
         by_problem.append(searched_by_problem)
-    gens = pd.DataFrame([asdict(ck) for cks in generators.values() for ck in cks]).drop(columns=["path"])
-    vers = pd.DataFrame([{"judges": gen} | {k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
-                         | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
-                         for (gen, _), r in verifiers.items()])
+    gens, vers = record_tables(generators, verifiers)
     return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats),
             "generators": gens, "verifiers": vers, "self_improve": improvement,
             "verifier_data": data_sweep, "search": search, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
             pd.DataFrame(), "config_hash": config_hash, "stage_seconds": seconds,
             "task_timeline": [t | {"start": round(t["start"] - run_start, 1), "end": round(t["end"] - run_start, 1)}
                               for t in timeline]}
+
+
+def curves_stage(cfg: SweepConfig, cells: list[PoolCell], verifiers: dict, judged: list[Checkpoint],
+                 timeline: list | None) -> tuple[list, list, list, list]:
+    """Scores, curves and pool statistics of every cell (the judged ones first, largest first, so the
+    workers finish together): (curves per cell, pool stats per cell, verifier gain tables, the final
+    cells' per-problem values)."""
+    order = sorted(range(len(cells)), key=lambda i: (cells[i].checkpoint not in judged, -cells[i].checkpoint.params))
+    cache = Cache(cfg.run.cache_dir)
+
+    def curves_cached(item) -> bool:
+        key = _curves_key(cfg, item[0], verifiers)
+        kinds = ["curves", "curves-by-problem"] + (["verifier-gain"] if item[2] and item[0].role in ("final", "ood")
+                                                   and verifiers else [])
+        return all(cache.path(k, key, ".parquet").exists() for k in kinds)
+
+    done = run_stage(cfg, _curves_one, [(cells[i], verifiers, cells[i].checkpoint in judged) for i in order],
+                     "curves", cfg.run.eval_jobs, curves_cached, timeline)
+    frames, stats, gains, by_problem = [None] * len(cells), [None] * len(cells), [], []
+    for i, (frame, stat, gain, values) in zip(order, done):
+        frames[i], stats[i] = frame, stat
+        if gain is not None:
+            gains.append(gain)
+        if cells[i].role == "final":  # what a bootstrap over problems of the model-size figure needs
+            by_problem.append(values)
+    return frames, stats, gains, by_problem
+
+
+def record_tables(generators: dict[str, list[Checkpoint]], verifiers: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """generators.csv and verifiers.csv: one row per checkpoint and per trained verifier (no paths)."""
+    gens = pd.DataFrame([asdict(ck) for cks in generators.values() for ck in cks]).drop(columns=["path"])
+    vers = pd.DataFrame([{"judges": gen} | {k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
+                         | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
+                         for (gen, _), r in verifiers.items()])
+    return gens, vers

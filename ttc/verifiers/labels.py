@@ -18,6 +18,7 @@ Labels (never read at scoring time):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,8 +41,8 @@ class Layout:
     n_segments: np.ndarray  # [S] int64: written steps + 1 (the answer segment)
     seg_tokens: np.ndarray  # [S, K] int64 tokens in each segment (0 for padding and empty answers)
 
-    @property
-    def lengths(self) -> np.ndarray:  # [S] tokens per sequence
+    @functools.cached_property
+    def lengths(self) -> np.ndarray:  # [S] tokens per sequence (computed once: scoring reads it per row)
         return self.attention_mask.sum(1)
 
 

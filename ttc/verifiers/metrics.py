@@ -100,34 +100,28 @@ def selection_table(pool: pd.DataFrame, scores: dict[str, np.ndarray], ns, *, z:
     difference to majority@n with its CI (``delta``, ``delta_low``, ``delta_high``). Rows for
     'majority' and 'coverage' (pass@n) are included for reference. scores: name -> [S] in pool order.
     ``versus``: other scorers to compare each row with the same way (columns ``delta_vs_<name>``,
-    ``..._low``, ``..._high``), e.g. the PRM against the ORM or a verifier against the free log-prob."""
-    from ttc.estimators import EXACT, ProblemArrays
+    ``..._low``, ``..._high``), e.g. the PRM against the ORM or a verifier against the free log-prob.
 
-    ns = np.asarray(sorted(ns))
-    order = np.lexsort((pool["sample_idx"].to_numpy(), pool["problem_id"].to_numpy()))
-    sorted_pool = pool.iloc[order]
-    bounds = np.flatnonzero(np.diff(sorted_pool["problem_id"].to_numpy())) + 1
-    groups = np.split(np.arange(len(order)), bounds)
+    The per-problem values are those of the curves (``ttc.evaluate.curves_by_problem``, the one
+    estimation path), so this table's best-of-N equals curves.csv's."""
+    from ttc.evaluate import curves_by_problem
+    from ttc.selection import RuleSpec
 
-    answers = sorted_pool["answer"].to_numpy(dtype=object)
-    correct = sorted_pool["is_correct"].to_numpy(bool)
-    ids = [pd.factorize(answers[g], use_na_sentinel=True)[0].astype(np.int64) for g in groups]
-    oks = [correct[g] & (i >= 0) for g, i in zip(groups, ids)]
+    ns = sorted(int(n) for n in ns)
+    frame = pool[["problem_id", "sample_idx", "answer", "is_correct"]].assign(
+        **{f"_score_{i}": np.asarray(s, float) for i, s in enumerate(scores.values())})
+    rules = {"majority": RuleSpec.parse("majority"), "coverage": RuleSpec.parse("coverage")}
+    rules |= {name: RuleSpec("best_of_n", score=f"_score_{i}", label=f"_best_of_n_{i}") for i, name in enumerate(scores)}
+    values = curves_by_problem(frame, list(rules.values()), ns)
+    per = {name: values[values["rule"] == spec.name].pivot(index="problem_id", columns="n", values="value")
+           .reindex(columns=ns).to_numpy() for name, spec in rules.items()}
+    n_prob = per["majority"].shape[0]
 
-    def arrays(score):
-        s = np.full(len(order), np.nan) if score is None else np.asarray(score, float)[order]
-        return [ProblemArrays(i, s[g], ok, ok[:, None].astype(float)) for g, i, ok in zip(groups, ids, oks)]
-
-    plain = arrays(None)
-    per = {"majority": EXACT["majority"](plain, ns)[..., 0], "coverage": EXACT["coverage"](plain, ns)[..., 0]}
-    for name, s in scores.items():
-        per[name] = EXACT["best_of_n"](arrays(s), ns)[..., 0]
-    rows = []
-    n_prob = len(groups)
     def paired(d, j, prefix):  # mean per-problem difference and its normal interval
         m, se = d[:, j].mean(), d[:, j].std(ddof=1) / np.sqrt(n_prob)
         return {prefix: m, f"{prefix}_low": m - z * se, f"{prefix}_high": m + z * se}
 
+    rows = []
     for name, v in per.items():
         for j, n in enumerate(ns):
             se = v[:, j].std(ddof=1) / np.sqrt(n_prob)

@@ -37,6 +37,22 @@ def _code_digest() -> str:
     return h.hexdigest()
 
 
+# Each format's options that keep its bytes a pure function of the figure (no creation dates).
+_SAVE_OPTIONS: dict[str, dict] = {"png": {"dpi": 150}, "pdf": {"metadata": {"CreationDate": None}},
+                                  "svg": {"metadata": {"Date": None}}}
+FORMATS = ("png", "pdf")  # the default set (run.figure_formats)
+
+
+def save_figure(fig, out_dir: Path, name: str, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """``fig`` saved as ``out_dir/name.<format>`` for each format; returns the paths."""
+    paths = []
+    for ext in formats:
+        path = out_dir / f"{name}.{ext}"
+        fig.savefig(path, **_SAVE_OPTIONS[ext])
+        paths.append(path)
+    return paths
+
+
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -18,7 +18,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.figure_cache import FigureCache, figure_key  # noqa: E402
+from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure  # noqa: E402
 from analysis.headline import (  # noqa: E402
     TRADEOFF_TARGETS,
     NoData,
@@ -285,9 +285,9 @@ FIGURES = {
 
 def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None,
                   per_problem: pd.DataFrame | None = None, cache_dir: Path | None = None,
-                  self_improve: pd.DataFrame | None = None) -> dict[str, str]:
-    """Every figure as PNG + PDF with its CSV under out_dir; returns the figures not drawn, each with the
-    reason (the headline numbers are ``analysis.headline``'s, not the figures').
+                  self_improve: pd.DataFrame | None = None, formats: tuple[str, ...] = FORMATS) -> dict[str, str]:
+    """Every figure in ``formats`` (PNG + PDF by default) with its CSV under out_dir; returns the figures
+    not drawn, each with the reason (the headline numbers are ``analysis.headline``'s, not the figures').
 
     With ``cache_dir``, a set drawn before from the same tables by the same code is copied from
     there instead of drawn (``analysis.figure_cache``)."""
@@ -302,7 +302,7 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
         makers["reward_hacking"] = lambda _: _drawn_or_not(si.fig_reward_hacking, self_improve)
         makers["self_improve_pass_at_n"] = lambda c: _drawn_or_not(si.fig_self_improve_pass_at_n, c, self_improve)
     cache = FigureCache(cache_dir)
-    key = figure_key("lm", sorted(makers), curves, per_problem if per_problem is not None else "none",
+    key = figure_key("lm", sorted(makers), list(formats), curves, per_problem if per_problem is not None else "none",
                      verifier_data if verifier_data is not None else "none",
                      self_improve if self_improve is not None else "none")
     stored = cache.restore(key, out_dir)
@@ -315,14 +315,14 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
             except NotDrawn as why:  # this run lacks the figure's data: say so instead of failing
                 not_drawn[name] = str(why)
                 continue
-            fig.savefig(out_dir / f"{name}.png", dpi=150)
-            fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})  # same figure, same bytes
+            written += save_figure(fig, out_dir, name, formats)  # same figure, same bytes
             plt.close(fig)
             data.to_csv(out_dir / f"{name}.csv", index=False)
-            written += [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv")]
+            written.append(out_dir / f"{name}.csv")
         cache.store(key, written, {"figures_not_drawn": not_drawn})
-    for stale in out_dir.iterdir():  # a figure this run no longer makes (e.g. no data sweep) is removed
-        if stale.suffix in (".png", ".pdf", ".csv") and (stale.stem not in makers or stale.stem in not_drawn):
+    for stale in out_dir.iterdir():  # a figure (or format) this run no longer makes is removed
+        if stale.suffix in (".png", ".pdf", ".svg", ".csv") and (
+                stale.stem not in makers or stale.stem in not_drawn or stale.suffix[1:] not in (*formats, "csv")):
             stale.unlink()
     return not_drawn
 

@@ -18,7 +18,7 @@ from matplotlib import cm, colors
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from analysis.figure_cache import FigureCache, figure_key
+from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure
 from ttc.hex import fits
 
 
@@ -146,23 +146,20 @@ def make_figures(results_dir: Path) -> dict[str, Figure]:
     return out
 
 
-def write_figures(results_dir: Path, cache_dir: Path | None = None) -> list[Path]:
-    """PNG + PDF of every figure under ``results_dir/figures``; with ``cache_dir``, a set drawn before
+def write_figures(results_dir: Path, cache_dir: Path | None = None, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Every figure in ``formats`` (PNG + PDF by default) under ``results_dir/figures``; with ``cache_dir``, a set drawn before
     from the same CSVs by the same code is copied from there (``analysis.figure_cache``)."""
     results_dir = Path(results_dir)
     out_dir = results_dir / "figures"
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = FigureCache(cache_dir)
-    key = figure_key("hex", *(results_dir / f"{name}.csv" for name in ("agents", "iso_elo", "frontier")))
+    key = figure_key("hex", list(formats), *(results_dir / f"{name}.csv" for name in ("agents", "iso_elo", "frontier")))
     stored = cache.restore(key, out_dir)
     if stored is not None:
         return [out_dir / name for name in stored["files"]]
     paths = []
     for name, fig in make_figures(results_dir).items():
-        for ext in ("png", "pdf"):
-            path = out_dir / f"{name}.{ext}"
-            fig.savefig(path, dpi=150, **({"metadata": {"CreationDate": None}} if ext == "pdf" else {}))
-            paths.append(path)
+        paths += save_figure(fig, out_dir, name, formats)
     cache.store(key, paths)
     return paths
 

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from analysis.figure_cache import FigureCache, figure_key  # noqa: E402
+from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure  # noqa: E402
 from analysis.search import by_difficulty, compute_optimal, difficulty_bins, method_table, versus_larger  # noqa: E402
 
 SHOWN_SAMPLING = {"best_of_n:prm": "best-of-N (PRM)", "weighted_vote:prm": "weighted vote (PRM)", "majority": "majority"}
@@ -92,7 +92,7 @@ def _bin_rows(per_bin: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _draw(tables: dict, out_dir: Path) -> list[Path]:
+def _draw(tables: dict, out_dir: Path, formats: tuple[str, ...]) -> list[Path]:
     written = []
     methods, mix = tables["methods"], tables["compute_optimal"]
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -140,11 +140,10 @@ def _draw(tables: dict, out_dir: Path) -> list[Path]:
         fig.tight_layout()
         figs["search_vs_larger"], data["search_vs_larger"] = fig, v
     for name, fig in figs.items():
-        fig.savefig(out_dir / f"{name}.png", dpi=150)
-        fig.savefig(out_dir / f"{name}.pdf", metadata={"CreationDate": None})
+        written += save_figure(fig, out_dir, name, formats)
         plt.close(fig)
         data[name].to_csv(out_dir / f"{name}.csv", index=False)
-        written += [out_dir / f"{name}.{ext}" for ext in ("png", "pdf", "csv")]
+        written.append(out_dir / f"{name}.csv")
     for name in ("compute_optimal", "choices"):
         path = out_dir / f"search_{name}.csv"
         tables[name].to_csv(path, index=False)
@@ -153,7 +152,8 @@ def _draw(tables: dict, out_dir: Path) -> list[Path]:
 
 
 def write_search_figures(curves: pd.DataFrame, per_problem: pd.DataFrame, out_dir: Path, *, n_bins: int = 5,
-                         confidence: float = 0.95, cache_dir: Path | None = None) -> list[str]:
+                         confidence: float = 0.95, cache_dir: Path | None = None,
+                         formats: tuple[str, ...] = FORMATS) -> list[str]:
     """Draw (or restore) the search figures under ``out_dir``; returns the file names ([] without search).
     The headline numbers are ``search_numbers``' (``analysis.headline`` puts them in the summary)."""
     searched = curves[curves["role"] == "search"] if "role" in curves else curves.iloc[:0]
@@ -162,12 +162,12 @@ def write_search_figures(curves: pd.DataFrame, per_problem: pd.DataFrame, out_di
     out_dir.mkdir(parents=True, exist_ok=True)
     keep = per_problem["generator"].isin(searched["generator"].unique())
     key = figure_key("search", curves[curves["generator"].isin(searched["generator"].unique())],
-                     per_problem[keep], n_bins, confidence)
+                     per_problem[keep], n_bins, confidence, list(formats))
     cache = FigureCache(cache_dir)
     stored = cache.restore(key, out_dir)
     if stored is not None:
         return stored["files"]
     result = search_numbers(curves, per_problem, n_bins=n_bins, confidence=confidence)
-    written = _draw(result["tables"], out_dir)
+    written = _draw(result["tables"], out_dir, formats)
     cache.store(key, written)
     return [p.name for p in written]

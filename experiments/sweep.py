@@ -112,10 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                                    cache_dir=cache_dir / "figures")
         not_drawn = write_figures(out["curves"], stage / "figures", verifier_data=out["verifier_data"],
                                   per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures",
-                                  self_improve=out["self_improve"])
+                                  self_improve=out["self_improve"], formats=cfg.run.figure_formats)
         write_search_figures(out["curves"], out["curves_by_problem"], stage / "figures",
                              n_bins=cfg.search.difficulty_bins, confidence=cfg.eval.confidence,
-                             cache_dir=cache_dir / "figures")
+                             cache_dir=cache_dir / "figures", formats=cfg.run.figure_formats)
         if not_drawn:
             numbers["figures_not_drawn"] = not_drawn
         meta = {"config_hash": out["config_hash"], "command": command,
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             h_start = time.time()
             hex_run = run_hex(cfg.hex, cache_dir=cache_dir, progress=cfg.run.progress)
             write_hex_results(stage / "hex", cfg.hex, hex_run)
-            write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures")
+            write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures", formats=cfg.run.figure_formats)
             log["hex_stage_seconds"] = hex_run.stage_seconds
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
             summary["hex"] = dict(hex_run.summary)  # once, nested (results/hex/summary.json holds the same)

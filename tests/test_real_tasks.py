@@ -220,7 +220,7 @@ def real_run(tmp_path_factory):
     sys.path.insert(0, str(TESTS.parent))
     tmp = tmp_path_factory.mktemp("real")
     config = gsm8k_sweep(tmp)
-    return config, tmp, _sweep(config, tmp, "r1")
+    return config, tmp, _sweep(config, tmp, "r1", "--set", 'run.figure_formats=["png"]')
 
 
 def test_tiny_gsm8k_sweep_writes_pools_curves_and_figures(real_run):

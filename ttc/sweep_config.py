@@ -168,9 +168,12 @@ class RunConfig:
     scheduler: str = ""
     progress: bool = True
     hex: bool = True  # run the Hex train/test trade-off experiment
+    # each figure is saved in these formats (PDF costs about a third of the drawing time)
+    figure_formats: tuple[str, ...] = ("png", "pdf")
 
 
 MAX_PROBLEMS = 1_000_000  # per task split
+FIGURE_FORMATS = ("png", "pdf", "svg")  # what matplotlib writes byte-reproducibly here
 
 
 @dataclass(frozen=True)
@@ -406,7 +409,11 @@ class SweepConfig:
             raise ConfigError("self_improve.pool_samples and eval_samples must be >= 1")
 
     def _check_run(self) -> None:
-        """Workers, threads, joblib backend."""
+        """Workers, threads, joblib backend, figure formats."""
+        formats = self.run.figure_formats
+        if not formats or len(set(formats)) < len(formats) or not set(formats) <= set(FIGURE_FORMATS):
+            raise ConfigError(f"run.figure_formats={list(formats)} must name each of {list(FIGURE_FORMATS)} "
+                              "at most once, and at least one")
         if self.run.eval_jobs == 0:
             raise ConfigError("run.eval_jobs=0: use 1 (serial), k workers, or -1 (all cores)")
         for key in ("n_jobs", "train_jobs"):

@@ -45,7 +45,7 @@ def test_overrides_use_toml_values():
 
 def test_the_sweep_holds_the_same_typed_config():
     cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / "default.toml", ["hex.seed=4"])
-    assert cfg.hex.seed == 4 and cfg.hex.eval_games_per_pair == 32 and cfg.hex.board_sizes == (3, 4)
+    assert cfg.hex.seed == 4 and cfg.hex.eval_games_per_pair == 24 and cfg.hex.board_sizes == (3, 4)
 
 
 def test_entry_script_exits_2_on_a_bad_key(capsys):

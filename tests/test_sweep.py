@@ -340,6 +340,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("self_improve.rl={group=1}", "rl.group"), ('self_improve.star={filter="steps"}', "star.filter"),
     ("self_improve.eval_problems=13", "task.n_test"), ("self_improve.sft_tokens=[]", "sft_tokens"),
     ('run.figure_formats=["jpg"]', "figure_formats"), ("run.figure_formats=[]", "figure_formats"),
+    ("pools.samples_by_size={zz=4}", "not among generators.sizes"), ("pools.samples_by_size={t1=0}", "samples_by_size.t1"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny
@@ -390,3 +391,19 @@ def test_shipped_configs_validate(name):
     cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / name)
     cfg.validate()
 
+
+
+def test_final_pool_sizes_follow_n_samples_judged_samples_and_samples_by_size(tiny):
+    from ttc.generators import Checkpoint
+    from ttc.sweep import pool_cells
+    path, _ = tiny
+    gens = {name: [Checkpoint(name, f"{name}-{t}", "", p, t, 6.0 * p * t, 1, 0.0, final)
+                   for t, final in ((50, False), (100, True))] for name, p in (("t1", 10), ("t2", 20))}
+
+    def final_k(*overrides):
+        cfg = load_config(SweepConfig, path, ["verifiers.judge=[\"t2\"]", *overrides])
+        return {c.checkpoint.generator: c.spec.n_samples for c in pool_cells(cfg, gens) if c.role == "final"}
+
+    assert final_k() == {"t1": 4, "t2": 4}
+    assert final_k("pools.judged_samples=8", "eval.ns=[1,8]") == {"t1": 4, "t2": 8}
+    assert final_k("pools.judged_samples=8", "pools.samples_by_size={t2=2,t1=6}") == {"t1": 6, "t2": 2}

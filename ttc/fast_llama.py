@@ -22,16 +22,19 @@ grid (the rows themselves while no row has finished); rows that finished are dro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import TYPE_CHECKING, TypeGuard
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import LlamaForCausalLM
+
+if TYPE_CHECKING:  # imported where needed: a model at hand means the Llama code is loaded already
+    from transformers import LlamaForCausalLM
 
 
 def is_supported(model) -> TypeGuard[LlamaForCausalLM]:
     """True iff ``model`` is a plain Llama that ``LeanLlama`` reproduces exactly."""
+    from transformers import LlamaForCausalLM
     if not isinstance(model, LlamaForCausalLM):
         return False
     c = model.config

@@ -7,9 +7,12 @@ weights for a given tokenizer. Sizes are chosen to span > 100x in P (see ``ttc.c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+
+if TYPE_CHECKING:  # imported where a model is built: the Llama modelling code takes seconds to import
+    from transformers import LlamaForCausalLM
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ FAMILY: dict[str, ModelSize] = {
 
 
 def build_model(size: ModelSize, tokenizer, *, seed: int) -> LlamaForCausalLM:
+    from transformers import LlamaConfig, LlamaForCausalLM
     size.validate()
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=size.hidden, intermediate_size=size.mlp,

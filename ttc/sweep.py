@@ -97,6 +97,7 @@ def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> lis
         for ck in ckpts:
             if ck.final:
                 k = p.judged_samples if ck.key in judged and p.judged_samples else p.n_samples
+                k = p.samples_by_size.get(ck.generator, k)
                 cells.append(PoolCell(ck, replace(final, n_samples=k), "final"))
                 cells.append(PoolCell(ck, replace(final, n_samples=1, temperature=0.0), "greedy"))
             else:

@@ -56,6 +56,8 @@ class PoolsConfig:
     n_samples: int = 64  # K: samples per problem for the final checkpoints (largest N)
     # K for the final checkpoints of the verified generators (verifiers.judge); 0 = n_samples
     judged_samples: int = 0
+    # K for the final checkpoints of the sizes named here, over judged_samples / n_samples
+    samples_by_size: dict[str, int] = field(default_factory=dict)
     checkpoint_samples: int = 16  # K for intermediate checkpoints (train/test trade-off)
     ood_problems: int = 200
     temperature: float = 1.0
@@ -292,10 +294,17 @@ class SweepConfig:
             raise ConfigError("eval.ns must list sample counts >= 1")
         if p.judged_samples < 0:
             raise ConfigError(f"pools.judged_samples={p.judged_samples} must be >= 0 (0 = pools.n_samples)")
-        if max(self.eval.ns) > max(p.n_samples, p.judged_samples):
+        for name, k in p.samples_by_size.items():
+            if name not in self.generators.sizes:
+                raise ConfigError(f"pools.samples_by_size: {name!r} is not among generators.sizes "
+                                  f"{list(self.generators.sizes)}")
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise ConfigError(f"pools.samples_by_size.{name}={k!r} must be an integer >= 1")
+        largest = max(p.n_samples, p.judged_samples, *p.samples_by_size.values())
+        if max(self.eval.ns) > largest:
             raise ConfigError(f"eval.ns includes N={max(self.eval.ns)} > the largest pool "
-                              f"(pools.n_samples={p.n_samples}, judged_samples={p.judged_samples}); "
-                              "raise pools.n_samples or drop that N")
+                              f"(pools.n_samples={p.n_samples}, judged_samples={p.judged_samples}, "
+                              f"samples_by_size={p.samples_by_size}); raise pools.n_samples or drop that N")
         for name in self.verifiers.judge:
             if name not in self.generators.sizes:
                 raise ConfigError(f"verifiers.judge: {name!r} is not among generators.sizes "

@@ -153,6 +153,9 @@ def run(cache: Cache, base_path: str, base_key: str, task: Task, spec: RunSpec, 
     key = run_key(base_key, task, spec, {k: r.key for k, r in verifiers.items()})
     seg_key = lambda i: segment_key(key, i)  # noqa: E731
     done = next((i for i in reversed(range(spec.n_segments)) if cache.dir_ready("self-improve", seg_key(i))), -1)
+    if done == spec.n_segments - 1:  # finished: its history is all a caller needs (no model is loaded)
+        path = cache.path("self-improve", seg_key(done))
+        return json.loads((path / STATE).read_text())["history"], path
     start, codec = load_checkpoint(base_path)
     start.requires_grad_(False)
     loaded = {k: (*load_verifier(r), r.score_flops_per_token) for k, r in verifiers.items()}  # model, codec, 2P_v

@@ -42,7 +42,6 @@ SCORER_LABELS = {"logprob": "generator log-prob", "prob": "generator prob", "orm
 
 
 NotDrawn = NoData  # a figure whose data this run does not have (the message says what is missing)
-_need, _final, _largest = need, final_rows, largest
 
 
 def _label(rule: str) -> str:
@@ -192,9 +191,9 @@ def fig_compute_frontier(curves: pd.DataFrame):
 
 def fig_false_positives(curves: pd.DataFrame):
     """Share of chosen answers that are right with a wrong process, per rule, vs N (largest generator)."""
-    fin = _final(curves)
-    _need(len(fin) and "false_positive_rate" in fin, "no test pool with process labels")
-    gen = _largest(fin)
+    fin = final_rows(curves)
+    need(len(fin) and "false_positive_rate" in fin, "no test pool with process labels")
+    gen = largest(fin)
     d = fin[(fin["generator"] == gen) & (fin["rule"] != "coverage")].sort_values(["rule", "n"])
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
@@ -253,7 +252,7 @@ def fig_learning_curves(curves: pd.DataFrame):
     the family past its plateau, and does accuracy grow smoothly with training compute?"""
     d = curves[(curves["split"] == "test") & curves["role"].isin(["checkpoint", "final"])
                & (curves["rule"] == "single") & (curves["n"] == 1)]
-    _need(len(d), "no single-sample rows (eval.rules lacks 'single')")
+    need(len(d), "no single-sample rows (eval.rules lacks 'single')")
     d = d.sort_values(["params", "train_flops"])[["generator", "params", "checkpoint_tokens", "train_flops",
                                                    "final", "accuracy", "ci_low", "ci_high"]]
     with plt.rc_context(STYLE):

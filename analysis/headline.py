@@ -66,17 +66,27 @@ def accuracy_at_largest_n(curves: pd.DataFrame, split: str = "test") -> dict:
 MODEL_SIZE_RULES = ("majority", "best_of_n:orm", "best_of_n:prm", "weighted_vote:prm")
 
 
+def shared_n(rows: pd.DataFrame) -> int:
+    """The largest N that two or more generators' rows reach (the one generator's largest N if only
+    one has rows): with pools of N = 256 for the largest size and 128 for the others, 128."""
+    reach = sorted(rows.groupby("generator")["n"].max(), reverse=True)
+    return int(reach[1] if len(reach) >= 2 else reach[0])
+
+
 def model_size_table(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None, *, n_boot: int = 2000
                      ) -> tuple[pd.DataFrame, pd.DataFrame, list[str], int]:
     """(single-sample and selected rows with their multipliers; the multipliers; the rules; N).
 
-    P' is where the monotone single-sample curve of the family reaches a rule's accuracy at the
-    largest N (analysis.model_size), with a bootstrap CI over problems when per-problem values are
-    given. Interpolated multipliers are measurements; those past the largest size are lower bounds."""
+    P' is where the monotone single-sample curve of the family reaches a rule's accuracy at N
+    (analysis.model_size), with a bootstrap CI over problems when per-problem values are given.
+    Interpolated multipliers are measurements; those past the largest size are lower bounds.
+
+    N is the largest that two or more sizes' selection rows reach (``shared_n``): one size alone at a
+    larger N would give a single, bounded point, while the sizes at the shared N give a curve."""
     fin = final_rows(curves)
     need(fin["generator"].nunique() >= 2, "needs two or more generator sizes (generators.sizes)")
     rules = [r for r in MODEL_SIZE_RULES if r in set(fin["rule"])]
-    nmax = int(fin[fin["rule"].isin(rules)]["n"].max()) if rules else 1
+    nmax = shared_n(fin[fin["rule"].isin(rules)]) if rules else 1
     cols = ["generator", "params", "rule", "n", "accuracy", "ci_low", "ci_high", "se"]
     single = fin[(fin["rule"] == "single") & (fin["n"] == 1)][cols]
     picked = fin[fin["rule"].isin(rules) & (fin["n"] == nmax)][cols]

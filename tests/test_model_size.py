@@ -206,3 +206,19 @@ def test_cli_writes_the_table(tmp_path, capsys, suffix):
     table = pd.read_csv(out)
     assert table.columns.tolist()[:4] == ["generator", "params", "rule", "n"] and len(table) == 1
     assert table["ci_method"].iloc[0] == "bootstrap_problems"
+
+
+def test_the_headline_multiplier_is_taken_at_the_largest_n_two_sizes_share():
+    from analysis.headline import model_size_table, shared_n
+    rows = [{"generator": g, "params": p, "rule": "single", "n": 1, "accuracy": a}
+            for g, p, a in zip(GENS, PARAMS, [0.1, 0.2, 0.3, 0.4])]
+    for g, n_max in (("s", 128), ("m", 128), ("l", 256)):  # xs has no selection rows (no pool beyond N = 1)
+        rows += [{"generator": g, "params": PARAMS[GENS.index(g)], "rule": "majority", "n": n,
+                  "accuracy": 0.05 + 0.1 * GENS.index(g) + 0.01 * np.log2(n)} for n in (1, 16, 128, 256) if n <= n_max]
+    curves = pd.DataFrame(rows).assign(role="final", split="test", ci_low=0.0, ci_high=1.0, se=0.01)
+    assert shared_n(curves[curves["rule"] == "majority"]) == 128
+    assert shared_n(curves[(curves["rule"] == "majority") & (curves["generator"] == "l")]) == 256
+    _, mult, _, n = model_size_table(curves)
+    assert n == 128 and set(mult["generator"]) == {"s", "m", "l"}
+    # s's majority at 128 (0.05 + 0.1 + 0.07 = 0.22) sits between s (0.2) and m (0.3) on the single curve
+    assert float(mult.set_index("generator").loc["s", "equivalent_params"]) == pytest.approx(10 ** 4.2, rel=1e-9)

@@ -233,15 +233,9 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
         raise ValueError(f"engine must be 'auto', 'lean' or 'hf', not {engine!r}")
     use_lean = engine == "lean" or (engine == "auto" and is_supported(model))
     runner = _LeanEngine(model) if use_lean else _HFEngine(model)
-    vocab = int(model.get_output_embeddings().weight.shape[0])
-    ends = [*([] if eos_token_id == -1 else [eos_token_id]), *stop_token_ids]  # -1: no EOS (fixed length)
-    if any(not 0 <= t < vocab for t in ends):
-        raise ValueError(f"eos_token_id and stop_token_ids must be token ids in 0..{vocab - 1} (eos_token_id -1: none)")
-    stops = torch.zeros(vocab, dtype=torch.bool, device=runner.device)
-    stops[ends] = True
+    stops = _stop_table(model, eos_token_id, stop_token_ids, runner.device)
     n, k = len(prompts), n_samples
-    tokens: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * (n * k)  # slot prompt * k + sample
-    logprob, n_gen, finished = np.zeros(n * k), np.zeros(n * k, dtype=np.int64), np.zeros(n * k, dtype=bool)
+    drawn = _Drawn.empty(n * k)
     order = sorted(range(n), key=lambda i: len(prompts[i]))  # similar lengths share a group
     group, block = max(1, max_batch // k), min(k, max_batch)
     was_training = model.training
@@ -265,11 +259,7 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
                                               temperature=temperature, max_new_tokens=max_new_tokens,
                                               stops=stops)
                     slots = (np.asarray(members)[:, None] * k + np.arange(k0, k1)).reshape(-1)
-                    out, gen = out.cpu().numpy(), gen.cpu().numpy()
-                    ended = out[np.arange(len(gen)), gen - 1] == eos_token_id  # gen >= 1 always
-                    logprob[slots], n_gen[slots], finished[slots] = lp.cpu().numpy(), gen, ended
-                    for slot, row, length in zip(slots, out, gen - ended):
-                        tokens[slot] = row[:length].copy()
+                    drawn.put(slots, out, lp, gen, eos_token_id)
                     if bar is not None:
                         bar.update(len(slots))
     finally:
@@ -279,9 +269,41 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
     return Samples(
         prompt_index=np.repeat(np.arange(n, dtype=np.int64), k),
         sample_index=np.tile(np.arange(k, dtype=np.int64), n),
-        tokens=tokens, finished=finished, logprob=logprob, gen_tokens=n_gen,
+        tokens=drawn.tokens, finished=drawn.finished, logprob=drawn.logprob, gen_tokens=drawn.n_gen,
         prompt_tokens_processed=int(sum(len(p) for p in prompts)),
     )
+
+
+def _stop_table(model, eos_token_id: int, stop_token_ids: Sequence[int], device) -> Tensor:
+    """[vocab] bool: the tokens that end a continuation (EOS unless -1, and the stop tokens)."""
+    vocab = int(model.get_output_embeddings().weight.shape[0])
+    ends = [*([] if eos_token_id == -1 else [eos_token_id]), *stop_token_ids]  # -1: no EOS (fixed length)
+    if any(not 0 <= t < vocab for t in ends):
+        raise ValueError(f"eos_token_id and stop_token_ids must be token ids in 0..{vocab - 1} (eos_token_id -1: none)")
+    stops = torch.zeros(vocab, dtype=torch.bool, device=device)
+    stops[ends] = True
+    return stops
+
+
+@dataclass
+class _Drawn:
+    """The continuations drawn so far, by slot (prompt * k + sample)."""
+    tokens: list[np.ndarray]
+    logprob: np.ndarray
+    n_gen: np.ndarray
+    finished: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> _Drawn:
+        return cls([np.zeros(0, dtype=np.int64)] * n, np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool))
+
+    def put(self, slots: np.ndarray, out: Tensor, logprob: Tensor, gen: Tensor, eos_token_id: int) -> None:
+        """One block's rows (``_run_block``'s outputs) into their slots; EOS is cut from the tokens."""
+        ids, n_gen = out.cpu().numpy(), gen.cpu().numpy()
+        ended = ids[np.arange(len(n_gen)), n_gen - 1] == eos_token_id  # n_gen >= 1 always
+        self.logprob[slots], self.n_gen[slots], self.finished[slots] = logprob.cpu().numpy(), n_gen, ended
+        for slot, row, length in zip(slots, ids, n_gen - ended):
+            self.tokens[slot] = row[:length].copy()
 
 
 def sequence_logprobs(model, prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], *,

@@ -42,14 +42,19 @@ class VerifierOutput:
     log_value: Tensor  # [B, T] sum of logsigmoid(a_s) over solution tokens s <= t (0 before the solution)
 
 
-def token_features(lm_logits: Tensor, input_ids: Tensor) -> Tensor:
-    """[B, T, 3] features of each token t from the LM's prediction at t-1 (zeros at t = 0)."""
-    logp = torch.log_softmax(lm_logits[:, :-1].float(), -1)  # predicts tokens 1..T-1
-    written = logp.gather(-1, input_ids[:, 1:, None])[..., 0]
+def prediction_features(pred_logits: Tensor, targets: Tensor) -> Tensor:
+    """[B, T, 3] features of each written token ``targets`` [B, T] from the LM's logits that predicted it:
+    its log-prob, the gap to the most likely token's, the entropy (each clamped at -20)."""
+    logp = torch.log_softmax(pred_logits.float(), -1)
+    written = logp.gather(-1, targets[..., None])[..., 0]
     gap = written - logp.max(-1).values
     entropy = -(logp.exp() * logp).sum(-1)
-    feats = torch.stack([written, gap, entropy], -1).clamp(min=-20.0)
-    return F.pad(feats, (0, 0, 1, 0))
+    return torch.stack([written, gap, entropy], -1).clamp(min=-20.0)
+
+
+def token_features(lm_logits: Tensor, input_ids: Tensor) -> Tensor:
+    """[B, T, 3] features of each token t from the LM's prediction at t-1 (zeros at t = 0)."""
+    return F.pad(prediction_features(lm_logits[:, :-1], input_ids[:, 1:]), (0, 0, 1, 0))
 
 
 class ValueHeadLM(nn.Module):
@@ -81,13 +86,17 @@ class ValueHeadLM(nn.Module):
         """input_ids/attention_mask [B, T] (right padded); solution_mask [B, T] bool: scored tokens."""
         out = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
         hidden = out.hidden_states[-1]  # [B, T, d] (after the final norm)
-        feats = token_features(out.logits.detach(), input_ids)
+        token_logit = self.token_logits(hidden, token_features(out.logits.detach(), input_ids))
+        log_keep = F.logsigmoid(token_logit) * solution_mask
+        return VerifierOutput(out.logits, token_logit, log_keep.cumsum(-1))
+
+    def token_logits(self, hidden: Tensor, feats: Tensor) -> Tensor:
+        """a_t [B, T] (float32) from the LM's last hidden states [B, T, d] and the token features
+        [B, T, 3] (``token_features``; ignored when ``use_features`` is off)."""
         if not self.use_features:
             feats = torch.zeros_like(feats)
         feats = feats.to(hidden.dtype)
-        token_logit = (self.head(torch.cat([hidden, feats], -1)) + self.skip(feats))[..., 0].float()
-        log_keep = F.logsigmoid(token_logit) * solution_mask
-        return VerifierOutput(out.logits, token_logit, log_keep.cumsum(-1))
+        return (self.head(torch.cat([hidden, feats], -1)) + self.skip(feats))[..., 0].float()
 
     def save(self, path: Path | str, tokenizer=None) -> None:
         path = Path(path)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ttc.verifiers.heads import prediction_features
 from ttc.verifiers.labels import Layout
 
 
@@ -171,13 +172,7 @@ def token_log_keep(model, hidden: Tensor, pred_logits: Tensor, targets: Tensor) 
     """log sigmoid(a_t) per token of a ValueHeadLM (``ttc.verifiers.heads``): column t is token t of
     ``hidden``. For a prefix pass (pred = logits[:, :-1], targets = ids[:, 1:]) token 0 has no
     prediction and gets zero features; for a suffix pass every token's prediction is given."""
-    logp = torch.log_softmax(pred_logits.float(), -1)
-    written = logp.gather(-1, targets[..., None])[..., 0]
-    feats = torch.stack([written, written - logp.max(-1).values, -(logp.exp() * logp).sum(-1)], -1).clamp(min=-20.0)
+    feats = prediction_features(pred_logits, targets)
     if hidden.shape[1] == feats.shape[1] + 1:  # a prefix: token 0 has no prediction (features 0)
         feats = F.pad(feats, (0, 0, 1, 0))
-    if not model.use_features:
-        feats = torch.zeros_like(feats)
-    feats = feats.to(hidden.dtype)
-    a = (model.head(torch.cat([hidden, feats], -1)) + model.skip(feats))[..., 0].float()
-    return F.logsigmoid(a).double().cpu().numpy()
+    return F.logsigmoid(model.token_logits(hidden, feats)).double().cpu().numpy()

@@ -215,6 +215,12 @@ def self_improvement(table: pd.DataFrame | None, curves: pd.DataFrame) -> dict:
     return {"self_improve": self_improve_numbers(table, curves)}
 
 
+def self_improve_search(curves: pd.DataFrame, per_problem: pd.DataFrame | None, confidence: float) -> dict:
+    """Search of the improved generators against their start (search.improved); {} when not run."""
+    from analysis.self_improve import self_improve_search_numbers
+    return self_improve_search_numbers(curves, per_problem, confidence)
+
+
 # --- all of them ---------------------------------------------------------------------------------
 def search(curves: pd.DataFrame, per_problem: pd.DataFrame | None, n_bins: int, confidence: float) -> dict:
     """The search stage's numbers (analysis.search_figures.search_numbers); {} when nothing was searched."""
@@ -246,6 +252,7 @@ def headline_numbers(curves: pd.DataFrame, *, per_problem: pd.DataFrame | None =
         "frontier_points": lambda: frontier_point_count(curves),
         "verifier_data_best": lambda: verifier_data_best(verifier_data),
         "self_improve": lambda: self_improvement(self_improve, curves),
+        "self_improve_search": lambda: self_improve_search(curves, per_problem, confidence),
         "search": lambda: search(curves, per_problem, search_bins, confidence),
     }
     numbers: dict = {}

@@ -167,3 +167,38 @@ def self_improve_numbers(table: pd.DataFrame | None, curves: pd.DataFrame) -> di
             row["equivalent_size_kind"] = {0: "interpolated", 1: "lower_bound", -1: "upper_bound"}[int(kind[0])]
         out[method] = row
     return out
+
+
+IMPROVED_SEARCH_ROLE = "self_improve_search"  # ttc.sweep_search.IMPROVED_ROLE (curves.csv's role)
+
+
+def self_improve_search_numbers(curves: pd.DataFrame, per_problem: pd.DataFrame | None,
+                                confidence: float = 0.95) -> dict:
+    """Step-level search of the improved generators and of their start (``search.improved``), on the
+    same problems: per search rule, each generator's accuracy at each budget N and its paired change
+    from the start's [normal CI over problems]. {} when the run searched no improved generator."""
+    from scipy.stats import norm
+    rows = curves[curves["role"] == IMPROVED_SEARCH_ROLE]
+    if rows.empty or per_problem is None:
+        return {}
+    values = per_problem[per_problem["role"] == IMPROVED_SEARCH_ROLE]
+    starts = [g for g in rows["generator"].unique() if "+" not in g]  # improved ones are "<start>+<method>"
+    z = float(norm.ppf(0.5 + confidence / 2))
+    out: dict = {}
+    for rule, r in rows.groupby("rule", sort=False):
+        start = starts[0] if starts else None
+        entry: dict = {"start": start, "n_problems": int(r["n_problems"].max()), "accuracy": {}, "change": {}}
+        for (gen, n), g in r.groupby(["generator", "n"], sort=False):
+            entry["accuracy"].setdefault(gen, {})[str(int(n))] = round(float(g["accuracy"].iloc[0]), 4)
+            if start is None or gen == start:
+                continue
+            v = values[(values["rule"] == rule) & (values["n"] == n)]
+            a = v[v["generator"] == gen].set_index("problem_id")["value"]
+            b = v[v["generator"] == start].set_index("problem_id")["value"]
+            d = (a - b.reindex(a.index)).dropna()
+            if len(d) > 1:
+                se = float(d.std(ddof=1) / np.sqrt(len(d)))
+                entry["change"].setdefault(gen, {})[str(int(n))] = [round(float(d.mean()), 4), round(float(d.mean() - z * se), 4),
+                                                                     round(float(d.mean() + z * se), 4)]
+        out[rule] = entry
+    return {"self_improve_search": out}

@@ -160,6 +160,7 @@ def render_markdown(summary: dict) -> str:
                          "from chance to competence between checkpoints make the trade-off a step, not a slope).")
     lines += search_lines(summary.get("search") or {})
     lines += self_improve_lines(summary.get("self_improve") or {})
+    lines += self_improve_search_lines(summary.get("self_improve_search") or {})
     cov = summary.get("coverage_fit", {})
     if cov:
         lines += ["", "## Coverage law c(k) = exp(a·k^b) (Brown et al.)", ""]
@@ -244,4 +245,26 @@ def self_improve_lines(si: dict) -> list[str]:
         lines.append(f"| {method} | {r['iterations']} | {pct(r['start_accuracy'])} | {pct(r['accuracy'])} "
                      f"[{pct(r['ci'][0])}, {pct(r['ci'][1])}] | {d:+.1f} [{lo:+.1f}, {hi:+.1f}] | {r['extra_flops']:.2e} | "
                      f"{pct(r.get('sft_at_equal_flops'))} | {pct(r['false_positive_rate'])} | {size} |")
+    return lines
+
+
+def self_improve_search_lines(searched: dict) -> list[str]:
+    """summary.md's table of step-level search on the improved generators and their start."""
+    lines = []
+    for rule, e in searched.items():
+        budgets = sorted({int(n) for acc in e["accuracy"].values() for n in acc})
+        lines += ["", f"Step-level search of the improved generators (`{rule}`, the start's verifiers, "
+                  f"{e['n_problems']} test problems): accuracy and its paired change from the start "
+                  f"`{e['start']}` [95% CI].", "",
+                  "| generator | " + " | ".join(f"N = {n}" for n in budgets) + " |",
+                  "|---|" + "---:|" * len(budgets)]
+        for gen, acc in e["accuracy"].items():
+            cells = []
+            for n in budgets:
+                a, d = acc.get(str(n)), e["change"].get(gen, {}).get(str(n))
+                cell = "—" if a is None else f"{a:.1%}"
+                if d is not None:
+                    cell += f" ({d[0] * 100:+.1f} [{d[1] * 100:+.1f}, {d[2] * 100:+.1f}])"
+                cells.append(cell)
+            lines.append(f"| {gen} | " + " | ".join(cells) + " |")
     return lines

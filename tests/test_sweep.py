@@ -62,6 +62,7 @@ rules = ["single", "majority", "best_of_n:logprob", "weighted_vote:prob", "best_
 strategies = ["beam", "mcts"]
 budgets = [2, 4]
 family = ["t1"]
+improved = ["star"]
 n_problems = 8
 difficulty_bins = 2
 spec = {width = 2}
@@ -143,7 +144,18 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
         assert not (first / "figures" / f"{name}.pdf").exists() and (first / "figures" / f"{name}.csv").exists()
     assert summary["config_hash"] == curves["config_hash"].iloc[0] and summary["generators"]
     search = pd.read_csv(first / "search.csv")  # one row per problem and search cell, on the largest judged
-    assert len(search) == 8 * (2 * 2 + 2) and set(search["generator"]) == {"t1", "t2"}
+    # t2: 2 strategies x 2 budgets; t1 (family) and, for search.improved, t2 and t2+star: beam x 2 budgets
+    assert len(search) == 8 * (2 * 2 + 2 + 2 * 2) and set(search["generator"]) == {"t1", "t2", "t2+star"}
+    improved = search[search["role"] == "self_improve_search"]
+    assert set(improved["generator"]) == {"t2", "t2+star"} and set(improved["rule"]) == {"search:beam:prm[width=2]"}
+    main_beam = search[(search["role"] == "search") & (search["generator"] == "t2") & (search["rule"] == "search:beam:prm[width=2]")]
+    start = improved[improved["generator"] == "t2"]  # the start searched as in the main cells: the same cached rows
+    assert (start["is_correct"].to_numpy() == main_beam["is_correct"].to_numpy()).all()
+    si_search = summary["self_improve_search"]["search:beam:prm[width=2]"]
+    assert si_search["start"] == "t2" and set(si_search["accuracy"]) == {"t2", "t2+star"}
+    assert set(si_search["change"]) == {"t2+star"} and set(si_search["change"]["t2+star"]) == {"2", "4"}
+    assert "Step-level search of the improved generators" in (first / "summary.md").read_text()
+    search = search[search["role"] == "search"]
     assert (search["gen_flops"] == 2 * search["gen_params"] * (search["prefill_tokens"] + search["gen_tokens"])).all()
     searched = curves[curves["role"] == "search"]
     assert set(searched["rule"]) == {"search:beam:prm[width=2]", "search:mcts:prm[width=2]"} and (searched["n_problems"] == 8).all()
@@ -341,6 +353,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("self_improve.eval_problems=13", "task.n_test"), ("self_improve.sft_tokens=[]", "sft_tokens"),
     ('run.figure_formats=["jpg"]', "figure_formats"), ("run.figure_formats=[]", "figure_formats"),
     ("pools.samples_by_size={zz=4}", "not among generators.sizes"), ("pools.samples_by_size={t1=0}", "samples_by_size.t1"),
+    ('search.improved=["rl_orm"]', "not a self-improvement method of this run"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny

@@ -120,6 +120,9 @@ class SearchConfig:
     # vs a larger model" (Snell et al. 2024)
     family: tuple[str, ...] = ()
     family_strategies: tuple[str, ...] = ("beam",)
+    # self-improvement methods whose improved generator is searched too (``family_strategies``, the
+    # base generator's verifiers): role "self_improve_search" in curves.csv, beside their pools' curves
+    improved: tuple[str, ...] = ()
     n_problems: int = 100
     spec: dict = field(default_factory=dict)  # ttc.search.SearchSpec fields: width, aggregation, final, ...
     difficulty_bins: int = 5  # Snell's difficulty bins (pass@1 quantiles of the generator's own pool)
@@ -208,8 +211,8 @@ class SweepConfig:
         self._check_pools_and_eval()
         self._check_verifiers()
         self._check_rules()
+        self._check_self_improve()  # before search, whose search.improved names its methods
         self._check_search()
-        self._check_self_improve()
         self._check_run()
         self._check_reward_models()
 
@@ -380,6 +383,13 @@ class SweepConfig:
             if needs_verifier and name not in self.verifiers.judge:
                 raise ConfigError(f"search: generator {name!r} needs its own verifiers for search.values; add it to "
                                   "verifiers.judge")
+        for method in s.improved:
+            if not self.self_improve.generator or method not in self.self_improve.methods:
+                raise ConfigError(f"search.improved: {method!r} is not a self-improvement method of this run "
+                                  f"(self_improve.methods={list(self.self_improve.methods)}); drop it or add it there")
+            if needs_verifier and self.self_improve.generator not in self.verifiers.judge:
+                raise ConfigError(f"search.improved: the base generator {self.self_improve.generator!r} needs its own "
+                                  "verifiers for search.values; add it to verifiers.judge")
         if not 1 <= s.n_problems <= self.pools.n_problems:
             raise ConfigError(f"search.n_problems={s.n_problems} must be in 1..pools.n_problems={self.pools.n_problems} "
                               "(search is compared with the pools on the same problems)")

@@ -11,6 +11,7 @@ rule ``search:<strategy>:<value>``, ``n`` = the budget) and per-problem rows for
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from ttc.pools import PoolSpec, judge
 from ttc.sweep_config import SweepConfig
 
 SEARCH_VERSION = 1  # bump when the search code changes what a cell computes
+IMPROVED_ROLE = "self_improve_search"  # curves.csv role of a self-improved generator's search cells
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class SearchCell:
     value: str
     n: int
     verifier: object | None  # the VerifierRecord the value reads (None for logprob)
+    role: str = "search"  # "self_improve_search" for an improved generator (search.improved)
 
     @property
     def spec_fields(self) -> dict:
@@ -41,19 +44,22 @@ class SearchCell:
 
 
 def search_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], verifiers: dict,
-                 main: list[Checkpoint]) -> list[SearchCell]:
-    """Every cell of the stage, most expensive first (budget x parameters)."""
+                 main: list[Checkpoint], improved: Sequence[Checkpoint] = ()) -> list[SearchCell]:
+    """Every cell of the stage, most expensive first (budget x parameters). ``improved``: the final
+    models of ``search.improved``'s self-improvement runs, judged by their base generator's verifiers."""
     s = cfg.search
     if not s.strategies:
         return []
-    plan = [(ck, s.strategies) for ck in main] + [(generators[name][-1], s.family_strategies) for name in s.family]
+    plan = [(ck, s.strategies, ck.generator, "search") for ck in main]
+    plan += [(generators[name][-1], s.family_strategies, name, "search") for name in s.family]
+    plan += [(ck, s.family_strategies, cfg.self_improve.generator, IMPROVED_ROLE) for ck in improved]
     cells = []
-    for ck, strategies in plan:
+    for ck, strategies, judged_by, role in plan:
         for value in s.values:
-            rec = verifiers.get((ck.generator, value)) if value in ("orm", "prm") else None
+            rec = verifiers.get((judged_by, value)) if value in ("orm", "prm") else None
             if value in ("orm", "prm") and rec is None:
-                raise ValueError(f"search: generator {ck.generator!r} has no {value} verifier; add it to verifiers.judge")
-            cells += [SearchCell(ck, strategy, value, n, rec) for strategy in strategies for n in s.budgets]
+                raise ValueError(f"search: generator {judged_by!r} has no {value} verifier; add it to verifiers.judge")
+            cells += [SearchCell(ck, strategy, value, n, rec, role) for strategy in strategies for n in s.budgets]
     return sorted(cells, key=lambda c: -c.n * (c.checkpoint.params + 100_000))
 
 
@@ -132,7 +138,7 @@ def search_one(cfg: SweepConfig, item) -> pd.DataFrame:
 
     frame, _ = cache.frame("search", key, build)
     return frame.assign(generator=cell.checkpoint.generator, checkpoint_tokens=cell.checkpoint.tokens,
-                        params=cell.checkpoint.params, train_flops=cell.checkpoint.train_flops)
+                        params=cell.checkpoint.params, train_flops=cell.checkpoint.train_flops, role=cell.role)
 
 
 def run_search_stage(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], verifiers: dict, pool_cells: list,
@@ -142,10 +148,16 @@ def run_search_stage(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], 
     from ttc.sweep_stage import run_stage as _parallel
     from ttc.sweep_stage import task_of as _task
     main = [generators[name][-1] for name in cfg.search.generators] or judged_finals(cfg, generators)[-1:]
-    cells = search_cells(cfg, generators, verifiers, main)
+    base = cfg.self_improve.generator
+    improved = [c.checkpoint for c in pool_cells if c.role == "self_improve"
+                and c.checkpoint.generator in {f"{base}+{m}" for m in cfg.search.improved}]
+    if improved:  # and their start, searched the same way: the paired comparison
+        improved = [generators[base][-1], *improved]
+    cells = search_cells(cfg, generators, verifiers, main, improved)
     if not cells:
         return pd.DataFrame()
-    final = {c.checkpoint.key: c for c in pool_cells if c.role == "final"}
+    # each cell's pool (its mean sample length sets best-first's and MCTS's token budgets)
+    final = {c.checkpoint.key: c for c in pool_cells if c.role in ("final", "self_improve")}
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     items = [(cell, final[cell.checkpoint.key]) for cell in cells]
     rows = _parallel(cfg, search_one, items, "search", cfg.run.eval_jobs, timeline=timeline, cached=lambda item: cache.path(
@@ -161,23 +173,25 @@ def search_curves(rows: pd.DataFrame, *, confidence: float, task_name: str, conf
     if rows.empty:
         return pd.DataFrame(), pd.DataFrame()
     z = float(norm.ppf(0.5 + confidence / 2))
-    keys = ["generator", "checkpoint_tokens", "rule", "n"]
+    keys = ["role", "generator", "checkpoint_tokens", "rule", "n"]
     # as for the pools: a right answer reached by a wrong process
     rows = rows.assign(false_positive=(rows["is_correct"] & ~rows["process_correct"]).astype(float))
+    if "role" not in rows:  # rows cached before roles were recorded: the main search
+        rows = rows.assign(role="search")
     out = []
-    for (gen, tokens, rule, n), g in rows.groupby(keys, sort=False):
+    for (role, gen, tokens, rule, n), g in rows.groupby(keys, sort=False):
         acc = float(g["is_correct"].mean())
         se = float(g["is_correct"].std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
         fp_se = float(g["false_positive"].std(ddof=1) / np.sqrt(len(g))) if len(g) > 1 else 0.0
         first = g.iloc[0]
         out.append({"task": task_name, "generator": gen, "checkpoint_tokens": tokens, "final": True,
-                    "params": first["params"], "train_flops": first["train_flops"], "split": "test", "role": "search",
+                    "params": first["params"], "train_flops": first["train_flops"], "split": "test", "role": role,
                     "temperature": first["temperature"], "pool_size": n, "verifier": first["value"],
                     "seed": first["seed"], "rule": rule, "n": n, "accuracy": acc, "ci_low": acc - z * se,
                     "ci_high": acc + z * se, "n_problems": len(g), "se": se, "mc_se": 0.0, "method": "search",
                     "false_positive_rate": float(g["false_positive"].mean()), "false_positive_se": fp_se,
                     "gen_flops_per_problem": float(g["gen_flops"].mean()),
                     "verify_flops_per_problem": float(g["value_flops"].mean()), "config_hash": config_hash})
-    by_problem = rows.assign(split="test", role="search", value=rows["is_correct"].astype(float))
+    by_problem = rows.assign(split="test", value=rows["is_correct"].astype(float))
     cols = ["generator", "checkpoint_tokens", "split", "role", "rule", "n", "problem_id", "value", "false_positive"]
     return pd.DataFrame(out), by_problem[cols].reset_index(drop=True)

@@ -177,13 +177,12 @@ def self_improve_search_numbers(curves: pd.DataFrame, per_problem: pd.DataFrame 
     """Step-level search of the improved generators and of their start (``search.improved``), on the
     same problems: per search rule, each generator's accuracy at each budget N and its paired change
     from the start's [normal CI over problems]. {} when the run searched no improved generator."""
-    from scipy.stats import norm
+    from ttc.self_improve.evaluate import paired_delta
     rows = curves[curves["role"] == IMPROVED_SEARCH_ROLE]
     if rows.empty or per_problem is None:
         return {}
     values = per_problem[per_problem["role"] == IMPROVED_SEARCH_ROLE]
     starts = [g for g in rows["generator"].unique() if "+" not in g]  # improved ones are "<start>+<method>"
-    z = float(norm.ppf(0.5 + confidence / 2))
     out: dict = {}
     for rule, r in rows.groupby("rule", sort=False):
         start = starts[0] if starts else None
@@ -195,10 +194,9 @@ def self_improve_search_numbers(curves: pd.DataFrame, per_problem: pd.DataFrame 
             v = values[(values["rule"] == rule) & (values["n"] == n)]
             a = v[v["generator"] == gen].set_index("problem_id")["value"]
             b = v[v["generator"] == start].set_index("problem_id")["value"]
-            d = (a - b.reindex(a.index)).dropna()
-            if len(d) > 1:
-                se = float(d.std(ddof=1) / np.sqrt(len(d)))
-                entry["change"].setdefault(gen, {})[str(int(n))] = [round(float(d.mean()), 4), round(float(d.mean() - z * se), 4),
-                                                                     round(float(d.mean() + z * se), 4)]
+            both = pd.concat([a, b], axis=1, join="inner")  # the problems both were searched on
+            if len(both) > 1:
+                change = paired_delta(both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy(), confidence)
+                entry["change"].setdefault(gen, {})[str(int(n))] = [round(x, 4) for x in change]
         out[rule] = entry
     return {"self_improve_search": out}

@@ -176,8 +176,6 @@ def search_curves(rows: pd.DataFrame, *, confidence: float, task_name: str, conf
     keys = ["role", "generator", "checkpoint_tokens", "rule", "n"]
     # as for the pools: a right answer reached by a wrong process
     rows = rows.assign(false_positive=(rows["is_correct"] & ~rows["process_correct"]).astype(float))
-    if "role" not in rows:  # rows cached before roles were recorded: the main search
-        rows = rows.assign(role="search")
     out = []
     for (role, gen, tokens, rule, n), g in rows.groupby(keys, sort=False):
         acc = float(g["is_correct"].mean())

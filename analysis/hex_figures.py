@@ -18,8 +18,8 @@ from matplotlib import cm, colors
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from analysis import hex_fits as fits
 from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure
-from ttc.hex import fits
 
 
 def load(results_dir: Path) -> dict[str, pd.DataFrame]:

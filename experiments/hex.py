@@ -25,10 +25,10 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
+from analysis.hex_fits import TABLES, hex_results  # noqa: E402
 from ttc.config import ConfigError, load_config  # noqa: E402
-from ttc.hex import HexConfig, run_hex  # noqa: E402
+from ttc.hex import HexConfig, HexRun, run_hex  # noqa: E402
 from ttc.hex.cache import atomic_write_bytes, json_safe, write_json  # noqa: E402
-from ttc.hex.experiment import TABLES, HexRun  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,17 @@ class HexFile:
     hex: HexConfig = field(default_factory=HexConfig)
 
 
-def write_hex_results(directory: Path, config: HexConfig, run: HexRun) -> None:
-    """``directory/{snapshots,games,agents,iso_elo,frontier}.csv``, ``config.json`` and ``summary.json``
-    (this script and experiments/sweep.py write the same files)."""
+def write_hex_results(directory: Path, config: HexConfig, run: HexRun) -> dict:
+    """Fit the run (``analysis.hex_fits.hex_results``) and write ``directory/{snapshots,games,agents,
+    iso_elo,frontier}.csv``, ``config.json`` and ``summary.json`` (this script and experiments/sweep.py
+    write the same files); returns the headline numbers."""
+    tables, summary = hex_results(config, run)
     directory.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
-        atomic_write_bytes(directory / f"{name}.csv", run.tables[name].to_csv(index=False).encode(), sealed=False)
+        atomic_write_bytes(directory / f"{name}.csv", tables[name].to_csv(index=False).encode(), sealed=False)
     write_json(directory / "config.json", {"config": dataclasses.asdict(config), "argv": sys.argv}, sealed=False)
-    write_json(directory / "summary.json", run.summary, sealed=False)
+    write_json(directory / "summary.json", summary, sealed=False)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     start = time.time()
     run = run_hex(config, cache_dir=args.cache_dir, progress=not args.quiet)
-    write_hex_results(Path(args.results_dir), config, run)
+    summary = write_hex_results(Path(args.results_dir), config, run)
     from analysis.hex_figures import write_figures
     write_figures(Path(args.results_dir))
-    summary = run.summary | {"hex_stage_seconds": run.stage_seconds, "hex_wall_seconds": round(time.time() - start, 1)}
+    summary = summary | {"hex_stage_seconds": run.stage_seconds, "hex_wall_seconds": round(time.time() - start, 1)}
     print(json.dumps(json_safe(summary), indent=1))
     return 0
 

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from experiments.publish import publish, staging  # noqa: E402
+from ttc.cache import atomic_write_text  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
@@ -35,12 +36,6 @@ DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
 TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain", "search", "self_improve")  # each written as <name>.csv
 MANAGED = [f"{name}.csv" for name in TABLES] + ["curves_by_problem.parquet", "figures", "hex", "config.json",
                                                "summary.json", "summary.md", "run_log.json"]
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _unusable_dir(path: Path) -> str | None:
@@ -129,16 +124,16 @@ def main(argv: list[str] | None = None) -> int:
             from ttc.hex import run_hex
             h_start = time.time()
             hex_run = run_hex(cfg.hex, cache_dir=cache_dir, progress=cfg.run.progress)
-            write_hex_results(stage / "hex", cfg.hex, hex_run)
+            hex_summary = write_hex_results(stage / "hex", cfg.hex, hex_run)
             write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures", formats=cfg.run.figure_formats)
             log["hex_stage_seconds"] = hex_run.stage_seconds
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
-            summary["hex"] = dict(hex_run.summary)  # once, nested (results/hex/summary.json holds the same)
-        _write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg)}, indent=1))
-        _write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
-        _write_text(stage / "summary.md", render_markdown(summary))
+            summary["hex"] = hex_summary  # once, nested (results/hex/summary.json holds the same)
+        atomic_write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg)}, indent=1))
+        atomic_write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
+        atomic_write_text(stage / "summary.md", render_markdown(summary))
         log["total_wall_seconds"] = round(time.time() - start, 1)
-        _write_text(stage / "run_log.json", json.dumps(log, indent=1))
+        atomic_write_text(stage / "run_log.json", json.dumps(log, indent=1))
         publish(stage, results, MANAGED)
     print(render_markdown(summary))
     return 0

@@ -114,6 +114,28 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path, damage):
     pd.testing.assert_frame_equal(rebuilt, frame)
 
 
+def test_the_atomic_write_replaces_whole_files_with_the_umask_permissions(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "table.csv"
+    ttc.cache.atomic_write_text(path, "a,b\n1,2\n")
+    ttc.cache.atomic_write_text(path, "a,b\n3,4\n")
+    assert path.read_text() == "a,b\n3,4\n" and sorted(p.name for p in path.parent.iterdir()) == ["table.csv"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not a temp file's 0600
+
+    def broken(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(ttc.cache.os, "replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        ttc.cache.atomic_write_bytes(path, b"half")
+    assert path.read_text() == "a,b\n3,4\n" and sorted(p.name for p in path.parent.iterdir()) == ["table.csv"]
+    monkeypatch.undo()
+    ttc.cache.atomic_write_bytes(path, b"sealed", sealed=True)
+    assert ttc.cache.intact(path) and path.read_bytes() == b"sealed"
+    path.write_bytes(b"sealeD")
+    assert not ttc.cache.intact(path) and not path.exists()  # damage found, the file removed
+
+
 def test_directory_entries_need_their_completion_mark(tmp_path):
     cache = Cache(tmp_path)
     assert cache.dir_ready("ckpt", "k") is None

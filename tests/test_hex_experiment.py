@@ -21,9 +21,7 @@ def cache_intact(path) -> bool:
 
 def _run(cache, results):
     """run_hex, then the tables written as the entry scripts write them; the headline numbers."""
-    run = run_hex(TINY, cache_dir=cache, progress=False)
-    write_hex_results(results, TINY, run)
-    return run.summary
+    return write_hex_results(results, TINY, run_hex(TINY, cache_dir=cache, progress=False))
 
 
 def test_run_hex_end_to_end_and_cached_rerun(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ttc.hex import fits
+from analysis import hex_fits as fits
 
 
 def synthetic_agents(a=200.0, b=300.0, widths=(8, 16)):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -264,17 +265,34 @@ def _read_sealed(path: Path, parse: Callable[[Path], Any]) -> Any:
         return None
 
 
-def write_sealed_bytes(path: Path, data: bytes) -> None:
-    """A single file outside the keyed layout (the Hex cache's), written to a temporary name, sealed with
-    its size + SHA-256 sidecar, then renamed into place."""
+def atomic_write_bytes(path: Path, data: bytes, *, sealed: bool = False) -> None:
+    """The one atomic write: ``data`` goes to a unique temporary sibling that is renamed over ``path``
+    (a reader sees the old file or the new one, never half of one; the temporary file is removed if the
+    write fails). ``sealed`` adds the size + SHA-256 sidecar that ``intact`` checks (cache files
+    outside the keyed layout, e.g. the Hex cache's); results files go without one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions, as open() gives
     try:
-        tmp.write_bytes(data)
-        _publish_sealed(tmp, path)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if sealed:
+            _publish_sealed(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """``atomic_write_bytes`` of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_sealed_bytes(path: Path, data: bytes) -> None:
+    """A sealed single file outside the keyed layout (the Hex cache's): ``atomic_write_bytes(sealed=True)``."""
+    atomic_write_bytes(path, data, sealed=True)
 
 
 def intact(path: Path) -> bool:
@@ -300,9 +318,7 @@ def discard_file(path: Path) -> None:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=1))
 
 
 def _discard(path: Path) -> None:

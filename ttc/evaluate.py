@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 import ttc
+from ttc.cache import atomic_write_text
 from ttc.estimators import ProblemArrays, summarize
 from ttc.evaluate_jobs import MAX_JOBS, estimate
 from ttc.pool_io import PoolError, read_pool
@@ -291,17 +291,6 @@ MAX_N = 10_000_000  # samples per problem
 MAX_BOOTSTRAP = 100_000
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m ttc.evaluate", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("pool", help="pool of samples: .jsonl (see docs/pool_schema.md) or ttc .parquet")
@@ -389,8 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pool_sha256": hashlib.sha256(Path(args.pool).read_bytes()).hexdigest(),
         "ttc_version": ttc.__version__,
     }
-    _write_atomic(out, table.to_csv(index=False, float_format="%.10g"))
-    _write_atomic(out.with_name(out.name + ".json"), json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(out, table.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(out.with_name(out.name + ".json"), json.dumps(meta, indent=2) + "\n")
     print(f"wrote {out} ({len(table)} rows, {int(table['n_problems'].max())} problems)")
     return 0
 

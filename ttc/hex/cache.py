@@ -8,15 +8,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ttc.cache import atomic_write_bytes as _atomic_write_bytes
 from ttc.cache import intact as _intact
-from ttc.cache import write_sealed_bytes
 
 
 def content_key(stage: str, version: int, pieces: dict) -> str:
@@ -26,19 +25,8 @@ def content_key(stage: str, version: int, pieces: dict) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, sealed: bool = True) -> None:
-    """Write through a temporary file; ``sealed`` (cache files) adds the checksum sidecar, results
-    files go without one."""
-    if sealed:
-        write_sealed_bytes(path, data)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """``ttc.cache.atomic_write_bytes``, sealed by default (cache files); results files pass ``sealed=False``."""
+    _atomic_write_bytes(path, data, sealed=sealed)
 
 
 def intact(*paths: Path) -> bool:

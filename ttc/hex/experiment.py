@@ -25,7 +25,7 @@ import torch
 
 from ttc.parallel import run_items
 
-from . import cache, fits, selfplay, tournament
+from . import cache, selfplay, tournament
 from .config import HexConfig
 from .elo import fit_elo
 from .mcts import mcts_agent
@@ -181,20 +181,19 @@ def _play_item(cfg: HexConfig, item: tuple[int, list[tuple[Path, dict, dict]], s
 
 @dataclass(frozen=True)
 class HexRun:
-    """What one Hex run returns: its tables (``TABLES`` order), headline numbers (keys prefixed ``hex_``)
-    and the wall seconds of its stages (cached stages ~0: a run log's, never a result's)."""
+    """What one Hex run measures: its tables (``snapshots``, ``games``, ``agents``, each a CSV of
+    results/hex/) and the wall seconds of its stages (cached stages ~0: a run log's, never a result's).
+    The fits on them (iso-Elo trade-off, frontier, change point) and the headline numbers are
+    ``analysis.hex_fits.hex_results``'s."""
 
     tables: dict[str, pd.DataFrame]
-    summary: dict
     stage_seconds: dict[str, float]
 
 
-TABLES = ("snapshots", "games", "agents", "iso_elo", "frontier")  # each written as <name>.csv
-
-
 def run_hex(config: HexConfig, *, cache_dir: Path, progress: bool = True) -> HexRun:
-    """Train every (board, width) run, play the tournaments, fit Elo and the trade-off. The entry
-    scripts write the tables (experiments/hex.py) and draw the figures from them (analysis/hex_figures.py)."""
+    """Train every (board, width) run, play the tournaments, fit each agent's Elo. The entry scripts fit
+    the trade-off (analysis/hex_fits.py), write the tables (experiments/hex.py) and draw the figures
+    (analysis/hex_figures.py)."""
     threads = torch.get_num_threads()
     try:
         return _run(config, Path(cache_dir), progress)
@@ -216,9 +215,8 @@ def _run(config: HexConfig, cache_dir: Path, progress: bool) -> HexRun:
     _play_stage(cfg, pairs, cache_dir, progress)
     seconds["games"] = time.time() - start - sum(seconds.values())
     games, agents = _elo_stage(cfg, snaps, pairs)
-    tables, summary = _results(cfg, snaps, games, agents)
-    seconds["analysis"] = time.time() - start - sum(seconds.values())
-    return HexRun(tables, summary, {k: round(v, 1) for k, v in seconds.items()})
+    seconds["elo"] = time.time() - start - sum(seconds.values())
+    return HexRun({"snapshots": snaps, "games": games, "agents": agents}, {k: round(v, 1) for k, v in seconds.items()})
 
 
 def _train_stage(cfg: HexConfig, root: Path, progress: bool) -> pd.DataFrame:
@@ -324,37 +322,3 @@ def _elo_stage(cfg: HexConfig, snaps: pd.DataFrame, pairs: list[Pair]) -> tuple[
 
 def _label(spec: dict) -> str:
     return "perfect" if spec["run"] == "perfect" else f"w{spec['width']}/s{spec['snapshot']}/n{spec['nodes']}"
-
-
-def _results(cfg, snaps, games, agents) -> tuple[dict[str, pd.DataFrame], dict]:
-    """(tables, headline numbers) from the snapshots, games and fitted agents."""
-    levels = np.arange(-cfg.elo_level_step * np.floor(-agents["elo"].min() / cfg.elo_level_step), 0.0 + 1e-9,
-                       cfg.elo_level_step)
-    levels = levels[levels < 0]
-    solved = agents[agents["anchor"] == "perfect"]
-    iso = fits.iso_elo(agents, levels)
-    trade = fits.fit_tradeoff(iso[iso["board"].isin(solved["board"].unique())]) if len(iso) else {}
-    per_board = {int(b): fits.fit_tradeoff(g) for b, g in iso.groupby("board")}
-    front = fits.frontier(agents, cfg.frontier_nodes)
-    solved_front = front[front["board"].isin(solved["board"].unique())]
-    changepoint = fits.fit_changepoint(solved_front)
-    within = fits.compute_within(solved_front)
-    summary = {
-        "hex_test_compute_saved_per_10x_train": trade.get("k"),
-        "hex_tradeoff_slope": trade.get("slope"),
-        "hex_tradeoff_slope_se": trade.get("slope_se"),
-        "hex_tradeoff_r2": trade.get("r2"),
-        "hex_tradeoff_points": trade.get("n_points"),
-        "hex_tradeoff_board_sizes": trade.get("boards"),
-        "hex_tradeoff_per_board": {str(b): {k: v for k, v in t.items() if k != "boards"}
-                                   for b, t in per_board.items()},
-        "hex_train_macs_within_100_elo_of_perfect": {f"{b}x{b}": v for b, v in within.items()},
-        "hex_elo_per_decade_train_compute": changepoint.get("elo_per_decade"),
-        "hex_perfect_play_macs_fit": {f"{b}x{b}": v for b, v in changepoint.get("perfect_play_macs", {}).items()},
-        "hex_perfect_play_compute_ratio_per_board_step": changepoint.get("perfect_play_ratio_per_board_step"),
-        "hex_frontier_nodes": cfg.frontier_nodes,
-        "hex_median_elo_se": float(agents["elo_se"].median()),
-        "hex_optimiser_to_selfplay_macs": float((snaps["optimiser_macs"] / snaps["train_macs"]).median()),
-        "hex_changepoint_fit": changepoint,
-    }
-    return {"snapshots": snaps, "games": games, "agents": agents, "iso_elo": iso, "frontier": front}, summary

@@ -1,4 +1,5 @@
-"""Fits on the agents table: iso-Elo trade-off, compute frontier, change-point model (Jones 2021).
+"""Fits on the Hex agents table: iso-Elo trade-off, compute frontier, change-point model (Jones 2021),
+and ``hex_results``, the tables and headline numbers the entry scripts write from a ``ttc.hex.HexRun``.
 
 The agents table has one row per (board, width, snapshot, nodes) with columns `board`, `width`,
 `snapshot`, `nodes`, `train_macs` (self-play compute of the snapshot), `test_macs` (nodes × MACs per
@@ -10,6 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
+
+from ttc.hex import HexConfig, HexRun
+
+TABLES = ("snapshots", "games", "agents", "iso_elo", "frontier")  # each written as results/hex/<name>.csv
 
 
 def iso_elo(agents: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
@@ -130,3 +135,41 @@ def compute_within(front: pd.DataFrame, margin: float = 100.0) -> dict[int, floa
             frac = (-margin - elo[k - 1]) / (elo[k] - elo[k - 1])
             out[int(board)] = float(10 ** (logc[k - 1] + frac * (logc[k] - logc[k - 1])))
     return out
+
+
+def hex_results(cfg: HexConfig, run: HexRun) -> tuple[dict[str, pd.DataFrame], dict]:
+    """(tables in ``TABLES`` order, headline numbers keyed ``hex_*``) from a run's snapshots, games
+    and fitted agents: the trade-off on the solved boards (each board's own beside it), the frontier
+    at ``cfg.frontier_nodes`` and the change-point fit on it."""
+    snaps, agents = run.tables["snapshots"], run.tables["agents"]
+    levels = np.arange(-cfg.elo_level_step * np.floor(-agents["elo"].min() / cfg.elo_level_step), 0.0 + 1e-9,
+                       cfg.elo_level_step)
+    levels = levels[levels < 0]
+    solved = agents.loc[agents["anchor"] == "perfect", "board"].unique()
+    iso = iso_elo(agents, levels)
+    trade = fit_tradeoff(iso[iso["board"].isin(solved)]) if len(iso) else {}
+    per_board = {int(b): fit_tradeoff(g) for b, g in iso.groupby("board")}
+    front = frontier(agents, cfg.frontier_nodes)
+    solved_front = front[front["board"].isin(solved)]
+    changepoint = fit_changepoint(solved_front)
+    within = compute_within(solved_front)
+    summary = {
+        "hex_test_compute_saved_per_10x_train": trade.get("k"),
+        "hex_tradeoff_slope": trade.get("slope"),
+        "hex_tradeoff_slope_se": trade.get("slope_se"),
+        "hex_tradeoff_r2": trade.get("r2"),
+        "hex_tradeoff_points": trade.get("n_points"),
+        "hex_tradeoff_board_sizes": trade.get("boards"),
+        "hex_tradeoff_per_board": {str(b): {k: v for k, v in t.items() if k != "boards"}
+                                   for b, t in per_board.items()},
+        "hex_train_macs_within_100_elo_of_perfect": {f"{b}x{b}": v for b, v in within.items()},
+        "hex_elo_per_decade_train_compute": changepoint.get("elo_per_decade"),
+        "hex_perfect_play_macs_fit": {f"{b}x{b}": v for b, v in changepoint.get("perfect_play_macs", {}).items()},
+        "hex_perfect_play_compute_ratio_per_board_step": changepoint.get("perfect_play_ratio_per_board_step"),
+        "hex_frontier_nodes": cfg.frontier_nodes,
+        "hex_median_elo_se": float(agents["elo_se"].median()),
+        "hex_optimiser_to_selfplay_macs": float((snaps["optimiser_macs"] / snaps["train_macs"]).median()),
+        "hex_changepoint_fit": changepoint,
+    }
+    tables = {"snapshots": snaps, "games": run.tables["games"], "agents": agents, "iso_elo": iso, "frontier": front}
+    return tables, summary

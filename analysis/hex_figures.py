@@ -48,10 +48,10 @@ def elo_vs_train(agents: pd.DataFrame) -> Figure:
         g = agents[agents["board"] == board]
         for color, nodes in zip(cmap, budgets):
             h = g[g["nodes"] == nodes]
-            best = h.loc[h.groupby("snapshot")["elo"].idxmax()].sort_values("train_macs")
-            ax.plot(best["train_macs"], best["elo"], "o-", ms=3, color=color, label=f"{nodes} nodes")
+            best = h.loc[h.groupby("snapshot")["elo"].idxmax()].sort_values("train_flops")
+            ax.plot(best["train_flops"], best["elo"], "o-", ms=3, color=color, label=f"{nodes} nodes")
         ax.set_xscale("log")
-        ax.set_xlabel("self-play compute (MACs)")
+        ax.set_xlabel("self-play compute (FLOPs)")
         ax.set_title(f"{board}×{board}")
         _note_anchor(ax, g)
     axes[-1].legend(fontsize=7)
@@ -62,17 +62,17 @@ def elo_vs_test(agents: pd.DataFrame) -> Figure:
     """Per board: Elo against test compute per move, one line per snapshot, coloured by train compute."""
     boards = sorted(agents["board"].unique())
     fig, axes = _panels(boards, "Elo vs test-time compute, per snapshot")
-    norm = colors.LogNorm(agents["train_macs"].min(), agents["train_macs"].max())
+    norm = colors.LogNorm(agents["train_flops"].min(), agents["train_flops"].max())
     for ax, board in zip(axes, boards):
         g = agents[agents["board"] == board]
         for _, h in g.groupby(["width", "snapshot"]):
             h = h.sort_values("nodes")
-            ax.plot(h["test_macs"], h["elo"], "-", lw=0.8, alpha=0.8, color=cm.plasma(norm(h["train_macs"].iloc[0])))
+            ax.plot(h["test_flops"], h["elo"], "-", lw=0.8, alpha=0.8, color=cm.plasma(norm(h["train_flops"].iloc[0])))
         ax.set_xscale("log")
-        ax.set_xlabel("test compute per move (MACs)")
+        ax.set_xlabel("test compute per move (FLOPs)")
         ax.set_title(f"{board}×{board}")
         _note_anchor(ax, g)
-    fig.colorbar(cm.ScalarMappable(norm, cm.plasma), ax=axes[-1], label="self-play compute (MACs)")
+    fig.colorbar(cm.ScalarMappable(norm, cm.plasma), ax=axes[-1], label="self-play compute (FLOPs)")
     return fig
 
 
@@ -88,21 +88,21 @@ def tradeoff(iso: pd.DataFrame) -> Figure:
     for ax, board in zip(axes, boards):
         g = iso[(iso["board"] == board) & iso["pareto"]]
         for level, h in g.groupby("elo_level"):
-            h = h.sort_values("train_macs")
+            h = h.sort_values("train_flops")
             color = cm.cividis(norm(level))
-            ax.plot(h["train_macs"], h["test_macs"], "-", color=color, lw=1)
+            ax.plot(h["train_flops"], h["test_flops"], "-", color=color, lw=1)
             free = h[~h["at_floor"]]
-            ax.plot(free["train_macs"], free["test_macs"], "o", ms=3, color=color)
+            ax.plot(free["train_flops"], free["test_flops"], "o", ms=3, color=color)
             if len(free) >= 2:  # the pooled slope drawn through this level's points
-                x = np.log10(free["train_macs"].to_numpy())
-                y0 = np.mean(np.log10(free["test_macs"].to_numpy()) - fit["slope"] * x)
+                x = np.log10(free["train_flops"].to_numpy())
+                y0 = np.mean(np.log10(free["test_flops"].to_numpy()) - fit["slope"] * x)
                 xs = np.array([x.min(), x.max()])
                 ax.plot(10 ** xs, 10 ** (y0 + fit["slope"] * xs), "--", color=color, lw=0.7)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
-        ax.set_xlabel("self-play compute (MACs)")
-        ax.set_ylabel("least test compute per move (MACs)")
+        ax.set_xlabel("self-play compute (FLOPs)")
+        ax.set_ylabel("least test compute per move (FLOPs)")
         ax.set_title(f"{board}×{board}")
     fig.colorbar(cm.ScalarMappable(norm, cm.cividis), ax=axes[-1], label="Elo level")
     return fig
@@ -115,11 +115,11 @@ def frontier(front: pd.DataFrame) -> Figure:
     fit = fits.fit_changepoint(front)
     boards = sorted(front["board"].unique())
     for color, board in zip(cm.tab10(np.arange(len(boards))), boards):
-        g = front[front["board"] == board].sort_values("train_macs")
-        ax.errorbar(g["train_macs"], g["elo"], yerr=g["elo_se"], fmt="o", ms=3, color=color,
+        g = front[front["board"] == board].sort_values("train_flops")
+        ax.errorbar(g["train_flops"], g["elo"], yerr=g["elo_se"], fmt="o", ms=3, color=color,
                     label=f"{board}×{board}")
         if fit:
-            xs = np.linspace(np.log10(g["train_macs"].min()), np.log10(g["train_macs"].max()), 100)
+            xs = np.linspace(np.log10(g["train_flops"].min()), np.log10(g["train_flops"].max()), 100)
             params = [fit[k] for k in ("elo_per_decade", "m_board", "intercept", "floor_board", "floor_intercept")]
             ax.plot(10 ** xs, fits.changepoint_model(np.array(params), xs, np.full_like(xs, board)), "-",
                     color=color, lw=1)
@@ -128,7 +128,7 @@ def frontier(front: pd.DataFrame) -> Figure:
         title += f": {fit['elo_per_decade']:.0f} Elo/decade, ×{fit['perfect_play_ratio_per_board_step']:.1f}/board step"
     ax.set_title(title, fontsize=9)
     ax.set_xscale("log")
-    ax.set_xlabel("self-play compute (MACs)")
+    ax.set_xlabel("self-play compute (FLOPs)")
     ax.set_ylabel("Elo (perfect play = 0)")
     ax.legend(fontsize=8)
     return fig

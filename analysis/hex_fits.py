@@ -2,7 +2,7 @@
 and ``hex_results``, the tables and headline numbers the entry scripts write from a ``ttc.hex.HexRun``.
 
 The agents table has one row per (board, width, snapshot, nodes) with columns `board`, `width`,
-`snapshot`, `nodes`, `train_macs` (self-play compute of the snapshot), `test_macs` (nodes × MACs per
+`snapshot`, `nodes`, `train_flops` (self-play compute of the snapshot), `test_flops` (nodes × FLOPs per
 forward pass, per move) and `elo` (perfect play = 0 where solved).
 """
 
@@ -25,7 +25,7 @@ def iso_elo(agents: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
     for (board, width, snapshot), g in agents.groupby(["board", "width", "snapshot"]):
         g = g.sort_values("nodes")
         nodes, elo = g["nodes"].to_numpy(float), g["elo"].to_numpy()
-        macs_per_node = g["test_macs"].iloc[0] / g["nodes"].iloc[0]
+        flops_per_node = g["test_flops"].iloc[0] / g["nodes"].iloc[0]
         for level in levels:
             above = np.flatnonzero(elo >= level)
             if above.size == 0:
@@ -37,8 +37,8 @@ def iso_elo(agents: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
                 frac = (level - elo[k - 1]) / (elo[k] - elo[k - 1])
                 log_nodes = np.log10(nodes[k - 1]) + frac * (np.log10(nodes[k]) - np.log10(nodes[k - 1]))
             rows.append({"board": board, "width": width, "snapshot": snapshot, "elo_level": level,
-                             "train_macs": g["train_macs"].iloc[0], "nodes_needed": 10 ** log_nodes,
-                             "test_macs": 10 ** log_nodes * macs_per_node, "at_floor": k == 0})
+                             "train_flops": g["train_flops"].iloc[0], "nodes_needed": 10 ** log_nodes,
+                             "test_flops": 10 ** log_nodes * flops_per_node, "at_floor": k == 0})
     out = pd.DataFrame(rows)
     if out.empty:
         return out.assign(pareto=pd.Series(dtype=bool))
@@ -50,9 +50,9 @@ def _pareto(iso: pd.DataFrame) -> np.ndarray:
     """Per (board, level): points no other point beats on both train and test compute."""
     keep = np.zeros(len(iso), bool)
     for _, g in iso.groupby(["board", "elo_level"]):
-        g = g.sort_values(["train_macs", "test_macs"])
+        g = g.sort_values(["train_flops", "test_flops"])
         best = np.inf
-        for idx, test in zip(g.index, g["test_macs"]):
+        for idx, test in zip(g.index, g["test_flops"]):
             if test < best:
                 keep[iso.index.get_loc(idx)] = True
                 best = test
@@ -67,8 +67,8 @@ def fit_tradeoff(iso: pd.DataFrame) -> dict:
     boards = sorted(int(b) for b in pts["board"].unique())
     if len(pts) < len(boards) + 3:
         return {"slope": np.nan, "k": np.nan, "r2": np.nan, "n_points": len(pts), "boards": boards}
-    y = np.log10(pts["test_macs"].to_numpy())
-    cols = [np.log10(pts["train_macs"].to_numpy()), pts["elo_level"].to_numpy()]
+    y = np.log10(pts["test_flops"].to_numpy())
+    cols = [np.log10(pts["train_flops"].to_numpy()), pts["elo_level"].to_numpy()]
     cols += [(pts["board"] == b).to_numpy(float) for b in boards]
     x = np.stack(cols, axis=1)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
@@ -85,7 +85,7 @@ def frontier(agents: pd.DataFrame, nodes: int) -> pd.DataFrame:
     of the shared snapshot grid (Jones's frontier is the best over network sizes at each compute)."""
     sub = agents[agents["nodes"] == nodes]
     idx = sub.groupby(["board", "snapshot"])["elo"].idxmax()
-    return sub.loc[idx, ["board", "snapshot", "width", "train_macs", "elo", "elo_se"]].reset_index(drop=True)
+    return sub.loc[idx, ["board", "snapshot", "width", "train_flops", "elo", "elo_se"]].reset_index(drop=True)
 
 
 def changepoint_model(params: np.ndarray, log_c: np.ndarray, board: np.ndarray) -> np.ndarray:
@@ -99,7 +99,7 @@ def fit_changepoint(front: pd.DataFrame) -> dict:
     decade), each board's compute for perfect play (where the rising line meets 0) and its ratio
     per board-size step."""
     boards = front["board"].to_numpy(float)
-    log_c = np.log10(front["train_macs"].to_numpy())
+    log_c = np.log10(front["train_flops"].to_numpy())
     elo = front["elo"].to_numpy()
     if len(np.unique(boards)) < 2 or len(elo) < 6:
         return {}
@@ -114,7 +114,7 @@ def fit_changepoint(front: pd.DataFrame) -> dict:
     m, m_b, c, m_fb, c_f = fit.x
     perfect = {int(b): float(10 ** (-(m_b * b + c) / m)) for b in np.unique(boards)}
     return {"elo_per_decade": float(m), "m_board": float(m_b), "intercept": float(c), "floor_board": float(m_fb),
-                "floor_intercept": float(c_f), "perfect_play_macs": perfect,
+                "floor_intercept": float(c_f), "perfect_play_flops": perfect,
                 "perfect_play_ratio_per_board_step": float(10 ** (-m_b / m))}
 
 
@@ -123,8 +123,8 @@ def compute_within(front: pd.DataFrame, margin: float = 100.0) -> dict[int, floa
     play (interpolated in log compute), None when never reached."""
     out: dict[int, float | None] = {}
     for board, g in front.groupby("board"):
-        g = g.sort_values("train_macs")
-        logc, elo = np.log10(g["train_macs"].to_numpy()), g["elo"].to_numpy()
+        g = g.sort_values("train_flops")
+        logc, elo = np.log10(g["train_flops"].to_numpy()), g["elo"].to_numpy()
         hit = np.flatnonzero(elo >= -margin)
         if hit.size == 0:
             out[int(board)] = None
@@ -162,13 +162,13 @@ def hex_results(cfg: HexConfig, run: HexRun) -> tuple[dict[str, pd.DataFrame], d
         "hex_tradeoff_board_sizes": trade.get("boards"),
         "hex_tradeoff_per_board": {str(b): {k: v for k, v in t.items() if k != "boards"}
                                    for b, t in per_board.items()},
-        "hex_train_macs_within_100_elo_of_perfect": {f"{b}x{b}": v for b, v in within.items()},
+        "hex_train_flops_within_100_elo_of_perfect": {f"{b}x{b}": v for b, v in within.items()},
         "hex_elo_per_decade_train_compute": changepoint.get("elo_per_decade"),
-        "hex_perfect_play_macs_fit": {f"{b}x{b}": v for b, v in changepoint.get("perfect_play_macs", {}).items()},
+        "hex_perfect_play_flops_fit": {f"{b}x{b}": v for b, v in changepoint.get("perfect_play_flops", {}).items()},
         "hex_perfect_play_compute_ratio_per_board_step": changepoint.get("perfect_play_ratio_per_board_step"),
         "hex_frontier_nodes": cfg.frontier_nodes,
         "hex_median_elo_se": float(agents["elo_se"].median()),
-        "hex_optimiser_to_selfplay_macs": float((snaps["optimiser_macs"] / snaps["train_macs"]).median()),
+        "hex_optimiser_to_selfplay_flops": float((snaps["optimiser_flops"] / snaps["train_flops"]).median()),
         "hex_changepoint_fit": changepoint,
     }
     tables = {"snapshots": snaps, "games": run.tables["games"], "agents": agents, "iso_elo": iso, "frontier": front}

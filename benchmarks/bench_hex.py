@@ -72,7 +72,7 @@ def main() -> None:
         cases = cases[1:3]
     print(f"# bench_hex  {platform.processor() or platform.machine()}  cpus={os.cpu_count()}  "
           f"torch={torch.__version__} threads=1  load={os.getloadavg()[0]:.1f}")
-    print(f"{'board':>5} {'width':>5} {'MACs/fwd':>9} {'games':>5} {'fwd limit/s':>12} {'GMAC/s':>7} "
+    print(f"{'board':>5} {'width':>5} {'FLOPs/fwd':>9} {'games':>5} {'fwd limit/s':>12} {'GFLOP/s':>7} "
           f"{'positions/s':>11} {'nodes/s':>9} {'nodes/limit':>11} {'array nodes/s':>13} {'speed-up':>8}")
     for n, width, games in cases:
         shape = NetShape(n, width)
@@ -81,8 +81,8 @@ def main() -> None:
         limit = forward_limit(params, n, games, seconds=1.0)
         positions, nodes = selfplay_rate(params, n, games)
         _, array_nodes = selfplay_rate(params, n, games, search=array_search)
-        print(f"{n:>5} {width:>5} {shape.forward_macs:>9} {games:>5} {limit:>12,.0f} "
-              f"{limit * shape.forward_macs / 1e9:>7.2f} {positions:>11,.0f} {nodes:>9,.0f} {nodes / limit:>11.1%}"
+        print(f"{n:>5} {width:>5} {shape.forward_flops:>9} {games:>5} {limit:>12,.0f} "
+              f"{limit * shape.forward_flops / 1e9:>7.2f} {positions:>11,.0f} {nodes:>9,.0f} {nodes / limit:>11.1%}"
               f" {array_nodes:>13,.0f} {nodes / array_nodes:>7.2f}x")
 
 

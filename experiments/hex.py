@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from analysis.hex_fits import TABLES, hex_results  # noqa: E402
+from ttc.cache import atomic_write_text, json_safe, write_json_file  # noqa: E402
 from ttc.config import ConfigError, load_config  # noqa: E402
 from ttc.hex import HexConfig, HexRun, run_hex  # noqa: E402
-from ttc.hex.cache import atomic_write_bytes, json_safe, write_json  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,9 @@ def write_hex_results(directory: Path, config: HexConfig, run: HexRun) -> dict:
     tables, summary = hex_results(config, run)
     directory.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
-        atomic_write_bytes(directory / f"{name}.csv", tables[name].to_csv(index=False).encode(), sealed=False)
-    write_json(directory / "config.json", {"config": dataclasses.asdict(config), "argv": sys.argv}, sealed=False)
-    write_json(directory / "summary.json", summary, sealed=False)
+        atomic_write_text(directory / f"{name}.csv", tables[name].to_csv(index=False))
+    write_json_file(directory / "config.json", {"config": dataclasses.asdict(config), "argv": sys.argv}, sealed=False)
+    write_json_file(directory / "summary.json", summary, sealed=False)
     return summary
 
 

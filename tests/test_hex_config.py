@@ -19,16 +19,16 @@ def _load(tmp_path, text: str, overrides=()):
 
 
 def test_tables_coerce_lists_and_ints(tmp_path):
-    cfg = _load(tmp_path, "[hex]\nboard_sizes = [3]\nmax_train_macs = [1_000_000]\ngames_per_generation = [16]\nlr = 1\n")
-    assert cfg.board_sizes == (3,) and cfg.max_train_macs == (1e6,) and cfg.lr == 1.0
-    assert isinstance(cfg.max_train_macs[0], float) and isinstance(cfg.lr, float)
+    cfg = _load(tmp_path, "[hex]\nboard_sizes = [3]\nmax_train_flops = [1_000_000]\ngames_per_generation = [16]\nlr = 1\n")
+    assert cfg.board_sizes == (3,) and cfg.max_train_flops == (1e6,) and cfg.lr == 1.0
+    assert isinstance(cfg.max_train_flops[0], float) and isinstance(cfg.lr, float)
 
 
 @pytest.mark.parametrize("bad, says", [
     ("boards = [3]", "unknown config key 'hex.boards'"), ('n_snapshots = "12"', "hex.n_snapshots: expected an integer"),
     ("n_jobs = 1.5", "hex.n_jobs: expected an integer"), ("seed = true", "hex.seed: expected an integer"),
     ("board_sizes = 3", "hex.board_sizes: expected a list"),
-    ("board_sizes = [3, 4, 5]", "max_train_macs needs one value per board size"),
+    ("board_sizes = [3, 4, 5]", "max_train_flops needs one value per board size"),
     ("eval_games_per_pair = 7", "eval_games_per_pair must be even")])
 def test_bad_keys_and_types_raise_one_line(tmp_path, bad, says):
     with pytest.raises(ConfigError) as err:
@@ -57,4 +57,4 @@ def test_entry_script_exits_2_on_a_bad_key(capsys):
 def test_shipped_configs_parse():
     for name in ("hex_default.toml", "hex_full.toml"):
         cfg = load_config(HexFile, REPO / "experiments" / "configs" / name).hex
-        assert len(cfg.max_train_macs) == len(cfg.board_sizes)
+        assert len(cfg.max_train_flops) == len(cfg.board_sizes)

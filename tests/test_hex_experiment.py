@@ -9,13 +9,13 @@ from experiments.hex import write_hex_results
 from ttc.hex import HexConfig, experiment, run_hex, selfplay
 from ttc.hex.net import NetShape
 
-TINY = HexConfig(board_sizes=(3,), net_widths=(8, 16), max_train_macs=(8e6,), n_snapshots=3,
+TINY = HexConfig(board_sizes=(3,), net_widths=(8, 16), max_train_flops=(1.6e7,), n_snapshots=3,
                  games_per_generation=(16,), selfplay_nodes=8, test_nodes=(1, 4), frontier_nodes=4,
                  eval_games_per_pair=8, n_jobs=1, batch_size=64)
 
 
 def cache_intact(path) -> bool:
-    from ttc.hex.cache import intact
+    from ttc.cache import intact
     return intact(path)
 
 
@@ -36,8 +36,8 @@ def test_run_hex_end_to_end_and_cached_rerun(tmp_path):
     assert summary["hex_median_elo_se"] == agents["elo_se"].median() > 0
     assert len(agents) == len(snaps) * len(TINY.test_nodes) and set(agents["nodes"]) == set(TINY.test_nodes)
     assert (games["games"] == TINY.eval_games_per_pair).all()
-    within = summary["hex_train_macs_within_100_elo_of_perfect"]["3x3"]
-    assert snaps["train_macs"].min() * (1 - 1e-9) <= within <= snaps["train_macs"].max() * (1 + 1e-9)
+    within = summary["hex_train_flops_within_100_elo_of_perfect"]["3x3"]
+    assert snaps["train_flops"].min() * (1 - 1e-9) <= within <= snaps["train_flops"].max() * (1 + 1e-9)
     # this tiny grid reaches no iso-Elo level twice: the trade-off says so (no points, no number)
     assert summary["hex_tradeoff_points"] == 0 and np.isnan(summary["hex_test_compute_saved_per_10x_train"])
     from analysis.hex_figures import write_figures  # the entry scripts draw them from the CSVs
@@ -83,11 +83,11 @@ def test_training_resumes_exactly_from_a_checkpoint():
     torch.set_num_threads(1)
     shape, settings = NetShape(3, 8), selfplay.TrainSettings(selfplay_nodes=8, games_per_generation=8,
                                                              batch_size=32)
-    straight = selfplay.advance(selfplay.init_state(shape, settings, 0), settings, 4e6)
-    first = selfplay.advance(selfplay.init_state(shape, settings, 0), settings, 2e6)
+    straight = selfplay.advance(selfplay.init_state(shape, settings, 0), settings, 8e6)
+    first = selfplay.advance(selfplay.init_state(shape, settings, 0), settings, 4e6)
     resumed = selfplay.init_state(shape, settings, 0)
     experiment._restore(resumed, experiment._checkpoint(first))
-    resumed = selfplay.advance(resumed, settings, 4e6)
+    resumed = selfplay.advance(resumed, settings, 8e6)
     assert resumed.selfplay_evals == straight.selfplay_evals
     for a, b in zip(resumed.net.parameters(), straight.net.parameters()):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())

@@ -14,8 +14,8 @@ def synthetic_agents(a=200.0, b=300.0, widths=(8, 16)):
         for s, train in enumerate(10 ** np.arange(6, 10.01, 0.5)):
             for nodes in (1, 4, 16, 64, 256):
                 elo = a * np.log10(train) + b * np.log10(nodes) - 2400
-                rows.append({"board": 3, "width": w, "snapshot": s, "nodes": nodes, "train_macs": train,
-                                 "test_macs": nodes * 100.0 * w, "elo": elo, "elo_se": 10.0})
+                rows.append({"board": 3, "width": w, "snapshot": s, "nodes": nodes, "train_flops": train,
+                                 "test_flops": nodes * 100.0 * w, "elo": elo, "elo_se": 10.0})
     return pd.DataFrame(rows)
 
 
@@ -23,10 +23,10 @@ def test_iso_elo_interpolates_in_log_nodes_and_marks_the_floor():
     agents = synthetic_agents()
     iso = fits.iso_elo(agents, np.array([-600.0]))
     # train 1e8: Elo(nodes) = 1600 + 300·log10(nodes) - 2400, = -600 at log10(nodes) = 2/3.
-    row = iso[(iso["width"] == 8) & (iso["train_macs"] == 1e8)].iloc[0]
+    row = iso[(iso["width"] == 8) & (iso["train_flops"] == 1e8)].iloc[0]
     assert row["nodes_needed"] == pytest.approx(10 ** (2 / 3))
     assert not row["at_floor"]
-    floor = iso[(iso["width"] == 8) & (iso["train_macs"] == 1e9)].iloc[0]  # -600 at one node already
+    floor = iso[(iso["width"] == 8) & (iso["train_flops"] == 1e9)].iloc[0]  # -600 at one node already
     assert floor["at_floor"] and floor["nodes_needed"] == 1
 
 
@@ -47,7 +47,7 @@ def test_changepoint_fit_and_compute_within_margin():
     for board in (3, 4, 5):
         for logc in np.arange(6, 12.01, 0.25):
             elo = min(0.0, max(m * logc + m_b * board + c, -1500.0))
-            rows.append({"board": board, "train_macs": 10 ** logc, "elo": elo})
+            rows.append({"board": board, "train_flops": 10 ** logc, "elo": elo})
     front = pd.DataFrame(rows)
     fit = fits.fit_changepoint(front)
     assert fit["elo_per_decade"] == pytest.approx(400, rel=0.02)

@@ -20,8 +20,11 @@ directory entry is never deleted or replaced under a reader.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
+import pickle
 import secrets
 import shutil
 import tempfile
@@ -30,6 +33,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -295,9 +299,67 @@ def write_sealed_bytes(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data, sealed=True)
 
 
-def intact(path: Path) -> bool:
-    """True iff the file exists and its checksum holds; a damaged file (or sidecar) is removed, so the
-    caller rebuilds it. A file from before the checksums is sealed on first check."""
+def json_safe(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN/inf to None (strict JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ---- single files outside the keyed layout (the Hex cache's): sealed, checked with ``intact`` ----
+def write_json_file(path: Path, obj: Any, *, sealed: bool = True) -> None:
+    """``json_safe(obj)`` as indented, key-sorted JSON; ``sealed=False`` for results files."""
+    atomic_write_bytes(path, json.dumps(json_safe(obj), indent=1, sort_keys=True).encode(), sealed=sealed)
+
+
+def read_json_file(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def write_npz(path: Path, arrays: dict[str, Any]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue(), sealed=True)
+
+
+def read_npz(path: Path) -> dict[str, Any]:
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+
+
+def write_pickle(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), sealed=True)
+
+
+def read_pickle(path: Path) -> Any:
+    return pickle.loads(path.read_bytes())
+
+
+def write_torch(path: Path, obj: Any) -> None:
+    import torch  # here, not at import: the cache serves torch-free readers (ttc.evaluate) too
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue(), sealed=True)
+
+
+def read_torch(path: Path) -> Any:
+    import torch
+    return torch.load(path, weights_only=False)
+
+
+def intact(*paths: Path) -> bool:
+    """True iff every file exists and its checksum holds; each damaged file (or sidecar) is removed, so
+    the caller rebuilds it. A file from before the checksums is sealed on first check."""
+    return all([_intact_one(p) for p in paths])  # a list: every damaged file is removed, not just the first
+
+
+def _intact_one(path: Path) -> bool:
     if not path.exists():
         return False
     try:

@@ -21,8 +21,8 @@ class HexConfig:
     board_sizes: tuple[int, ...] = (3, 4)
     net_widths: tuple[int, ...] = (8, 16, 32, 64)
     net_depth: int = 2
-    max_train_macs: tuple[float, ...] = (1e8, 1.5e10)  # self-play MACs of each board's last snapshot
-    n_snapshots: int = 15  # at max_train_macs / √2^k, k = 0..n-1
+    max_train_flops: tuple[float, ...] = (2e8, 3e10)  # self-play FLOPs of each board's last snapshot
+    n_snapshots: int = 15  # at max_train_flops / √2^k, k = 0..n-1
     max_selfplay_evals: int = 4_000_000  # per run; small nets stop early (wall-clock guard)
     games_per_generation: tuple[int, ...] = (16, 128)
     # Self-play and optimiser
@@ -50,7 +50,7 @@ class HexConfig:
     n_jobs: int = 2
 
     def __post_init__(self):
-        for name in ("max_train_macs", "games_per_generation"):
+        for name in ("max_train_flops", "games_per_generation"):
             if len(getattr(self, name)) != len(self.board_sizes):
                 raise HexConfigError(f"hex config: {name} needs one value per board size {self.board_sizes}")
         if any(n < 2 for n in self.board_sizes) or self.eval_opening_stones >= min(self.board_sizes):

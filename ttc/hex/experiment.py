@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ttc import cache
 from ttc.parallel import run_items
 
-from . import cache, selfplay, tournament
+from . import selfplay, tournament
 from .config import HexConfig
 from .elo import fit_elo
 from .mcts import mcts_agent
@@ -35,9 +36,14 @@ from .solver import HexSolver, perfect_agent
 VERSIONS = {"solver": 1, "train": 1, "games": 1}
 
 
+def _key(stage: str, pieces: dict) -> str:
+    """``<stage>-<hash>``: ``ttc.cache.content_key`` of the stage, its code version and what it depends on."""
+    return f"{stage}-{cache.content_key(stage, VERSIONS[stage], pieces)}"
+
+
 # --- stage: exact solver ---------------------------------------------------------------------
 def _solver_path(n: int, cache_dir: str) -> Path:
-    return Path(cache_dir) / "hex" / "solver" / f"{cache.content_key('solver', VERSIONS['solver'], {'n': n})}.pkl"
+    return Path(cache_dir) / "hex" / "solver" / f"{_key('solver', {'n': n})}.pkl"
 
 
 @functools.cache  # one per worker process and board
@@ -65,17 +71,17 @@ def save_solver(n: int, cache_dir: str) -> None:
 # --- stage: training --------------------------------------------------------------------------
 def run_key(cfg: HexConfig, board: int, width: int) -> str:
     b = cfg.board_sizes.index(board)
-    return cache.content_key("train", VERSIONS["train"], {
+    return _key("train", {
         "board": board, "width": width, "depth": cfg.net_depth, "seed": cfg.seed,
         "settings": dataclasses.asdict(cfg.train_settings(board)),
-        "max_train_macs": cfg.max_train_macs[b], "n_snapshots": cfg.n_snapshots,
+        "max_train_flops": cfg.max_train_flops[b], "n_snapshots": cfg.n_snapshots,
         "max_selfplay_evals": cfg.max_selfplay_evals})
 
 
 def _reachable(cfg: HexConfig, board: int, width: int) -> list[float]:
     shape = NetShape(board, width, cfg.net_depth)
-    targets = selfplay.snapshot_targets(cfg.max_train_macs[cfg.board_sizes.index(board)], cfg.n_snapshots)
-    return [t for t in targets if t / shape.forward_macs <= cfg.max_selfplay_evals]
+    targets = selfplay.snapshot_targets(cfg.max_train_flops[cfg.board_sizes.index(board)], cfg.n_snapshots)
+    return [t for t in targets if t / shape.forward_flops <= cfg.max_selfplay_evals]
 
 
 def _run_done(cfg: HexConfig, board: int, width: int, run_dir: Path) -> bool:
@@ -102,7 +108,7 @@ def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[di
         if cache.intact(ckpt):
             _restore(state, cache.read_torch(ckpt))
             first_missing = next(k for k in range(len(reachable)) if not _snapshot_ok(run_dir, k))
-            if state.selfplay_macs() >= reachable[first_missing]:
+            if state.selfplay_flops() >= reachable[first_missing]:
                 # the checkpoint is past a snapshot to rebuild (a damaged one): train again from the start,
                 # which reproduces every snapshot exactly (training is deterministic)
                 state = selfplay.init_state(shape, settings, seed)
@@ -111,12 +117,12 @@ def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[di
         if not _snapshot_ok(run_dir, k):
             selfplay.advance(state, settings, target)
             cache.write_npz(run_dir / f"snap-{k:02d}.npz", to_numpy(state.net))
-            cache.write_json(snap, {
-                "board": board, "width": width, "snapshot": k, "target_macs": target, "train_macs": state.selfplay_macs(),
-                "optimiser_macs": state.optimiser_macs(), "selfplay_evals": state.selfplay_evals,
-                "generations": state.generations, "forward_macs": shape.forward_macs})
+            cache.write_json_file(snap, {
+                "board": board, "width": width, "snapshot": k, "target_flops": target, "train_flops": state.selfplay_flops(),
+                "optimiser_flops": state.optimiser_flops(), "selfplay_evals": state.selfplay_evals,
+                "generations": state.generations, "forward_flops": shape.forward_flops})
             cache.write_torch(run_dir / "checkpoint.pt", _checkpoint(state))
-        records.append(cache.read_json(snap))
+        records.append(cache.read_json_file(snap))
     return records
 
 
@@ -152,11 +158,11 @@ def _play_pairs(cfg: HexConfig, board: int, jobs: list[tuple[Path, dict, dict]],
                                          cfg.seed + board)
     out = []
     for path, a, b in jobs:
-        rng = np.random.default_rng([cfg.seed, board, int(path.stem.split("-")[1][:8], 16)])  # per pair
+        rng = np.random.default_rng([cfg.seed, board, int(path.stem.split("-")[1][:8], 16)])  # per pair, from its key
         won = tournament.play_match(_make_agent(cfg, board, a, cache_dir), _make_agent(cfg, board, b, cache_dir),
                                     *openings, rng)
         result = {"first_wins": int(won.sum()), "games": int(won.size)}
-        cache.write_json(path, result)
+        cache.write_json_file(path, result)
         out.append((path, result))
     if board <= cfg.solver_max_board:
         save_solver(board, cache_dir)
@@ -223,8 +229,8 @@ def _train_stage(cfg: HexConfig, root: Path, progress: bool) -> pd.DataFrame:
     """Train every (board, width) run, longest first (wall time goes with the forward passes); one row
     per distinct snapshot (board, width, snapshot, compute, ...) with its run key."""
     def evals(nw):
-        macs = cfg.max_train_macs[cfg.board_sizes.index(nw[0])]
-        return min(macs / NetShape(nw[0], nw[1], cfg.net_depth).forward_macs, cfg.max_selfplay_evals)
+        flops = cfg.max_train_flops[cfg.board_sizes.index(nw[0])]
+        return min(flops / NetShape(nw[0], nw[1], cfg.net_depth).forward_flops, cfg.max_selfplay_evals)
 
     runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths), key=evals, reverse=True)
     items = [(n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
@@ -273,7 +279,7 @@ def _tournament_pairs(cfg: HexConfig, root: Path, snaps: pd.DataFrame) -> list[P
         agent_specs = [tournament.AgentSpec("reference", 0, -1, 0)] + [
             tournament.AgentSpec(s["run"], s["width"], s["snapshot"], s["nodes"]) for s in specs[1:]]
         for i, j in tournament.schedule_pairs(agent_specs, reference_min_nodes=cfg.reference_min_nodes):
-            key = cache.content_key("games", VERSIONS["games"], {
+            key = _key("games", {
                 "board": n, "a": _agent_identity(specs[i]), "b": _agent_identity(specs[j]),
                 "games": cfg.eval_games_per_pair, "stones": cfg.eval_opening_stones, "seed": cfg.seed,
                 "c_puct": cfg.c_puct})
@@ -303,7 +309,7 @@ def _elo_stage(cfg: HexConfig, snaps: pd.DataFrame, pairs: list[Pair]) -> tuple[
     for n in cfg.board_sizes:
         board_pairs = [p for p in pairs if p.board == n]
         specs = board_pairs[0].specs
-        res = [cache.read_json(p.path) for p in board_pairs]
+        res = [cache.read_json_file(p.path) for p in board_pairs]
         first, second = np.array([p.first for p in board_pairs]), np.array([p.second for p in board_pairs])
         wins, games = np.array([r["first_wins"] for r in res]), np.array([r["games"] for r in res])
         elo = fit_elo(first, second, wins, games, len(specs), anchor=0, pseudocount=cfg.elo_pseudocount)
@@ -313,8 +319,8 @@ def _elo_stage(cfg: HexConfig, snaps: pd.DataFrame, pairs: list[Pair]) -> tuple[
             snap = snaps[(snaps["run"] == s["run"]) & (snaps["snapshot"] == s["snapshot"])].iloc[0]
             agent_rows.append({
                 "board": n, "width": s["width"], "snapshot": s["snapshot"], "nodes": s["nodes"],
-                "train_macs": snap["train_macs"], "optimiser_macs": snap["optimiser_macs"],
-                "forward_macs": snap["forward_macs"], "test_macs": s["nodes"] * snap["forward_macs"],
+                "train_flops": snap["train_flops"], "optimiser_flops": snap["optimiser_flops"],
+                "forward_flops": snap["forward_flops"], "test_flops": s["nodes"] * snap["forward_flops"],
                 "elo": elo.elo[k], "elo_se": elo.se[k],
                 "anchor": "perfect" if n <= cfg.solver_max_board else "reference"})
     return pd.DataFrame(game_rows), pd.DataFrame(agent_rows)

@@ -2,7 +2,8 @@
 
 Input `[B, 2*n*n]` (own stones, opponent stones, seen as Black). Trunk: `depth` fully connected ReLU
 layers of `width`. Heads: policy logits `[B, n*n]` over canonical cells and a tanh value `[B]` for
-the side to move. Compute is counted in multiply-adds (MACs) per forward pass, weights only.
+the side to move. Compute is counted as every FLOP in ttc (`ttc.compute`): P = the weights a forward pass
+multiplies by (biases not counted), 2·P FLOPs per position.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+
+from ttc.compute import inference_flops
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,14 @@ class NetShape:
         return dims + [(self.width, cells + 1)]  # policy and value heads share one matrix
 
     @property
-    def forward_macs(self) -> int:
-        """Multiply-adds of one forward pass on one position."""
+    def flop_params(self) -> int:
+        """P: the weights a forward pass multiplies by (``ttc.compute``'s convention; biases not counted)."""
         return sum(a * b for a, b in self.layer_dims)
+
+    @property
+    def forward_flops(self) -> int:
+        """FLOPs of one forward pass on one position: 2·P."""
+        return int(inference_flops(self.flop_params, 1))
 
 
 class PolicyValueNet(nn.Module):

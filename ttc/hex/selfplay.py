@@ -6,11 +6,11 @@ and Dirichlet noise at the root, the move sampled in proportion to the root visi
 takes `sample_reuse × new positions / batch_size` Adam steps on a replay buffer of recent positions
 (random 180° rotations as augmentation).
 
-Compute, in multiply-adds (MACs), as Jones 2021:
-- self-play compute = network forward passes in self-play × MACs per forward pass (the train-time
-  compute axis of every figure);
-- optimiser compute = 3 × positions through the optimiser × MACs per forward pass (forward +
-  backward), recorded alongside but not added to the axis.
+Compute in FLOPs, by ``ttc.compute``'s convention (P = the net's multiplied weights), as Jones 2021:
+- self-play compute = network forward passes in self-play × 2·P (the train-time compute axis of
+  every figure);
+- optimiser compute = positions through the optimiser × 6·P (forward + backward), recorded
+  alongside but not added to the axis.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ttc.compute import inference_flops, train_flops
 
 from . import game
 from .mcts import network_evaluator, search
@@ -50,11 +52,11 @@ class TrainState:
     optimiser_samples: int = 0  # positions through the optimiser
     generations: int = 0
 
-    def selfplay_macs(self) -> int:
-        return self.selfplay_evals * self.net.shape.forward_macs
+    def selfplay_flops(self) -> int:
+        return int(inference_flops(self.net.shape.flop_params, self.selfplay_evals))
 
-    def optimiser_macs(self) -> int:
-        return 3 * self.optimiser_samples * self.net.shape.forward_macs
+    def optimiser_flops(self) -> int:
+        return int(train_flops(self.net.shape.flop_params, self.optimiser_samples))
 
 
 def init_state(shape: NetShape, settings: TrainSettings, seed: int) -> TrainState:
@@ -116,10 +118,10 @@ def _train_steps(state: TrainState, n_steps: int, batch_size: int) -> None:
     state.optimiser_samples += n_steps * batch_size
 
 
-def advance(state: TrainState, settings: TrainSettings, target_selfplay_macs: float) -> TrainState:
+def advance(state: TrainState, settings: TrainSettings, target_selfplay_flops: float) -> TrainState:
     """Run generations (self-play, then optimiser steps) until self-play compute reaches the target."""
     n = state.net.shape.board_size
-    while state.selfplay_macs() < target_selfplay_macs:
+    while state.selfplay_flops() < target_selfplay_flops:
         x, pi, z, n_evals = play_generation(to_numpy(state.net), n, settings, state.rng)
         keep = settings.buffer_positions
         state.buffer_x = np.concatenate([state.buffer_x, x])[-keep:]
@@ -132,6 +134,6 @@ def advance(state: TrainState, settings: TrainSettings, target_selfplay_macs: fl
     return state
 
 
-def snapshot_targets(max_macs: float, n_snapshots: int) -> list[float]:
-    """Self-play compute at which snapshots are taken: `max_macs / √2^k`, k = n_snapshots-1 .. 0."""
-    return [max_macs * 2.0 ** (-k / 2) for k in range(n_snapshots - 1, -1, -1)]
+def snapshot_targets(max_flops: float, n_snapshots: int) -> list[float]:
+    """Self-play compute at which snapshots are taken: `max_flops / √2^k`, k = n_snapshots-1 .. 0."""
+    return [max_flops * 2.0 ** (-k / 2) for k in range(n_snapshots - 1, -1, -1)]

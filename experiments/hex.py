@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from analysis.hex_fits import TABLES, hex_results  # noqa: E402
-from ttc.cache import atomic_write_text, json_safe, write_json_file  # noqa: E402
+from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
+from ttc.cache_files import json_safe, write_json_file  # noqa: E402
 from ttc.config import ConfigError, load_config  # noqa: E402
 from ttc.hex import HexConfig, HexRun, run_hex  # noqa: E402
 
@@ -65,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 2
+    remove_stale_temporaries(args.cache_dir)  # what killed runs left (a day old: never a live run's)
     start = time.time()
     run = run_hex(config, cache_dir=args.cache_dir, progress=not args.quiet)
     summary = write_hex_results(Path(args.results_dir), config, run)

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from experiments.publish import publish, staging  # noqa: E402
-from ttc.cache import atomic_write_text  # noqa: E402
+from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
 
+    # what killed runs left: cache temporaries, and staging folders beside results/ (a day old, so never a live run's)
+    remove_stale_temporaries(cache_dir)
+    remove_stale_temporaries(results.parent, prefix=f".{results.name}-staging-", suffixes=("",), recursive=False)
     start = time.time()
     out = run_sweep(cfg)
     log = {"command": command, "config_hash": out["config_hash"], "lm_wall_seconds": round(time.time() - start, 1),

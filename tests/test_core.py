@@ -136,6 +136,39 @@ def test_the_atomic_write_replaces_whole_files_with_the_umask_permissions(tmp_pa
     assert not ttc.cache.intact(path) and not path.exists()  # damage found, the file removed
 
 
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
+    import time
+    old = time.time() - 2 * ttc.cache.STALE_AFTER_S
+    kind = tmp_path / "pools"
+    kind.mkdir()
+    stale_file, stale_dir = kind / ".k1.123.ab.tmp", kind / ".k2.x7.tmp"
+    stale_file.write_bytes(b"half")
+    stale_dir.mkdir()
+    (stale_dir / "model.safetensors").write_bytes(b"half")
+    busy_dir = kind / ".k3.y8.tmp"  # old folder, but a file in it was just written: a live writer's
+    busy_dir.mkdir()
+    (busy_dir / "part").write_bytes(b"now")
+    fresh, entry, hidden = kind / ".k4.1.cd.tmp", kind / "k5.parquet", kind / ".locks"
+    fresh.write_bytes(b"now")
+    entry.write_bytes(b"a cache entry")
+    hidden.mkdir()
+    for f in (stale_file, stale_dir / "model.safetensors", stale_dir, busy_dir, entry, hidden):
+        os.utime(f, (old, old))
+    assert ttc.cache.remove_stale_temporaries(tmp_path) == 2
+    assert not stale_file.exists() and not stale_dir.exists()
+    assert busy_dir.exists() and fresh.exists() and entry.exists() and hidden.exists()
+    assert ttc.cache.remove_stale_temporaries(tmp_path / "missing") == 0
+    # not recursive: only the folder's own entries (staging folders beside results/)
+    stage = tmp_path / ".results-staging-ab12"
+    stage.mkdir()
+    nested = kind / ".results-staging-zz"
+    nested.mkdir()
+    for f in (stage, nested):
+        os.utime(f, (old, old))
+    assert ttc.cache.remove_stale_temporaries(tmp_path, prefix=".results-staging-", suffixes=("",), recursive=False) == 1
+    assert not stage.exists() and nested.exists()
+
+
 def test_directory_entries_need_their_completion_mark(tmp_path):
     cache = Cache(tmp_path)
     assert cache.dir_ready("ckpt", "k") is None

@@ -1,6 +1,8 @@
 """The sweep end to end on a tiny config: results written, reproducible, resumable, bad configs rejected."""
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +181,20 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     import analysis.figures  # ... nor drawn: the figures come from the figure cache, byte for byte
     monkeypatch.setattr(analysis.figures, "FIGURES", {name: boom for name in analysis.figures.FIGURES})
     monkeypatch.setattr(analysis.figures, "fig_model_size", boom)
+    # what killed runs leave behind (a day old): removed by the next run; a live writer's (fresh): kept
+    pools_dir = sorted(p for p in (tmp / "cache").iterdir() if p.is_dir())[0]
+    orphans = [pools_dir / ".abc.12345.deadbeef.tmp", tmp / ".r2-staging-x1y2"]
+    orphans[0].write_bytes(b"half")
+    orphans[1].mkdir()
+    (orphans[1] / "curves.csv").write_text("half")
+    fresh = pools_dir / ".def.999.cafe.tmp"
+    fresh.write_bytes(b"being written")
+    day_ago = time.time() - 25 * 3600
+    for f in (orphans[0], orphans[1] / "curves.csv", orphans[1]):
+        os.utime(f, (day_ago, day_ago))
     second = _run(path, tmp, "r2")
+    assert not any(f.exists() for f in orphans) and fresh.exists()
+    fresh.unlink()
     pd.testing.assert_frame_equal(curves, pd.read_csv(second / "curves.csv"))
     for f in sorted((first / "figures").iterdir()):
         assert (second / "figures" / f.name).read_bytes() == f.read_bytes(), f.name

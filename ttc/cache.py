@@ -20,20 +20,17 @@ directory entry is never deleted or replaced under a reader.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import math
 import os
-import pickle
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -299,60 +296,6 @@ def write_sealed_bytes(path: Path, data: bytes) -> None:
     atomic_write_bytes(path, data, sealed=True)
 
 
-def json_safe(obj: Any) -> Any:
-    """JSON-safe copy: numpy scalars to Python, NaN/inf to None (strict JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-# ---- single files outside the keyed layout (the Hex cache's): sealed, checked with ``intact`` ----
-def write_json_file(path: Path, obj: Any, *, sealed: bool = True) -> None:
-    """``json_safe(obj)`` as indented, key-sorted JSON; ``sealed=False`` for results files."""
-    atomic_write_bytes(path, json.dumps(json_safe(obj), indent=1, sort_keys=True).encode(), sealed=sealed)
-
-
-def read_json_file(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def write_npz(path: Path, arrays: dict[str, Any]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue(), sealed=True)
-
-
-def read_npz(path: Path) -> dict[str, Any]:
-    with np.load(path) as f:
-        return {k: f[k] for k in f.files}
-
-
-def write_pickle(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), sealed=True)
-
-
-def read_pickle(path: Path) -> Any:
-    return pickle.loads(path.read_bytes())
-
-
-def write_torch(path: Path, obj: Any) -> None:
-    import torch  # here, not at import: the cache serves torch-free readers (ttc.evaluate) too
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue(), sealed=True)
-
-
-def read_torch(path: Path) -> Any:
-    import torch
-    return torch.load(path, weights_only=False)
-
-
 def intact(*paths: Path) -> bool:
     """True iff every file exists and its checksum holds; each damaged file (or sidecar) is removed, so
     the caller rebuilds it. A file from before the checksums is sealed on first check."""
@@ -371,6 +314,45 @@ def _intact_one(path: Path) -> bool:
         pass
     discard_file(path)
     return False
+
+
+STALE_AFTER_S = 24 * 3600  # a temporary untouched this long belongs to a process that died writing it
+TEMP_SUFFIXES = (".tmp", ".trash")  # the hidden names of this module's writes (and the figure cache's)
+
+
+def remove_stale_temporaries(root: Path, *, older_than_s: float = STALE_AFTER_S, prefix: str = ".",
+                             suffixes: tuple[str, ...] = TEMP_SUFFIXES, recursive: bool = True) -> int:
+    """Delete the temporaries a killed process left under ``root`` (only in ``root`` itself unless
+    ``recursive``): files and folders named ``<prefix>…<suffix>`` that nothing has written to for
+    ``older_than_s`` (a folder counts as written when any file in it was). A live writer touches its
+    temporary within seconds, so one a day old is an orphan; a younger one may be another process's
+    write in progress and is left alone. Returns how many were removed."""
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    now = time.time()
+    removed = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        if not recursive and Path(dirpath) != root:
+            break
+        for name in list(dirnames) + filenames:
+            if not (name.startswith(prefix) and name.endswith(suffixes)):
+                continue
+            path = Path(dirpath) / name
+            try:
+                stamps = [path.lstat().st_mtime] + [q.lstat().st_mtime for q in path.rglob("*")] if path.is_dir() \
+                    else [path.lstat().st_mtime]
+                if now - max(stamps) < older_than_s:
+                    continue
+                if path.is_dir():
+                    shutil.rmtree(path)
+                    dirnames.remove(name)
+                else:
+                    path.unlink()
+                removed += 1
+            except OSError:  # gone meanwhile, or not ours to remove: leave it
+                continue
+    return removed
 
 
 def discard_file(path: Path) -> None:

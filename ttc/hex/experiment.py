@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ttc import cache
+from ttc import cache, cache_files
 from ttc.parallel import run_items
 
 from . import selfplay, tournament
@@ -50,11 +50,11 @@ def _solver_path(n: int, cache_dir: str) -> Path:
 def load_solver(n: int, cache_dir: str) -> HexSolver:
     path = _solver_path(n, cache_dir)
     if cache.intact(path):
-        return HexSolver(n, cache.read_pickle(path))
+        return HexSolver(n, cache_files.read_pickle(path))
     solver = HexSolver(n)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * n * n + 100))
     solver.move_values(0, 0)  # solves every position reached from the empty board's search
-    cache.write_pickle(path, solver.table)
+    cache_files.write_pickle(path, solver.table)
     return solver
 
 
@@ -62,10 +62,10 @@ def save_solver(n: int, cache_dir: str) -> None:
     """Merge this process's solved positions into the table on disk (a lost race only loses some)."""
     solver = load_solver(n, cache_dir)
     path = _solver_path(n, cache_dir)
-    on_disk = cache.read_pickle(path) if cache.intact(path) else {}
+    on_disk = cache_files.read_pickle(path) if cache.intact(path) else {}
     if len(solver.table) > len(on_disk):
         on_disk.update(solver.table)
-        cache.write_pickle(path, on_disk)
+        cache_files.write_pickle(path, on_disk)
 
 
 # --- stage: training --------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[di
         state = selfplay.init_state(shape, settings, seed)
         ckpt = run_dir / "checkpoint.pt"
         if cache.intact(ckpt):
-            _restore(state, cache.read_torch(ckpt))
+            _restore(state, cache_files.read_torch(ckpt))
             first_missing = next(k for k in range(len(reachable)) if not _snapshot_ok(run_dir, k))
             if state.selfplay_flops() >= reachable[first_missing]:
                 # the checkpoint is past a snapshot to rebuild (a damaged one): train again from the start,
@@ -116,13 +116,13 @@ def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[di
         snap = run_dir / f"snap-{k:02d}.json"
         if not _snapshot_ok(run_dir, k):
             selfplay.advance(state, settings, target)
-            cache.write_npz(run_dir / f"snap-{k:02d}.npz", to_numpy(state.net))
-            cache.write_json_file(snap, {
+            cache_files.write_npz(run_dir / f"snap-{k:02d}.npz", to_numpy(state.net))
+            cache_files.write_json_file(snap, {
                 "board": board, "width": width, "snapshot": k, "target_flops": target, "train_flops": state.selfplay_flops(),
                 "optimiser_flops": state.optimiser_flops(), "selfplay_evals": state.selfplay_evals,
                 "generations": state.generations, "forward_flops": shape.forward_flops})
-            cache.write_torch(run_dir / "checkpoint.pt", _checkpoint(state))
-        records.append(cache.read_json_file(snap))
+            cache_files.write_torch(run_dir / "checkpoint.pt", _checkpoint(state))
+        records.append(cache_files.read_json_file(snap))
     return records
 
 
@@ -145,9 +145,9 @@ def _restore(state: selfplay.TrainState, ckpt: dict) -> None:
 # --- stage: tournament ------------------------------------------------------------------------
 def _make_agent(cfg: HexConfig, board: int, spec: dict, cache_dir: str):
     if spec["run"] == "perfect":
-        strong = mcts_agent(cache.read_npz(Path(spec["params"])), spec["when_lost_nodes"], c_puct=cfg.c_puct)
+        strong = mcts_agent(cache_files.read_npz(Path(spec["params"])), spec["when_lost_nodes"], c_puct=cfg.c_puct)
         return perfect_agent(load_solver(board, cache_dir), strong)
-    params = cache.read_npz(Path(spec["params"]))
+    params = cache_files.read_npz(Path(spec["params"]))
     return mcts_agent(params, spec["nodes"], c_puct=cfg.c_puct)
 
 
@@ -162,7 +162,7 @@ def _play_pairs(cfg: HexConfig, board: int, jobs: list[tuple[Path, dict, dict]],
         won = tournament.play_match(_make_agent(cfg, board, a, cache_dir), _make_agent(cfg, board, b, cache_dir),
                                     *openings, rng)
         result = {"first_wins": int(won.sum()), "games": int(won.size)}
-        cache.write_json_file(path, result)
+        cache_files.write_json_file(path, result)
         out.append((path, result))
     if board <= cfg.solver_max_board:
         save_solver(board, cache_dir)
@@ -309,7 +309,7 @@ def _elo_stage(cfg: HexConfig, snaps: pd.DataFrame, pairs: list[Pair]) -> tuple[
     for n in cfg.board_sizes:
         board_pairs = [p for p in pairs if p.board == n]
         specs = board_pairs[0].specs
-        res = [cache.read_json_file(p.path) for p in board_pairs]
+        res = [cache_files.read_json_file(p.path) for p in board_pairs]
         first, second = np.array([p.first for p in board_pairs]), np.array([p.second for p in board_pairs])
         wins, games = np.array([r["first_wins"] for r in res]), np.array([r["games"] for r in res])
         elo = fit_elo(first, second, wins, games, len(specs), anchor=0, pseudocount=cfg.elo_pseudocount)

@@ -261,6 +261,23 @@ def _token_logprobs(model) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor
     return hf
 
 
+def _rl_rewards(kind: str, reward_model, task: Task, ro, scored_tokens: int, counters: dict):
+    """(reward per rollout, sequence advantages or None, per-step advantages or None) of one RL step:
+    the exact answer check with leave-one-out baselines, or the learned verifier's scores (the ORM's
+    per sequence, the PRM's per step), whose scoring compute is added to ``counters``."""
+    if kind == "exact":
+        reward = ro.frame["is_correct"].to_numpy(float)
+        return reward, rloo_advantages(reward, ro.groups), None
+    vmodel, vcodec, per_token = reward_model
+    scores, steps = score_rollouts(vmodel, vcodec, task, ro)
+    counters["verify_tokens"] += scored_tokens
+    counters["verify_flops"] += per_token * scored_tokens
+    reward = np.asarray(scores, dtype=float)
+    if kind == "prm":
+        return reward, None, process_advantages([np.asarray(s, dtype=float) for s in steps], ro.groups)
+    return reward, rloo_advantages(reward, ro.groups), None
+
+
 def _rl_segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, task: Task, state: RunState,
                 loaded: dict):
     from ttc.verifiers.labels import layout
@@ -286,21 +303,7 @@ def _rl_segment(spec: RunSpec, i: int, start, policy, opt_state, codec: Codec, t
                       temperature=cfg.temperature)
         f = ro.frame
         lay = layout(task, codec, list(f["prompt"]), list(f["text"]), list(f["finished"]))
-        step_adv, seq_adv = None, None
-        if cfg.reward == "exact":
-            reward = f["is_correct"].to_numpy(float)
-            seq_adv = rloo_advantages(reward, ro.groups)
-        else:
-            assert reward_model is not None  # checked above
-            vmodel, vcodec, per_token = reward_model
-            scores, steps = score_rollouts(vmodel, vcodec, task, ro)
-            c["verify_tokens"] += int(lay.lengths.sum())
-            c["verify_flops"] += per_token * int(lay.lengths.sum())
-            reward = np.asarray(scores, dtype=float)
-            if cfg.reward == "prm":
-                step_adv = process_advantages([np.asarray(s, dtype=float) for s in steps], ro.groups)
-            else:
-                seq_adv = rloo_advantages(reward, ro.groups)
+        reward, seq_adv, step_adv = _rl_rewards(cfg.reward, reward_model, task, ro, int(lay.lengths.sum()), c)
         ids, mask = torch.from_numpy(lay.input_ids), torch.from_numpy(lay.attention_mask)
         labels = torch.where(torch.from_numpy(lay.solution_mask), ids, torch.full_like(ids, -100))
         starts = lay.solution_mask.argmax(1)

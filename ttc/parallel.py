@@ -11,13 +11,18 @@ at ``scheduler`` (``tcp://host:8786``), or a ``LocalCluster`` of ``n_jobs`` one-
 processes started here when none is given. Workers must see the same cache directory (a shared
 filesystem); every cell is content-addressed and locked there, so the results equal a local run's.
 ``backend="ray"`` uses Ray's joblib backend (``ray.util.joblib``) the same way.
+
+Torch threads are the scheduler's decision, not the item functions': ``run_items(..., threads=k)``
+runs each item with ``k`` torch threads (``torch_threads``) and gives the process its own setting
+back after it, in a worker or here.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from joblib import Parallel, delayed, parallel_config
@@ -25,10 +30,27 @@ from joblib import Parallel, delayed, parallel_config
 from ttc.progress import progress_bar
 
 
-def _timed(fn: Callable[[Any, Any], Any], cfg: Any, item: Any) -> tuple[Any, tuple[float, float, int]]:
-    """fn(cfg, item) with its wall-clock interval and process id."""
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch threads (None: leave them), then restore the process's setting."""
+    if not n:
+        yield
+        return
+    import torch  # here: the parallel helper itself needs no torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _timed(fn: Callable[[Any, Any], Any], cfg: Any, item: Any,
+           threads: int | None = None) -> tuple[Any, tuple[float, float, int]]:
+    """fn(cfg, item) with ``threads`` torch threads, its wall-clock interval and process id."""
     start = time.time()
-    out = fn(cfg, item)
+    with torch_threads(threads):
+        out = fn(cfg, item)
     return out, (start, time.time(), os.getpid())
 
 
@@ -83,20 +105,22 @@ def _distributed(backend: str, scheduler: str, n_jobs: int) -> Any:
 
 def run_items(fn: Callable[[Any, Any], Any], cfg: Any, items: list, desc: str, *, n_jobs: int,
               backend: str = "loky", progress: bool = True, cached: Callable[[Any], bool] | None = None,
-              timeline: list[dict] | None = None, label: Callable[[Any], str] = str, scheduler: str = "") -> list:
-    """``[fn(cfg, item) for item in items]`` on ``n_jobs`` workers (1: here; -1: all cores). Timeline
-    rows: stage (``desc``), item (``label(item)``), start, end (epoch seconds) and pid."""
+              timeline: list[dict] | None = None, label: Callable[[Any], str] = str, scheduler: str = "",
+              threads: int | None = None) -> list:
+    """``[fn(cfg, item) for item in items]`` on ``n_jobs`` workers (1: here; -1: all cores), each item
+    with ``threads`` torch threads (None: the process's own). Timeline rows: stage (``desc``), item
+    (``label(item)``), start, end (epoch seconds) and pid."""
     misses = len(items) if cached is None else sum(not cached(it) for it in items)
     if n_jobs == 1 or misses <= 1:
-        done: Any = (_timed(fn, cfg, it) for it in items)
+        done: Any = (_timed(fn, cfg, it, threads) for it in items)
         bar = progress_bar(done, total=len(items), desc=desc, disable=not progress)
     elif backend in DISTRIBUTED:
         with _distributed(backend, scheduler, n_jobs):
-            done = Parallel(n_jobs=-1, return_as="list")(delayed(_timed)(fn, cfg, it) for it in items)
+            done = Parallel(n_jobs=-1, return_as="list")(delayed(_timed)(fn, cfg, it, threads) for it in items)
         bar = progress_bar(done, total=len(items), desc=f"{desc} ({backend})", disable=not progress)
     else:
         done = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
-            delayed(_timed)(fn, cfg, it) for it in items)
+            delayed(_timed)(fn, cfg, it, threads) for it in items)
         bar = progress_bar(done, total=len(items), desc=f"{desc} ({n_jobs} workers)", disable=not progress)
     results = []
     for item, (out, (start, end, pid)) in zip(items, bar):

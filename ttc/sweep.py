@@ -17,7 +17,6 @@ from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
@@ -35,7 +34,6 @@ from ttc.sweep_stage import (
     largest_final,
     read_pool,
     run_stage,
-    stage_threads,
     task_of,
 )
 from ttc.sweep_verifiers import train_verifiers, verifier_gain, with_verifier_scores
@@ -43,14 +41,12 @@ from ttc.tasks.base import Task
 
 
 def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
-    torch.set_num_threads(stage_threads(cfg, cfg.run.train_jobs))
     spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
     return ensure_generator(Cache(cfg.run.cache_dir), task_of(cfg), spec, progress=cfg.run.progress)
 
 
 def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
     """The pools stage's worker: sample (or read) one cell's pool with n_jobs' thread share."""
-    torch.set_num_threads(stage_threads(cfg))
     return read_pool(cfg, cell)
 
 
@@ -77,7 +73,6 @@ def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str
 
 def _train_family(cfg: SweepConfig, sizes: list[str], timeline: list | None) -> dict[str, list[Checkpoint]]:
     names = sorted(sizes, key=lambda n: -train_cost(cfg, n))  # longest first
-    torch.set_num_threads(stage_threads(cfg, cfg.run.train_jobs))
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
 
     def cached(name: str) -> bool:
@@ -178,7 +173,6 @@ def _curves_one(cfg: SweepConfig, item) -> tuple[pd.DataFrame, dict, pd.DataFram
     """One pool cell: verifier scores (cached), curves (cached), pool statistics, and the verifier gain
     table for the judged generator's final and ood pools."""
     cell, verifiers, judged = item
-    torch.set_num_threads(stage_threads(cfg, cfg.run.eval_jobs))
     task, cache = task_of(cfg), Cache(cfg.run.cache_dir)
     key = _curves_key(cfg, cell, verifiers)
     wants_gain = bool(verifiers) and judged and cell.role in ("final", "ood")

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import norm
 
 from ttc.cache import Cache, content_key
@@ -123,10 +122,8 @@ def run_cell(cfg: SweepConfig, task, cell: SearchCell, tokens_per_sample: float)
 def search_one(cfg: SweepConfig, item) -> pd.DataFrame:
     """The stage's worker: a cell's rows, searched on a cache miss with this worker's thread share."""
     from ttc.sweep_stage import read_pool as _read_pool
-    from ttc.sweep_stage import stage_threads as _threads
     from ttc.sweep_stage import task_of as _task
     cell, pool_cell = item
-    torch.set_num_threads(_threads(cfg, cfg.run.eval_jobs))
     task, cache = _task(cfg), Cache(cfg.run.cache_dir)
     key = cell_key(cfg, task, cell, pool_cell.spec)
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pandas as pd
-import torch
 
 from ttc.cache import Cache
 from ttc.generators import Checkpoint
 from ttc.pools import PoolSpec
 from ttc.sweep_config import SweepConfig
-from ttc.sweep_stage import PoolCell, run_stage, stage_threads, task_of
+from ttc.sweep_stage import PoolCell, run_stage, task_of
 
 ROLE = "self_improve"
 
@@ -27,7 +26,6 @@ def _verifiers_of(verifiers: dict, generator: str) -> dict:
 def _run_one(cfg: SweepConfig, item) -> tuple[list[dict], Checkpoint]:
     from ttc.self_improve.runs import run
     spec, base, verifiers = item
-    torch.set_num_threads(stage_threads(cfg, cfg.run.eval_jobs))
     history, path = run(Cache(cfg.run.cache_dir), base.path, base.key, task_of(cfg), spec, verifiers=verifiers,
                         progress=cfg.run.progress)
     last = history[-1]

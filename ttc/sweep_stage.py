@@ -64,7 +64,7 @@ def stage_threads(cfg: SweepConfig, n_jobs: int | None = None) -> int:
 
 
 def read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
-    """One cell's pool, sampled on a cache miss with the caller's torch threads (stage workers set them)."""
+    """One cell's pool, sampled on a cache miss with the caller's torch threads (``run_stage`` sets them)."""
     return checkpoint_pool(Cache(cfg.run.cache_dir), cell.checkpoint, task_of(cfg), cell.spec,
                            progress=cfg.run.progress, device=cfg.run.device, dtype=cfg.generators.dtype,
                            engine=cfg.generators.engine if cfg.generators.external(cell.checkpoint.generator) else "ttc")
@@ -89,10 +89,12 @@ def item_label(item) -> str:
 
 def run_stage(cfg: SweepConfig, fn, items: list, desc: str, n_jobs: int | None = None, cached=None,
               timeline: list | None = None) -> list:
-    """``ttc.parallel.run_items`` with the run config's workers, backend and progress setting."""
-    return run_items(fn, cfg, items, desc, n_jobs=cfg.run.n_jobs if n_jobs is None else n_jobs,
-                     backend=cfg.run.backend, progress=cfg.run.progress, cached=cached, timeline=timeline,
-                     label=item_label, scheduler=cfg.run.scheduler)
+    """``ttc.parallel.run_items`` with the run config's workers, backend and progress setting; each item
+    runs with ``stage_threads`` torch threads for those workers (the one place a stage's threads are set)."""
+    n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
+    return run_items(fn, cfg, items, desc, n_jobs=n_jobs, backend=cfg.run.backend, progress=cfg.run.progress,
+                     cached=cached, timeline=timeline, label=item_label, scheduler=cfg.run.scheduler,
+                     threads=stage_threads(cfg, n_jobs))
 
 
 def largest_final(generators: dict[str, list[Checkpoint]]) -> Checkpoint:

@@ -9,7 +9,6 @@ generator when ``verifiers.data_problems`` is set.
 from __future__ import annotations
 
 import pandas as pd
-import torch
 
 from ttc.cache import Cache, content_key
 from ttc.config import to_dict
@@ -17,7 +16,7 @@ from ttc.evaluate import curves
 from ttc.pools import pool_key
 from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
-from ttc.sweep_stage import CURVES_VERSION, PoolCell, read_pool, run_stage, stage_threads, task_of
+from ttc.sweep_stage import CURVES_VERSION, PoolCell, read_pool, run_stage, task_of
 from ttc.sweep_verifiers import ensure_stage_verifier, with_verifier_scores
 
 
@@ -25,7 +24,6 @@ def _data_point_one(cfg: SweepConfig, item) -> pd.DataFrame:
     """One point of the verifier-data sweep: train the verifier, score the judged pool, estimate (cached)."""
     from ttc.verifiers import data_point
     generators, cell, kind, n_problems, k, ns = item
-    torch.set_num_threads(stage_threads(cfg, cfg.run.eval_jobs))
     rec = ensure_stage_verifier(cfg, generators, cell.checkpoint, data_point(cfg.verifiers.spec(kind), n_problems, k))
     task, cache = task_of(cfg), Cache(cfg.run.cache_dir)
     key = content_key("data-sweep", CURVES_VERSION, rec.key, pool_key(cell.checkpoint.key, task, cell.spec),

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import norm
 
 from ttc.cache import Cache, content_key
 from ttc.generators import Checkpoint
 from ttc.pools import pool_key
 from ttc.sweep_config import SweepConfig
-from ttc.sweep_stage import PoolCell, judged_finals, run_stage, stage_threads, task_of
+from ttc.sweep_stage import PoolCell, judged_finals, run_stage, task_of
 
 
 def ensure_stage_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], judged: Checkpoint, spec):
@@ -26,14 +25,12 @@ def ensure_stage_verifier(cfg: SweepConfig, generators: dict[str, list[Checkpoin
 
 def _verifier_one(cfg: SweepConfig, item):
     generators, judged, spec = item
-    torch.set_num_threads(stage_threads(cfg, cfg.run.eval_jobs))
     return ensure_stage_verifier(cfg, generators, judged, spec)
 
 
 def _verifier_pool_one(cfg: SweepConfig, item) -> None:
     from ttc.verifiers import verifier_pool
     judged, specs = item
-    torch.set_num_threads(stage_threads(cfg))
     for spec in specs:  # a pool two specs share is sampled once and then read from the cache
         verifier_pool(Cache(cfg.run.cache_dir), task_of(cfg), judged, spec, progress=cfg.run.progress)
 

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from ttc import cache, cache_files
-from ttc.parallel import run_items
+from ttc.parallel import run_items, torch_threads
 
 from . import selfplay, tournament
 from .config import HexConfig
@@ -96,7 +95,6 @@ def _snapshot_ok(run_dir: Path, k: int) -> bool:
 
 def _train_run(cfg: HexConfig, board: int, width: int, run_dir: Path) -> list[dict]:
     """Train one network, writing a snapshot at each grid point it reaches; returns their records."""
-    torch.set_num_threads(1)
     shape = NetShape(board, width, cfg.net_depth)
     settings = cfg.train_settings(board)
     reachable = _reachable(cfg, board, width)
@@ -153,7 +151,6 @@ def _make_agent(cfg: HexConfig, board: int, spec: dict, cache_dir: str):
 
 def _play_pairs(cfg: HexConfig, board: int, jobs: list[tuple[Path, dict, dict]], cache_dir: str) -> list:
     """Play a batch of pairs, writing each pair's result as soon as it is known."""
-    torch.set_num_threads(1)
     openings = tournament.match_openings(board, cfg.eval_games_per_pair, cfg.eval_opening_stones,
                                          cfg.seed + board)
     out = []
@@ -200,17 +197,13 @@ def run_hex(config: HexConfig, *, cache_dir: Path, progress: bool = True) -> Hex
     """Train every (board, width) run, play the tournaments, fit each agent's Elo. The entry scripts fit
     the trade-off (analysis/hex_fits.py), write the tables (experiments/hex.py) and draw the figures
     (analysis/hex_figures.py)."""
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads(1):  # one torch thread per process, workers included (run_items(threads=1)); the caller's back after
         return _run(config, Path(cache_dir), progress)
-    finally:
-        torch.set_num_threads(threads)  # one thread per process while running; the caller's back after
 
 
 def _run(config: HexConfig, cache_dir: Path, progress: bool) -> HexRun:
     cfg, root = config, cache_dir / "hex"
     start = time.time()
-    torch.set_num_threads(1)
     for n in cfg.board_sizes:  # solvers first, in this process: workers then read them from disk
         if n <= cfg.solver_max_board:
             load_solver(n, str(cache_dir))
@@ -234,7 +227,7 @@ def _train_stage(cfg: HexConfig, root: Path, progress: bool) -> pd.DataFrame:
 
     runs = sorted(((n, w) for n in cfg.board_sizes for w in cfg.net_widths), key=evals, reverse=True)
     items = [(n, w, root / "train" / run_key(cfg, n, w)) for n, w in runs]
-    done = run_items(_train_item, cfg, items, "hex train", n_jobs=cfg.n_jobs, progress=progress,
+    done = run_items(_train_item, cfg, items, "hex train", n_jobs=cfg.n_jobs, progress=progress, threads=1,
                      cached=lambda it: _run_done(cfg, *it), label=lambda it: f"{it[0]}x{it[0]}/w{it[1]}")
     snaps = pd.DataFrame([r for recs in done for r in recs])
     snaps["run"] = [run_key(cfg, n, w) for n, w in zip(snaps["board"], snaps["width"])]
@@ -298,7 +291,7 @@ def _play_stage(cfg: HexConfig, pairs: list[Pair], cache_dir: Path, progress: bo
         jobs.sort(key=lambda job: -(job[1]["nodes"] + job[2]["nodes"]))
         n_chunks = max(1, min(len(jobs), 8 * cfg.n_jobs))
         items += [(n, jobs[c::n_chunks], str(cache_dir)) for c in range(n_chunks)]
-    run_items(_play_item, cfg, items, "hex games", n_jobs=cfg.n_jobs, progress=progress,
+    run_items(_play_item, cfg, items, "hex games", n_jobs=cfg.n_jobs, progress=progress, threads=1,
               label=lambda it: f"{it[0]}x{it[0]}/{len(it[1])} pairs")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
+from ttc.cache import atomic_write_bytes
 from ttc.selection import REGISTRY
 
 ANALYSIS_DIR = Path(__file__).resolve().parent
@@ -98,9 +99,7 @@ class FigureCache:
             return None
         out_dir.mkdir(parents=True, exist_ok=True)
         for f in files:  # each copy lands under a temporary name first, then replaces the old file
-            tmp = out_dir / f".{f.name}.tmp"
-            shutil.copyfile(f, tmp)
-            os.replace(tmp, out_dir / f.name)
+            atomic_write_bytes(out_dir / f.name, f.read_bytes())
         return {"files": list(manifest["files"]), "numbers": manifest.get("numbers", {})}
 
     def read_numbers(self, key: str) -> dict | None:

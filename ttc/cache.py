@@ -168,10 +168,7 @@ class Cache:
     def write_json(self, kind: str, key: str, obj: Any) -> Path:
         """A JSON entry ``<kind>/<key>.json``, sealed and renamed into place."""
         path = self.path(kind, key, ".json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(obj, indent=1))
-        _publish_sealed(tmp, path)
+        atomic_write_bytes(path, json.dumps(obj, indent=1).encode(), sealed=True)
         return path
 
     def read_json(self, kind: str, key: str) -> Any:
@@ -291,11 +288,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def write_sealed_bytes(path: Path, data: bytes) -> None:
-    """A sealed single file outside the keyed layout (the Hex cache's): ``atomic_write_bytes(sealed=True)``."""
-    atomic_write_bytes(path, data, sealed=True)
-
-
 def intact(*paths: Path) -> bool:
     """True iff every file exists and its checksum holds; each damaged file (or sidecar) is removed, so
     the caller rebuilds it. A file from before the checksums is sealed on first check."""
@@ -330,29 +322,30 @@ def remove_stale_temporaries(root: Path, *, older_than_s: float = STALE_AFTER_S,
     root = Path(root)
     if not root.is_dir():
         return 0
-    now = time.time()
+    entries = (p for p in (root.rglob(f"{prefix}*") if recursive else root.glob(f"{prefix}*"))
+               if p.name.endswith(suffixes))
+    cutoff = time.time() - older_than_s
     removed = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        if not recursive and Path(dirpath) != root:
-            break
-        for name in list(dirnames) + filenames:
-            if not (name.startswith(prefix) and name.endswith(suffixes)):
+    for path in sorted(entries, key=lambda p: len(p.parts)):  # outer first: an orphan folder goes whole
+        try:
+            if _last_written(path) >= cutoff:
                 continue
-            path = Path(dirpath) / name
-            try:
-                stamps = [path.lstat().st_mtime] + [q.lstat().st_mtime for q in path.rglob("*")] if path.is_dir() \
-                    else [path.lstat().st_mtime]
-                if now - max(stamps) < older_than_s:
-                    continue
-                if path.is_dir():
-                    shutil.rmtree(path)
-                    dirnames.remove(name)
-                else:
-                    path.unlink()
-                removed += 1
-            except OSError:  # gone meanwhile, or not ours to remove: leave it
-                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed += 1
+        except OSError:  # gone meanwhile (inside an orphan folder removed above), or not ours to remove
+            continue
     return removed
+
+
+def _last_written(path: Path) -> float:
+    """The latest modification time of ``path`` and, for a folder, of everything in it."""
+    stamps = [path.lstat().st_mtime]
+    if path.is_dir() and not path.is_symlink():
+        stamps += [q.lstat().st_mtime for q in path.rglob("*")]
+    return max(stamps)
 
 
 def discard_file(path: Path) -> None:

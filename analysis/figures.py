@@ -20,7 +20,6 @@ import pandas as pd  # noqa: E402
 
 from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure  # noqa: E402
 from analysis.headline import (  # noqa: E402
-    TRADEOFF_TARGETS,
     NoData,
     best_of_n_rows,
     compute_frontier,
@@ -33,6 +32,7 @@ from analysis.headline import (  # noqa: E402
     need,
     tradeoff_fit,
 )
+from analysis.tradeoff import TARGETS, bootstrap_tradeoff, crossings  # noqa: E402
 from ttc.selection import rule_label  # noqa: E402
 
 STYLE = {"figure.figsize": (6.4, 4.2), "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
@@ -111,28 +111,39 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
     return fig, data
 
 
-def fig_train_test_tradeoff(curves: pd.DataFrame, rule: str = "any", targets=TRADEOFF_TARGETS):
-    """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff."""
+def fig_train_test_tradeoff(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None, rule: str = "any",
+                            targets=TARGETS):
+    """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff:
+    one colour per accuracy target (0.01 apart), the shared-slope fit dotted, the bootstrap CI (over
+    problems, with per-problem values) in the title."""
     pts, fit = tradeoff_fit(curves, rule, targets)
+    boot = None
+    if per_problem is not None and fit["slope"] is not None:
+        known = np.isfinite(curves["train_flops"].to_numpy(float))
+        boot = bootstrap_tradeoff(curves[known], per_problem, targets, rule=rule)
+    colours = matplotlib.colormaps["viridis"]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
         for t, g in pts.groupby("target_accuracy"):
-            line = ax.plot(g["train_flops"], g["test_flops_per_problem"], marker="o", ms=4,
-                           label=f"accuracy ≥ {t:.0%}")[0]
+            colour = colours(float(t))
+            ax.plot(g["train_flops"], g["test_flops_per_problem"], marker="o", ms=3, lw=0.8, color=colour)
             if fit["slope"] is not None and float(t) in fit["intercepts"]:
                 x = np.log10(g["train_flops"].to_numpy(float))
-                ax.plot(10 ** x, 10 ** (fit["slope"] * x + fit["intercepts"][float(t)]), ls=":",
-                        color=line.get_color())
+                ax.plot(10 ** x, 10 ** (fit["slope"] * x + fit["intercepts"][float(t)]), ls=":", lw=0.8, color=colour)
+        bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=matplotlib.colors.Normalize(0, 1), cmap=colours), ax=ax)
+        bar.set_label("accuracy target (fraction of test problems)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("training compute (FLOPs, 6·P·tokens)")
         ax.set_ylabel("test compute per problem (FLOPs, 2·P·tokens, + verifier)")
         k = fit["test_compute_saved_per_10x_train"]
         r2 = "n/a" if fit["r2"] is None else f"{fit['r2']:.3f}"
+        ci = (f" [{boot['test_compute_saved_ci'][0]:.3g}, {boot['test_compute_saved_ci'][1]:.3g}]"
+              if boot and boot["test_compute_saved_ci"] else "")
+        n_cross = len(crossings(pts))
         ax.set_title(f"Train vs test compute ({'best rule' if rule == 'any' else _label(rule)}): 10× train "
-                     f"saves {k:.3g}× test\n(fit on {fit['n_points']} frontier points, R² {r2})"
-                     if k else "Train vs test compute")
-        ax.legend()
+                     f"saves {k:.3g}×{ci} test\n({fit['n_points']} frontier points in {n_cross} crossings, "
+                     f"R² {r2})" if k else "Train vs test compute", fontsize=9)
         fig.tight_layout()
     return fig, pts
 
@@ -293,6 +304,7 @@ def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFra
     out_dir.mkdir(parents=True, exist_ok=True)
     makers = dict(FIGURES)
     makers["model_size"] = lambda c: fig_model_size(c, per_problem)
+    makers["train_test_tradeoff"] = lambda c: fig_train_test_tradeoff(c, per_problem)
     if verifier_data is not None and len(verifier_data):
         makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
     if self_improve is not None and len(self_improve):

@@ -20,7 +20,7 @@ from scipy.optimize import curve_fit
 
 from analysis.figure_cache import FigureCache, figure_key
 from analysis.model_size import size_multipliers
-from analysis.tradeoff import fit_tradeoff, frontier_points
+from analysis.tradeoff import TARGETS, bootstrap_tradeoff, crossings, fit_tradeoff, frontier_points
 
 
 class NoData(Exception):
@@ -119,10 +119,7 @@ def size_multiplier(curves: pd.DataFrame, per_problem: pd.DataFrame | None = Non
 
 
 # --- Jones's train/test trade-off on the LM family ---------------------------------------------
-TRADEOFF_TARGETS = (0.02,) + tuple(round(0.05 * k, 2) for k in range(1, 19))  # accuracy levels
-
-
-def tradeoff_fit(curves: pd.DataFrame, rule: str = "any", targets=TRADEOFF_TARGETS) -> tuple[pd.DataFrame, dict]:
+def tradeoff_fit(curves: pd.DataFrame, rule: str = "any", targets=TARGETS) -> tuple[pd.DataFrame, dict]:
     """(iso-accuracy frontier points, the fit of log test FLOPs on log train FLOPs: analysis.tradeoff)."""
     known = np.isfinite(curves["train_flops"].to_numpy(float))  # external checkpoints: unknown unless given
     need(known.any(), "no checkpoint with known training FLOPs (set generators.train_flops for external ones)")
@@ -145,9 +142,23 @@ def rounded_fit(fit: dict) -> dict:
     return out
 
 
-def train_test_tradeoff(curves: pd.DataFrame, rule: str = "any") -> dict:
-    _, fit = tradeoff_fit(curves, rule)
-    return {"train_test_tradeoff": {"rule": rule, **rounded_fit(fit)}}
+def train_test_tradeoff(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None, rule: str = "any",
+                        confidence: float = 0.95) -> dict:
+    """The fit (analysis.tradeoff.fit_tradeoff), its crossings, and with per-problem values the CI that
+    counts: the bootstrap over problems (bootstrap_slope_ci, bootstrap_saved_ci)."""
+    pts, fit = tradeoff_fit(curves, rule)
+    out = {"rule": rule, **rounded_fit(fit), "crossings": crossings(pts)}
+    out["n_crossings"] = len(out["crossings"])
+    boot = {"reason": "no per-problem values"}
+    if per_problem is not None and fit["slope"] is not None:
+        known = np.isfinite(curves["train_flops"].to_numpy(float))
+        boot = bootstrap_tradeoff(curves[known], per_problem, rule=rule, confidence=confidence)
+    ci, saved = boot.get("slope_ci"), boot.get("test_compute_saved_ci")
+    out.update(bootstrap_slope_ci=[round(v, 3) for v in ci] if ci else None,
+               bootstrap_saved_ci=[round(v, 2) for v in saved] if saved else None,
+               bootstrap_share_defined=boot.get("share_defined"), bootstrap_n=boot.get("n_boot"),
+               bootstrap_reason=boot.get("reason"))
+    return {"train_test_tradeoff": out}
 
 
 # --- coverage law, compute frontier, verifier data -------------------------------------------
@@ -247,7 +258,7 @@ def headline_numbers(curves: pd.DataFrame, *, per_problem: pd.DataFrame | None =
         "test_accuracy": lambda: accuracy_at_largest_n(curves, "test"),
         "ood_accuracy": lambda: accuracy_at_largest_n(curves, "ood"),
         "size_multiplier": lambda: size_multiplier(curves, per_problem),
-        "train_test_tradeoff": lambda: train_test_tradeoff(curves),
+        "train_test_tradeoff": lambda: train_test_tradeoff(curves, per_problem, confidence=confidence),
         "coverage_fit": lambda: coverage_fits(curves),
         "frontier_points": lambda: frontier_point_count(curves),
         "verifier_data_best": lambda: verifier_data_best(verifier_data),

@@ -147,17 +147,8 @@ def render_markdown(summary: dict) -> str:
                          f"{bound}{r['multiplier']:.2f}× [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] | {r['kind']} |")
     tt = summary.get("train_test_tradeoff", {})
     if tt.get("slope") is not None:
-        ci = tt.get("slope_ci") or [None, None]
-        saved_ci = tt.get("test_compute_saved_ci") or [None, None]
         hex_k = summary.get("hex", {}).get("hex_test_compute_saved_per_10x_train")
-        lines += ["", "## Train vs test compute (Jones's 15× per 10×)", "",
-                  f"- rule `{tt['rule']}`: slope {tt['slope']} [{ci[0]}, {ci[1]}] of log10 test vs log10 train compute "
-                  f"(shared across {tt.get('n_targets')} accuracy targets), R² {tt['r2']}, {tt['n_points']} frontier "
-                  f"points → 10× train compute saves **{tt['test_compute_saved_per_10x_train']}×** test compute "
-                  f"[{saved_ci[0]}, {saved_ci[1]}]" + (f"; Hex: {hex_k:.3g}×." if hex_k else ".")]
-        if tt["n_points"] < 8:
-            lines.append(f"- caution: only {tt['n_points']} frontier points support this fit (generators that jump "
-                         "from chance to competence between checkpoints make the trade-off a step, not a slope).")
+        lines += ["", "## Train vs test compute (Jones's 15× per 10×)", ""] + tradeoff_lines(tt, hex_k)
     lines += search_lines(summary.get("search") or {})
     lines += self_improve_lines(summary.get("self_improve") or {})
     lines += self_improve_search_lines(summary.get("self_improve_search") or {})
@@ -175,6 +166,32 @@ def render_markdown(summary: dict) -> str:
         lines += ["", "## Figures not drawn (this run lacks their data)", ""]
         lines += [f"- {name}: {why}" for name, why in summary["figures_not_drawn"].items()]
     return "\n".join(lines) + "\n"
+
+
+def tradeoff_lines(tt: dict, hex_k: float | None) -> list[str]:
+    """The LM trade-off's fit, its two CIs and the crossings it rests on (analysis.tradeoff)."""
+    ci, boot, saved = tt.get("slope_ci") or [None, None], tt.get("bootstrap_slope_ci"), tt.get("bootstrap_saved_ci")
+    lines = [f"- rule `{tt['rule']}`: slope {tt['slope']} of log10 test vs log10 train compute, shared across "
+             f"{tt.get('n_targets')} accuracy targets 0.01 apart; R² {tt['r2']} (within targets "
+             f"{tt.get('r2_within')}); {tt['n_points']} frontier points in {tt.get('n_crossings')} crossings → "
+             f"10× train compute saves **{tt['test_compute_saved_per_10x_train']}×** test compute"
+             + (f"; Hex: {hex_k:.3g}×." if hex_k else ".")]
+    if boot:
+        lines.append(f"- 95% CIs of the slope: bootstrap over test problems ({tt.get('bootstrap_n')} replicates, the "
+                     f"frontier refound in each) [{boot[0]}, {boot[1]}] → saves [{saved[0]}, {saved[1]}]×; t-based "
+                     f"[{ci[0]}, {ci[1]}] (it counts neighbouring targets, which share checkpoints, as independent "
+                     "points). Neither covers exactly: docs/model_size.md.")
+    elif tt.get("bootstrap_reason"):
+        lines.append(f"- t-based CI of the slope [{ci[0]}, {ci[1]}]; no bootstrap CI: {tt['bootstrap_reason']}.")
+    crossing = tt.get("crossings") or []
+    if crossing:
+        lines.append("- crossings (checkpoints on the frontier at the same targets; each is one piece of evidence): "
+                     + "; ".join(f"{' vs '.join(c['checkpoints'])} at {c['targets'][0]:.0%}–{c['targets'][1]:.0%}"
+                                 for c in crossing) + ".")
+    if len(crossing) < 4:
+        lines.append(f"- caution: only {len(crossing)} crossings support this fit (generators that jump from chance "
+                     "to competence between checkpoints make the trade-off a step, not a slope).")
+    return lines
 
 
 def search_lines(s: dict) -> list[str]:

@@ -104,3 +104,77 @@ def test_too_few_points_gives_no_slope_with_a_reason():
     same_train = pts.assign(train_flops=1e17)
     assert "does not vary" in fit_tradeoff(same_train)["reason"]
     assert fit_tradeoff(pts.iloc[:0])["slope"] is None
+
+
+# --- the bootstrap over problems and the crossings -------------------------------------------------
+def family(p_of, n_problems, seed=0):
+    """A two-size family (a: 100 P, b: 400 P) with two checkpoints each, at N = 1, 2, 4, 8, and its
+    per-problem values: problem i is solved by a (checkpoint, N) when u_i < its true accuracy p_of(gen,
+    checkpoint, N), so a hard problem is hard for all (paired, as in a real sweep)."""
+    u = np.random.default_rng(seed).uniform(size=n_problems)
+    rows, values = [], []
+    for gen, params in (("a", 100), ("b", 400)):
+        for tokens in (1000, 2000):
+            for n in (1, 2, 4, 8):
+                v = (u < p_of(gen, tokens, n)).astype(float)
+                rows.append({"generator": gen, "checkpoint_tokens": tokens, "params": params,
+                             "train_flops": 6.0 * params * tokens, "split": "test",
+                             "role": "final" if tokens == 2000 else "checkpoint", "rule": "majority", "n": n,
+                             "accuracy": v.mean(), "gen_flops_per_problem": 2.0 * params * 10 * n})
+                values.append(pd.DataFrame({"generator": gen, "checkpoint_tokens": tokens, "split": "test",
+                                            "role": rows[-1]["role"], "rule": "majority", "n": n,
+                                            "problem_id": np.arange(n_problems), "value": v}))
+    return pd.DataFrame(rows), pd.concat(values, ignore_index=True)
+
+
+def true_accuracy(gen, tokens, n):
+    """Accuracy rises by 0.1 per doubling of N and with training; b is 0.15 better than a."""
+    return 0.2 + 0.1 * np.log2(n) + 0.1 * (tokens == 2000) + 0.15 * (gen == "b")
+
+
+def test_bootstrap_contains_the_estimate_and_shrinks_with_more_problems():
+    from analysis.tradeoff import bootstrap_tradeoff
+    widths = []
+    for n_problems in (200, 3200):
+        curves, per_problem = family(true_accuracy, n_problems, seed=1)
+        fit = fit_tradeoff(frontier_points(curves))
+        boot = bootstrap_tradeoff(curves, per_problem, n_boot=300, seed=0)
+        low, high = boot["slope_ci"]
+        assert boot["reason"] is None and boot["share_defined"] > 0.9
+        assert low <= fit["slope"] <= high and low < boot["slope_median"] < high
+        assert boot["test_compute_saved_ci"] == pytest.approx([10 ** -high, 10 ** -low])
+        widths.append(high - low)
+    assert widths[1] < 0.5 * widths[0]  # ~1/sqrt(16) of it, for a smooth statistic
+    again = bootstrap_tradeoff(*family(true_accuracy, 200, seed=1), n_boot=300, seed=0)
+    assert again["slope_ci"] == pytest.approx(bootstrap_tradeoff(*family(true_accuracy, 200, seed=1), n_boot=300,
+                                                                  seed=0)["slope_ci"])
+
+
+def test_bootstrap_of_problem_free_values_is_the_point_estimate():
+    """Every problem's value equal to the row's accuracy: each replicate reproduces the data exactly."""
+    from analysis.tradeoff import bootstrap_tradeoff
+    curves, per_problem = family(true_accuracy, 50)
+    per_problem["value"] = per_problem.groupby(["generator", "checkpoint_tokens", "n"])["value"].transform("mean")
+    slope = fit_tradeoff(frontier_points(curves))["slope"]
+    boot = bootstrap_tradeoff(curves, per_problem, n_boot=20)
+    assert boot["slope_ci"] == pytest.approx([slope, slope]) and boot["share_defined"] == 1.0
+
+
+def test_bootstrap_names_what_is_missing():
+    from analysis.tradeoff import bootstrap_tradeoff
+    curves, per_problem = family(true_accuracy, 50)
+    finals_only = per_problem[per_problem["role"] == "final"]
+    assert "missing for 8 of 16" in bootstrap_tradeoff(curves, finals_only, n_boot=5)["reason"]
+    shifted = per_problem.assign(value=per_problem["value"] * 0.5)
+    assert "do not average" in bootstrap_tradeoff(curves, shifted, n_boot=5)["reason"]
+    assert bootstrap_tradeoff(curves, shifted, n_boot=5)["slope_ci"] is None
+
+
+def test_crossings_group_consecutive_targets_with_the_same_checkpoints():
+    from analysis.tradeoff import crossings
+    pts = pd.DataFrame({"generator": ["a", "b", "a", "b", "b", "c", "c"],
+                        "checkpoint_tokens": [1, 1, 1, 1, 1, 1, 1],
+                        "train_flops": [1.0, 2.0, 1.0, 2.0, 2.0, 3.0, 3.0],
+                        "target_accuracy": [0.1, 0.1, 0.2, 0.2, 0.3, 0.3, 0.4]})
+    assert crossings(pts) == [{"checkpoints": ["a@1", "b@1"], "targets": [0.1, 0.2]},
+                              {"checkpoints": ["b@1", "c@1"], "targets": [0.3, 0.3]}]  # 0.4: one point

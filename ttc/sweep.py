@@ -277,7 +277,7 @@ def curves_stage(cfg: SweepConfig, cells: list[PoolCell], verifiers: dict, judge
                  timeline: list | None) -> tuple[list, list, list, list]:
     """Scores, curves and pool statistics of every cell (the judged ones first, largest first, so the
     workers finish together): (curves per cell, pool stats per cell, verifier gain tables, the final
-    cells' per-problem values)."""
+    and checkpoint cells' per-problem values)."""
     order = sorted(range(len(cells)), key=lambda i: (cells[i].checkpoint not in judged, -cells[i].checkpoint.params))
     cache = Cache(cfg.run.cache_dir)
 
@@ -294,7 +294,7 @@ def curves_stage(cfg: SweepConfig, cells: list[PoolCell], verifiers: dict, judge
         frames[i], stats[i] = frame, stat
         if gain is not None:
             gains.append(gain)
-        if cells[i].role == "final":  # what a bootstrap over problems of the model-size figure needs
+        if cells[i].role in ("final", "checkpoint"):  # the bootstraps over problems: model size, trade-off
             by_problem.append(values)
     return frames, stats, gains, by_problem
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 from experiments.publish import publish, staging  # noqa: E402
 from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
+from ttc.environment import environment  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
@@ -132,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             log["hex_stage_seconds"] = hex_run.stage_seconds
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
             summary["hex"] = hex_summary  # once, nested (results/hex/summary.json holds the same)
-        atomic_write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg)}, indent=1))
+        atomic_write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg),
+                                                                "environment": environment()}, indent=1))
         atomic_write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
         atomic_write_text(stage / "summary.md", render_markdown(summary))
         log["total_wall_seconds"] = round(time.time() - start, 1)

@@ -50,6 +50,7 @@ class Checkpoint:
     step: int
     loss: float
     final: bool  # the end of the training budget
+    branch: bool = False  # a decay branch of its own budget (train.checkpoint_decay), not the main run's state
 
 
 def training_view(task: Task) -> dict:
@@ -137,7 +138,7 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
         path = cache.write_dir("checkpoints", ckey, fill)
         records.append(Checkpoint(generator=spec.size.name, key=ckey, path=str(path), params=info.params,
                                   tokens=info.tokens, train_flops=info.train_flops, step=info.step,
-                                  loss=info.loss, final=False))
+                                  loss=info.loss, final=False, branch=info.branch))
 
     train_generator(model, task, Codec.of(tokenizer), spec.train, on_checkpoint=save, progress=progress,
                     desc=f"train {spec.size.name}")

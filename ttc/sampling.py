@@ -225,12 +225,7 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
     supported, else the model's own forward), "lean" or "hf". The model's device and dtype are used;
     the model is put in eval mode for the call and its training flag restored afterwards.
     """
-    if n_samples < 1 or max_new_tokens < 1 or max_batch < 1 or temperature < 0:
-        raise ValueError("need n_samples >= 1, max_new_tokens >= 1, max_batch >= 1, temperature >= 0")
-    if any(len(p) == 0 for p in prompts):
-        raise ValueError("every prompt needs at least one token")
-    if engine not in ("auto", "lean", "hf"):
-        raise ValueError(f"engine must be 'auto', 'lean' or 'hf', not {engine!r}")
+    _check_sample_args(prompts, n_samples, temperature, max_new_tokens, max_batch, engine)
     use_lean = engine == "lean" or (engine == "auto" and is_supported(model))
     runner = _LeanEngine(model) if use_lean else _HFEngine(model)
     stops = _stop_table(model, eos_token_id, stop_token_ids, runner.device)
@@ -272,6 +267,17 @@ def sample(model, prompts: Sequence[Sequence[int]], *, n_samples: int, temperatu
         tokens=drawn.tokens, finished=drawn.finished, logprob=drawn.logprob, gen_tokens=drawn.n_gen,
         prompt_tokens_processed=int(sum(len(p) for p in prompts)),
     )
+
+
+def _check_sample_args(prompts: Sequence[Sequence[int]], n_samples: int, temperature: float, max_new_tokens: int,
+                       max_batch: int, engine: str) -> None:
+    """sample's arguments, each bad one a ValueError naming it."""
+    if n_samples < 1 or max_new_tokens < 1 or max_batch < 1 or temperature < 0:
+        raise ValueError("need n_samples >= 1, max_new_tokens >= 1, max_batch >= 1, temperature >= 0")
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("every prompt needs at least one token")
+    if engine not in ("auto", "lean", "hf"):
+        raise ValueError(f"engine must be 'auto', 'lean' or 'hf', not {engine!r}")
 
 
 def _stop_table(model, eos_token_id: int, stop_token_ids: Sequence[int], device) -> Tensor:

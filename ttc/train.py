@@ -9,9 +9,10 @@ training compute and handed to a callback (the caller decides where they are wri
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -40,6 +41,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     n_checkpoints: int = 5  # geometric: tokens/r**(n-1), ..., tokens/r, tokens
     checkpoint_ratio: float = 2.0  # r, the factor of training compute between checkpoints
+    # "wsd" only: each intermediate checkpoint is a WSD run of its own budget, branched from the stable
+    # phase at (1 - decay_frac) of that budget and decayed to it (Hägele et al. 2024), instead of the
+    # main run's state at peak learning rate; costs decay_frac of every intermediate budget
+    checkpoint_decay: bool = False
     seed: int = 0
 
     def validate(self) -> None:
@@ -56,6 +61,9 @@ class TrainConfig:
             raise ValueError(f"train.decay_frac={self.decay_frac} must be in (0, 1]")
         if self.checkpoint_ratio <= 1:
             raise ValueError(f"train.checkpoint_ratio={self.checkpoint_ratio} must be > 1")
+        if self.checkpoint_decay and self.schedule != "wsd":
+            raise ValueError("train.checkpoint_decay needs train.schedule='wsd' (a cosine run has no stable phase "
+                             "to branch from)")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class CheckpointInfo:
     params: int  # P: non-embedding parameters (ttc.compute)
     train_flops: float  # 6·P·tokens
     loss: float  # mean solution-token loss over the last 20 steps (nats/token)
+    branch: bool = False  # a decay branch of its own budget (TrainConfig.checkpoint_decay)
 
 
 def lr_schedule(cfg: TrainConfig, total_steps: int) -> Callable[[float], float]:
@@ -74,14 +83,22 @@ def lr_schedule(cfg: TrainConfig, total_steps: int) -> Callable[[float], float]:
     if peak is None:
         raise ValueError("train.lr is unset; resolve it from the model shape (GeneratorSpec) first")
 
+    start = decay_start(cfg, total_steps)
+
     def lr_at(step: float) -> float:
         if step < cfg.warmup_steps:
             return peak * (step + 1) / cfg.warmup_steps
-        start = cfg.warmup_steps if cfg.schedule == "cosine" else max(
-            cfg.warmup_steps, round(total_steps * (1 - cfg.decay_frac)))
         frac = min(1.0, max(0.0, (step - start) / max(1, total_steps - start)))
         return peak * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * frac)))
     return lr_at
+
+
+def decay_start(cfg: TrainConfig, total_steps: int) -> int:
+    """The step at which the learning rate starts to decay: the end of warmup ("cosine"), or of the
+    stable phase ("wsd")."""
+    if cfg.schedule == "cosine":
+        return cfg.warmup_steps
+    return max(cfg.warmup_steps, round(total_steps * (1 - cfg.decay_frac)))
 
 
 def checkpoint_schedule(total_tokens: int, n: int, ratio: float = 2.0) -> list[int]:
@@ -134,57 +151,96 @@ def train_generator(model: torch.nn.Module, task: Task, codec: Codec, cfg: Train
                on_checkpoint=on_checkpoint, progress=progress, desc=desc)
 
 
+@dataclass
+class _Run:
+    """One training run's state: forked (deep-copied) for a checkpoint's decay branch."""
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator
+    cfg: TrainConfig
+    step: int = 0
+    tokens: int = 0
+    recent: list[float] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, model: torch.nn.Module, cfg: TrainConfig) -> _Run:
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+        no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                 {"params": no_decay, "weight_decay": 0.0}], lr=float(cfg.lr or 0.0),
+                                betas=(0.9, 0.98), foreach=True)
+        return cls(model, opt, np.random.default_rng(cfg.seed), cfg)
+
+    def fork(self) -> _Run:
+        twin = _Run.start(copy.deepcopy(self.model), self.cfg)
+        twin.opt.load_state_dict(copy.deepcopy(self.opt.state_dict()))
+        twin.rng, twin.step, twin.tokens, twin.recent = copy.deepcopy(self.rng), self.step, self.tokens, list(self.recent)
+        return twin
+
+    def train_until(self, draw: Draw, codec: Codec, lr_at: Callable[[float], float], bar, *,
+                    tokens: int | None = None, step: int | None = None) -> None:
+        """Steps until ``tokens`` non-pad tokens have been processed, or until step ``step``."""
+        lean = LeanLlamaLoss(self.model) if is_supported(self.model) else None  # a third less overhead per step
+        self.model.train()
+        while (tokens is None or self.tokens < tokens) and (step is None or self.step < step):
+            ids, mask, labels, n_tok = encode_batch(codec, *draw(self.rng, self.cfg.batch_size))
+            for g in self.opt.param_groups:
+                g["lr"] = lr_at(self.step)
+            loss = lean(ids, labels) if lean else self.model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip, foreach=True)
+            self.opt.step()
+            self.step, self.tokens = self.step + 1, self.tokens + n_tok
+            self.recent = (self.recent + [loss.item()])[-20:]
+            bar.update(n_tok)
+            bar.set_postfix(loss=f"{np.mean(self.recent):.3f}", refresh=False)
+        self.model.eval()
+
+    def info(self, branch: bool) -> CheckpointInfo:
+        params = flop_params(self.model)
+        return CheckpointInfo(step=self.step, tokens=self.tokens, params=params, loss=float(np.mean(self.recent)),
+                              train_flops=train_flops(params, self.tokens), branch=branch)
+
+
 def fit(model: torch.nn.Module, codec: Codec, draw: Draw, cfg: TrainConfig, *,
         on_checkpoint: Callable[[torch.nn.Module, CheckpointInfo], None] | None = None,
         progress: bool = False, desc: str = "train") -> list[CheckpointInfo]:
     """Teacher-forced training on the batches ``draw(rng, cfg.batch_size)`` returns, for ``cfg.tokens``
     non-pad tokens, AdamW and the ``cfg.schedule`` learning rate. From scratch (``train_generator``) or
-    from a trained model (finetuning: ``ttc.self_improve``)."""
+    from a trained model (finetuning: ``ttc.self_improve``). Checkpoints at ``checkpoint_schedule``
+    marks; with ``cfg.checkpoint_decay`` each intermediate one is its own decay branch (see TrainConfig)."""
     cfg.validate()
-    rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
-    params = flop_params(model)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=float(cfg.lr or 0.0), betas=(0.9, 0.98),
-                            foreach=True)
-    # the lean loss (same value as the HF forward's, a third less overhead per step on tiny models)
-    lean = LeanLlamaLoss(model) if is_supported(model) else None
     # Steps are estimated from the mean sequence length; the budget itself is counted in tokens.
     probe = encode_batch(codec, *draw(np.random.default_rng(cfg.seed + 1), 256))[3] / 256
-    est_steps = max(1, math.ceil(cfg.tokens / (probe * cfg.batch_size)))
 
-    lr_at = lr_schedule(cfg, est_steps)
+    def steps_for(tokens: int) -> int:
+        return max(1, math.ceil(tokens / (probe * cfg.batch_size)))
+
+    def schedule_for(tokens: int) -> Callable[[float], float]:
+        return lr_schedule(replace(cfg, tokens=tokens), steps_for(tokens))
 
     marks = checkpoint_schedule(cfg.tokens, cfg.n_checkpoints, cfg.checkpoint_ratio)
+    branched = marks[:-1] if cfg.checkpoint_decay else []
+    run, lr_main = _Run.start(model, cfg), schedule_for(cfg.tokens)
     infos: list[CheckpointInfo] = []
-    tokens, step, recent = 0, 0, list[float]()
-    model.train()
-    bar = progress_bar(total=cfg.tokens, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
-    while marks:
-        ids, mask, labels, n_tok = encode_batch(codec, *draw(rng, cfg.batch_size))
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        loss = lean(ids, labels) if lean else model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
-        opt.step()
-        step += 1
-        tokens += n_tok
-        recent = (recent + [loss.item()])[-20:]
-        bar.update(n_tok)
-        bar.set_postfix(loss=f"{np.mean(recent):.3f}", refresh=False)
-        while marks and tokens >= marks[0]:
-            marks.pop(0)
-            info = CheckpointInfo(step=step, tokens=tokens, params=params,
-                                  train_flops=train_flops(params, tokens), loss=float(np.mean(recent)))
-            model.eval()
-            if on_checkpoint is not None:
-                on_checkpoint(model, info)
-            model.train()
-            infos.append(info)
+
+    def emit(state: _Run, branch: bool) -> None:
+        infos.append(state.info(branch))
+        if on_checkpoint is not None:
+            on_checkpoint(state.model, infos[-1])
+
+    total = cfg.tokens + sum(round(m * cfg.decay_frac) for m in branched)
+    bar = progress_bar(total=total, unit="tok", unit_scale=True, desc=desc, disable=not progress, leave=False)
+    for budget in branched:  # leave the stable phase where a run of this budget would start its decay
+        run.train_until(draw, codec, lr_main, bar, step=decay_start(cfg, steps_for(budget)))
+        twin = run.fork()
+        twin.train_until(draw, codec, schedule_for(budget), bar, tokens=budget)
+        emit(twin, branch=True)
+    for budget in marks[len(branched):]:
+        run.train_until(draw, codec, lr_main, bar, tokens=budget)
+        emit(run, branch=False)
     bar.close()
     model.eval()
     return infos

@@ -1,0 +1,43 @@
+"""Where a run ran: library versions and the CPU, written beside the results (results/config.json).
+
+Training these small models is chaotic near a loss plateau: the last bits of a matmul, which differ
+between CPU instruction sets and library builds, decide when a model escapes it. The same config and
+seed give the same results on the same platform (tested), not across platforms, so a result carries
+the platform it was measured on.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from pathlib import Path
+
+LIBRARIES = ("torch", "transformers", "numpy", "scipy", "pandas", "numba")
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")  # the ones that change kernels
+
+
+def cpu() -> dict:
+    """The CPU's model name and which of ISA_FLAGS it has (Linux /proc/cpuinfo; elsewhere platform's)."""
+    name, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key in ("model name", "Model") and not name:
+                name = value
+            elif key in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    return {"model": name, "isa": [f for f in ISA_FLAGS if f in flags], "machine": platform.machine()}
+
+
+def environment() -> dict:
+    """Python and library versions (LIBRARIES; None where not installed) and the CPU (``cpu``)."""
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    return {"python": platform.python_version(), **versions, "cpu": cpu()}

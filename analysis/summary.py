@@ -73,6 +73,8 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
         above = (gens["pass1_ci_low"] > gens["pass1_ci_high"].shift(1)).astype(object)
         above.iloc[0] = None  # the smallest size has none below it
         gens["above_previous_beyond_ci"] = above
+        below = gens["pass1_sampled"] < gens["pass1_sampled"].cummax().shift(1)  # under a smaller size
+        gens["below_a_smaller_size"] = below
     ood = pools[pools["role"] == "ood"]
     largest = gens.iloc[-1]
     summary = {
@@ -138,9 +140,14 @@ def render_markdown(summary: dict) -> str:
         lines += ["", "## Equivalent model size (Cobbe's 30×): P'/P where the single-sample curve reaches the "
                   "rule's accuracy", "",
                   "Interpolated in log P on the monotone (isotonic) single-sample curve of the family: a measurement; "
-                  "past the largest size only a lower bound. CI: bootstrap over test problems (paired).", "",
-                  "| generator | P | rule | N | accuracy | multiplier [95% CI] | kind |",
-                  "|---|---:|---|---:|---:|---|---|"]
+                  "past the largest size only a lower bound. CI: bootstrap over test problems (paired).", ""]
+        dips = [g for g in summary.get("generators", []) if g.get("below_a_smaller_size")]
+        if dips:
+            lines += ["**Caution: single-sample accuracy is not monotone in P in this run** ("
+                      + ", ".join(f"{g['generator']} {g['pass1_sampled']:.1%}" for g in dips)
+                      + " below a smaller size): the isotonic curve is flat across the dip, so a multiplier read "
+                        "off it is not a size law.", ""]
+        lines += ["| generator | P | rule | N | accuracy | multiplier [95% CI] | kind |", "|---|---:|---|---:|---:|---|---|"]
         for r in mult:
             bound = "≥ " if r["kind"] == "lower_bound" else ("≤ " if r["kind"] == "upper_bound" else "")
             lines.append(f"| {r['generator']} | {r['params']:,} | {r['rule']} | {r['n']} | {r['accuracy']:.1%} | "

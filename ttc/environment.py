@@ -18,7 +18,7 @@ ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "asimd", "sve")  # th
 
 def cpu() -> dict:
     """The CPU's model name and which of ISA_FLAGS it has (Linux /proc/cpuinfo; elsewhere platform's)."""
-    name, flags = "", set()
+    name, flags = "", set[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = (part.strip() for part in line.partition(":"))
@@ -34,7 +34,7 @@ def cpu() -> dict:
 
 def environment() -> dict:
     """Python and library versions (LIBRARIES; None where not installed) and the CPU (``cpu``)."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for lib in LIBRARIES:
         try:
             versions[lib] = metadata.version(lib)

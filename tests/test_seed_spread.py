@@ -23,3 +23,15 @@ def test_seed_spread_table(tmp_path):
     pd.testing.assert_frame_equal(seed_spread(cfg, [name], [0, 1], n_samples=2), table)  # cached: the same
     with pytest.raises(ValueError, match="not among generators.sizes"):
         seed_spread(cfg, ["nope"], [0])
+
+
+@pytest.mark.parametrize("args, says", [(["--sizes", "nope"], "not among generators.sizes"),
+                                        (["--samples", "0"], "--samples must be >= 1"),
+                                        (["--seeds", "-1"], "non-negative"),
+                                        (["--set", "pools.n_problems=-1"], "n_problems")])
+def test_seed_spread_script_refuses_bad_input_in_one_line(args, says, tmp_path, capsys):
+    from experiments import seed_spread as script
+    out = tmp_path / "out"
+    assert script.main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and not out.exists()

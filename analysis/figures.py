@@ -32,7 +32,7 @@ from analysis.headline import (  # noqa: E402
     need,
     tradeoff_fit,
 )
-from analysis.tradeoff import TARGETS, bootstrap_tradeoff, crossings  # noqa: E402
+from analysis.tradeoff import TARGETS, crossings  # noqa: E402
 from ttc.selection import rule_label  # noqa: E402
 
 STYLE = {"figure.figsize": (6.4, 4.2), "axes.grid": True, "grid.alpha": 0.3, "font.size": 10,
@@ -111,16 +111,12 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
     return fig, data
 
 
-def fig_train_test_tradeoff(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None, rule: str = "any",
+def fig_train_test_tradeoff(curves: pd.DataFrame, saved_ci: list[float] | None = None, rule: str = "any",
                             targets=TARGETS):
     """Least test FLOPs per problem reaching each accuracy vs train FLOPs (Jones), via analysis.tradeoff:
-    one colour per accuracy target (0.01 apart), the shared-slope fit dotted, the bootstrap CI (over
-    problems, with per-problem values) in the title."""
+    one colour per accuracy target (0.01 apart), the shared-slope fit dotted, and ``saved_ci`` (the
+    headline's bootstrap CI of the saving, analysis.headline.train_test_tradeoff) in the title."""
     pts, fit = tradeoff_fit(curves, rule, targets)
-    boot = None
-    if per_problem is not None and fit["slope"] is not None:
-        known = np.isfinite(curves["train_flops"].to_numpy(float))
-        boot = bootstrap_tradeoff(curves[known], per_problem, targets, rule=rule)
     colours = matplotlib.colormaps["viridis"]
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots()
@@ -138,8 +134,7 @@ def fig_train_test_tradeoff(curves: pd.DataFrame, per_problem: pd.DataFrame | No
         ax.set_ylabel("test compute per problem (FLOPs, 2·P·tokens, + verifier)")
         k = fit["test_compute_saved_per_10x_train"]
         r2 = "n/a" if fit["r2"] is None else f"{fit['r2']:.3f}"
-        ci = (f" [{boot['test_compute_saved_ci'][0]:.3g}, {boot['test_compute_saved_ci'][1]:.3g}]"
-              if boot and boot["test_compute_saved_ci"] else "")
+        ci = f" [{saved_ci[0]:.3g}, {saved_ci[1]:.3g}]" if saved_ci else ""
         n_cross = len(crossings(pts))
         ax.set_title(f"Train vs test compute ({'best rule' if rule == 'any' else _label(rule)}): 10× train "
                      f"saves {k:.3g}×{ci} test\n({fit['n_points']} frontier points in {n_cross} crossings, "
@@ -295,16 +290,20 @@ FIGURES = {
 
 def write_figures(curves: pd.DataFrame, out_dir: Path, verifier_data: pd.DataFrame | None = None,
                   per_problem: pd.DataFrame | None = None, cache_dir: Path | None = None,
-                  self_improve: pd.DataFrame | None = None, formats: tuple[str, ...] = FORMATS) -> dict[str, str]:
+                  self_improve: pd.DataFrame | None = None, formats: tuple[str, ...] = FORMATS,
+                  numbers: dict | None = None) -> dict[str, str]:
     """Every figure in ``formats`` (PNG + PDF by default) with its CSV under out_dir; returns the figures
     not drawn, each with the reason (the headline numbers are ``analysis.headline``'s, not the figures').
 
     With ``cache_dir``, a set drawn before from the same tables by the same code is copied from
-    there instead of drawn (``analysis.figure_cache``)."""
+    there instead of drawn (``analysis.figure_cache``). ``numbers``: the headline numbers
+    (analysis.headline.headline_numbers) of the same tables, for the CIs a figure shows without
+    recomputing them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     makers = dict(FIGURES)
     makers["model_size"] = lambda c: fig_model_size(c, per_problem)
-    makers["train_test_tradeoff"] = lambda c: fig_train_test_tradeoff(c, per_problem)
+    saved_ci = (numbers or {}).get("train_test_tradeoff", {}).get("bootstrap_saved_ci")
+    makers["train_test_tradeoff"] = lambda c: fig_train_test_tradeoff(c, saved_ci)
     if verifier_data is not None and len(verifier_data):
         makers["verifier_data"] = lambda _: fig_verifier_data(verifier_data)
     if self_improve is not None and len(self_improve):

@@ -123,7 +123,7 @@ def tradeoff_fit(curves: pd.DataFrame, rule: str = "any", targets=TARGETS) -> tu
     """(iso-accuracy frontier points, the fit of log test FLOPs on log train FLOPs: analysis.tradeoff)."""
     known = np.isfinite(curves["train_flops"].to_numpy(float))  # external checkpoints: unknown unless given
     need(known.any(), "no checkpoint with known training FLOPs (set generators.train_flops for external ones)")
-    pts = frontier_points(curves[known], list(targets), rule=rule)
+    pts = frontier_points(curves, list(targets), rule=rule)
     need(len(pts), "no accuracy target reached by two checkpoints (more checkpoints or sizes)")
     return pts, fit_tradeoff(pts)
 
@@ -151,8 +151,7 @@ def train_test_tradeoff(curves: pd.DataFrame, per_problem: pd.DataFrame | None =
     out["n_crossings"] = len(out["crossings"])
     boot = {"reason": "no per-problem values"}
     if per_problem is not None and fit["slope"] is not None:
-        known = np.isfinite(curves["train_flops"].to_numpy(float))
-        boot = bootstrap_tradeoff(curves[known], per_problem, rule=rule, confidence=confidence)
+        boot = bootstrap_tradeoff(curves, per_problem, rule=rule, confidence=confidence)
     ci, saved = boot.get("slope_ci"), boot.get("test_compute_saved_ci")
     out.update(bootstrap_slope_ci=[round(v, 3) for v in ci] if ci else None,
                bootstrap_saved_ci=[round(v, 2) for v in saved] if saved else None,

@@ -72,7 +72,8 @@ class _Checkpoints:
     (a bootstrap replicate) without regrouping."""
 
     def __init__(self, curves: pd.DataFrame, rule: str, test_flops: str):
-        d = curves[(curves["split"] == "test") & curves["role"].isin(["final", "checkpoint"])]
+        d = curves[(curves["split"] == "test") & curves["role"].isin(["final", "checkpoint"])
+                   & np.isfinite(curves["train_flops"].to_numpy(float))]  # external checkpoints: unknown
         d = d[(d["rule"] != "coverage") & ((d["rule"] == rule) | (rule == "any"))].reset_index(drop=True)
         cost = d[test_flops].to_numpy(float)
         if "verify_flops_per_problem" in d.columns:
@@ -109,18 +110,15 @@ def frontier_points(
 
     curves: the curves table (results/curves.csv): generator, checkpoint_tokens, params, train_flops
     (FLOPs), split, role, rule, n, accuracy (fraction) and the ``test_flops`` column (FLOPs per
-    problem); test-split rows of roles final and checkpoint are used, coverage (an oracle) never.
+    problem); test-split rows of roles final and checkpoint with known train FLOPs are used, coverage
+    (an oracle) never.
     Test compute = ``test_flops`` + ``verify_flops_per_problem`` when that column exists (a verifier
     rule pays for scoring). rule "any": every rule's points of a checkpoint together (the best rule
     at each compute); otherwise that rule's only. targets: accuracies in [0, 1]. Columns: COLUMNS,
     test_flops_per_problem in FLOPs per problem and n_interp the fractional N (see _reach).
     """
     ck = _Checkpoints(curves, rule, test_flops)
-    return _frontier_frame(ck, ck.rows["accuracy"].to_numpy(float), np.asarray(targets, float))
-
-
-def _frontier_frame(ck: _Checkpoints, accuracy: np.ndarray, targets: np.ndarray) -> pd.DataFrame:
-    keys, tgt, test, n_interp = ck.points(accuracy, targets)
+    keys, tgt, test, n_interp = ck.points(ck.rows["accuracy"].to_numpy(float), np.asarray(targets, float))
     info = ck.train_flops()
     train = np.array([info[k][1] for k in keys], float)
     keep = _pareto_mask(tgt, train, test)

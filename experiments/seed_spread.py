@@ -26,8 +26,8 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ttc.cache import atomic_write_text, content_key  # noqa: E402
-from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
+from ttc.cache import atomic_write_text  # noqa: E402
+from ttc.config import ConfigError, load_config  # noqa: E402
 from ttc.environment import environment  # noqa: E402
 from ttc.seed_spread import seed_spread  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
@@ -58,9 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or REPO / cfg.run.results_dir
     out.mkdir(parents=True, exist_ok=True)
     command = "python experiments/seed_spread.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
-    config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
     atomic_write_text(out / "seed_spread.csv", table.to_csv(index=False))
-    atomic_write_text(out / "seed_spread.json", json.dumps({"command": command, "config_hash": config_hash,
+    atomic_write_text(out / "seed_spread.json", json.dumps({"command": command, "config_hash": cfg.results_hash(),
                                                             "environment": environment()}, indent=1))
     print(table.to_string(index=False))
     return 0

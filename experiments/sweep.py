@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
                                    cache_dir=cache_dir / "figures")
         not_drawn = write_figures(out["curves"], stage / "figures", verifier_data=out["verifier_data"],
                                   per_problem=out["curves_by_problem"], cache_dir=cache_dir / "figures",
-                                  self_improve=out["self_improve"], formats=cfg.run.figure_formats)
+                                  self_improve=out["self_improve"], formats=cfg.run.figure_formats,
+                                  numbers=numbers)
         write_search_figures(out["curves"], out["curves_by_problem"], stage / "figures",
                              n_bins=cfg.search.difficulty_bins, confidence=cfg.eval.confidence,
                              cache_dir=cache_dir / "figures", formats=cfg.run.figure_formats)

@@ -435,3 +435,10 @@ def test_final_pool_sizes_follow_n_samples_judged_samples_and_samples_by_size(ti
     assert final_k() == {"t1": 4, "t2": 4}
     assert final_k("pools.judged_samples=8", "eval.ns=[1,8]") == {"t1": 4, "t2": 8}
     assert final_k("pools.judged_samples=8", "pools.samples_by_size={t2=2,t1=6}") == {"t1": 6, "t2": 2}
+
+
+def test_results_hash_ignores_run_settings_and_follows_the_rest(tiny):
+    path, _ = tiny
+    base = load_config(SweepConfig, path).results_hash()
+    assert load_config(SweepConfig, path, ["run.train_jobs=1", 'run.cache_dir="/elsewhere"']).results_hash() == base
+    assert load_config(SweepConfig, path, ["pools.n_problems=7"]).results_hash() != base

@@ -250,8 +250,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
     search = run_search_stage(cfg, generators, verifiers, cells, timeline)
     lap("search")
     from ttc.sweep_verifier_data import verifier_data_sweep
-    # run settings (paths, workers, progress bars) do not change results, so they are not hashed
-    config_hash = content_key({k: v for k, v in to_dict(cfg).items() if k not in ("run", "hex")})
+    config_hash = cfg.results_hash()
     data_sweep = pd.DataFrame()
     if judged:  # Cobbe's Figure 5 on the largest judged generator
         final = next(i for i, c in enumerate(cells) if c.role == "final" and c.checkpoint == judged[-1])

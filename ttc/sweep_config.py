@@ -56,6 +56,13 @@ class SweepConfig:
         return {name: _merge(RewardModelSpec(kind="", path=""), table, f"reward_models.{name}")
                 for name, table in self.reward_models.items()}
 
+    def results_hash(self) -> str:
+        """The ``config_hash`` every result row carries: the config less its run settings (paths,
+        workers, progress bars: they do not change results) and Hex (its own results)."""
+        from ttc.cache import content_key
+        from ttc.config import to_dict
+        return content_key({k: v for k, v in to_dict(self).items() if k not in ("run", "hex")})
+
     def validate(self) -> None:
         """Every check a config can fail before anything runs (ConfigError, one line naming the fix)."""
         self._check_task_and_generators()

@@ -33,6 +33,7 @@ TRAINER_VERSION = 2  # bump when training code changes what a config produces (2
 class GeneratorSpec:
     size: ModelSize
     train: TrainConfig
+    init_seed: int | None = None  # the initial weights' seed; None = train.seed (which also orders the data)
 
     def resolved(self) -> GeneratorSpec:
         """The spec with the learning rate filled in from the shape when the train config leaves it unset."""
@@ -60,7 +61,10 @@ def training_view(task: Task) -> dict:
 
 def generator_key(task: Task, spec: GeneratorSpec) -> str:
     spec = spec.resolved()
-    return content_key("generator", TRAINER_VERSION, training_view(task), asdict(spec), DEFAULT_CHARS)
+    fields = asdict(spec)
+    if spec.init_seed is None:  # the key of every generator trained before init_seed existed
+        del fields["init_seed"]
+    return content_key("generator", TRAINER_VERSION, training_view(task), fields, DEFAULT_CHARS)
 
 
 def read_records(cache: Cache, generator_key: str) -> list[Checkpoint]:
@@ -120,7 +124,7 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
 
     hf_logging.disable_progress_bar()  # no per-shard bars inside our own progress bars
     tokenizer = build_char_tokenizer()
-    model = build_model(spec.size, tokenizer, seed=spec.train.seed)
+    model = build_model(spec.size, tokenizer, seed=spec.train.seed if spec.init_seed is None else spec.init_seed)
     records: list[Checkpoint] = []
 
     def save(m: Any, info: CheckpointInfo) -> None:  # a transformers model

@@ -34,18 +34,21 @@ def test_seed_spread_table(tmp_path):
 
 
 def test_generator_keys_without_an_init_seed_are_the_keys_from_before_it():
-    from dataclasses import asdict
+    from dataclasses import asdict, replace
 
     from ttc.cache import content_key
     from ttc.generators import DEFAULT_CHARS, TRAINER_VERSION, GeneratorSpec, generator_key, training_view
     from ttc.models import FAMILY
     from ttc.tasks.registers import RegistersTask
     from ttc.train import TrainConfig
-    task, spec = RegistersTask(n_train=20, n_test=5, n_ood=5), GeneratorSpec(FAMILY["xs"], TrainConfig()).resolved()
+    shape = replace(FAMILY["xs"], init_std=None)  # a shape from before init_std existed
+    task, spec = RegistersTask(n_train=20, n_test=5, n_ood=5), GeneratorSpec(shape, TrainConfig()).resolved()
     old = asdict(spec)
-    del old["init_seed"]
+    del old["init_seed"], old["size"]["init_std"]
     assert generator_key(task, spec) == content_key("generator", TRAINER_VERSION, training_view(task), old, DEFAULT_CHARS)
-    assert generator_key(task, GeneratorSpec(FAMILY["xs"], TrainConfig(), init_seed=0)) != generator_key(task, spec)
+    assert generator_key(task, GeneratorSpec(shape, TrainConfig(), init_seed=0)) != generator_key(task, spec)
+    scaled = GeneratorSpec(replace(shape, init_std=0.25), TrainConfig())
+    assert generator_key(task, scaled) != generator_key(task, spec)
 
 
 @pytest.mark.parametrize("args, says", [(["--sizes", "nope"], "not among generators.sizes"),

@@ -64,6 +64,8 @@ def generator_key(task: Task, spec: GeneratorSpec) -> str:
     fields = asdict(spec)
     if spec.init_seed is None:  # the key of every generator trained before init_seed existed
         del fields["init_seed"]
+    if spec.size.init_std is None:  # ... and before init_std existed
+        del fields["size"]["init_std"]
     return content_key("generator", TRAINER_VERSION, training_view(task), fields, DEFAULT_CHARS)
 
 

@@ -35,7 +35,7 @@ class GeneratorsConfig:
             try:
                 return ModelSize(name=name, **self.custom[name])
             except TypeError as e:
-                raise ConfigError(f"generators.custom.{name}: {e}; use hidden, layers, heads, mlp, lr") from None
+                raise ConfigError(f"generators.custom.{name}: {e}; use hidden, layers, heads, mlp, lr, init_std") from None
         if name not in FAMILY:
             raise ConfigError(f"generators.sizes: unknown size {name!r}; use one of {', '.join(FAMILY)} "
                               "or define it under [generators.custom]")

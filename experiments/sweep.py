@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
             summary["hex"] = hex_summary  # once, nested (results/hex/summary.json holds the same)
         atomic_write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg),
+                                                                "shapes": cfg.generators.built_shapes(),
                                                                 "environment": environment()}, indent=1))
         atomic_write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
         atomic_write_text(stage / "summary.md", render_markdown(summary))

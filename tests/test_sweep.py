@@ -442,3 +442,19 @@ def test_results_hash_ignores_run_settings_and_follows_the_rest(tiny):
     base = load_config(SweepConfig, path).results_hash()
     assert load_config(SweepConfig, path, ["run.train_jobs=1", 'run.cache_dir="/elsewhere"']).results_hash() == base
     assert load_config(SweepConfig, path, ["pools.n_problems=7"]).results_hash() != base
+
+
+def test_results_hash_follows_the_built_in_shapes_a_config_names(monkeypatch):
+    """A built-in shape's defaults (here its initial scale) live in code, not in the config file: the
+    hash must still change when they do, and config.json's shapes say what was built."""
+    from dataclasses import replace
+
+    import ttc.sweep_sections as sections
+    from ttc.models import FAMILY
+    cfg = load_config(SweepConfig, None, ["generators.sizes=['xs', 's']"])
+    base = cfg.results_hash()
+    assert cfg.generators.built_shapes()["xs"]["init_std"] == FAMILY["xs"].init_std
+    monkeypatch.setitem(sections.FAMILY, "xs", replace(FAMILY["xs"], init_std=None))
+    assert cfg.results_hash() != base and cfg.generators.built_shapes()["xs"]["init_std"] is None
+    external = load_config(SweepConfig, None, ["generators.sizes=['xs', 'hf']", "generators.checkpoints={hf='/models/hf'}"])
+    assert set(external.generators.built_shapes()) == {"xs"}

@@ -58,10 +58,12 @@ class SweepConfig:
 
     def results_hash(self) -> str:
         """The ``config_hash`` every result row carries: the config less its run settings (paths,
-        workers, progress bars: they do not change results) and Hex (its own results)."""
+        workers, progress bars: they do not change results) and Hex (its own results), plus the
+        generators' shapes as built (a change of a built-in shape's defaults changes the hash)."""
         from ttc.cache import content_key
         from ttc.config import to_dict
-        return content_key({k: v for k, v in to_dict(self).items() if k not in ("run", "hex")})
+        return content_key({k: v for k, v in to_dict(self).items() if k not in ("run", "hex")},
+                           self.generators.built_shapes())
 
     def validate(self) -> None:
         """Every check a config can fail before anything runs (ConfigError, one line naming the fix)."""

@@ -5,7 +5,7 @@ the helpers that read them. ``ttc.sweep_config.SweepConfig`` holds them and chec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from ttc.config import ConfigError, _merge
 from ttc.models import FAMILY, ModelSize
@@ -40,6 +40,11 @@ class GeneratorsConfig:
             raise ConfigError(f"generators.sizes: unknown size {name!r}; use one of {', '.join(FAMILY)} "
                               "or define it under [generators.custom]")
         return FAMILY[name]
+
+    def built_shapes(self) -> dict[str, dict]:
+        """The shape of every size ttc trains, as it is built (the code's FAMILY defaults included:
+        learning rate, initial scale), so results can name what produced them."""
+        return {name: asdict(self.shape(name)) for name in self.sizes if not self.external(name)}
 
     def train_for(self, name: str) -> TrainConfig:
         cfg = replace(self.train, tokens=self.tokens[name]) if name in self.tokens else self.train

@@ -49,8 +49,8 @@ class ModelSize:
 # Peak learning rates were measured on the default task (tables of operations, docs/model_size.md):
 # the smallest shapes learn fastest at the highest rates they tolerate. Initial weights are drawn with
 # standard deviation 1/sqrt(hidden) (rounded to 3 decimals): transformers' fixed 0.02 starts these narrow
-# shapes near the saddle at zero, and measured over three seeds per size the scaled draw leaves the loss
-# plateau more often (seed means monotone in P, m's seed spread halved: docs/model_size.md).
+# shapes near the saddle at zero; measured over five seeds per size, the scaled draw gives seed means
+# monotone in P and twice the share of size-ordered families (docs/model_size.md, "The initial scale").
 FAMILY: dict[str, ModelSize] = {
     "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40, lr=5e-3, init_std=0.25),
     "xs2": ModelSize("xs2", hidden=24, layers=2, heads=2, mlp=64, lr=4.5e-3, init_std=0.204),

@@ -15,6 +15,10 @@ if TYPE_CHECKING:  # imported where a model is built: the Llama modelling code t
     from transformers import LlamaForCausalLM
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class ModelSize:
     name: str
@@ -33,10 +37,9 @@ class ModelSize:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"model {self.name!r}: {key}={value!r} must be an integer")
-        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or not self.lr > 0:
+        if not _is_number(self.lr) or not self.lr > 0:
             raise ValueError(f"model {self.name!r}: lr={self.lr!r} must be a number > 0")
-        if self.init_std is not None and (not isinstance(self.init_std, (int, float)) or isinstance(self.init_std, bool)
-                                          or not 0 < self.init_std <= 1):
+        if self.init_std is not None and (not _is_number(self.init_std) or not 0 < self.init_std <= 1):
             raise ValueError(f"model {self.name!r}: init_std={self.init_std!r} must be a number in (0, 1]")
         if self.hidden % self.heads:
             raise ValueError(f"model {self.name!r}: hidden={self.hidden} is not divisible by heads={self.heads}; "
@@ -51,14 +54,20 @@ class ModelSize:
 # standard deviation 1/sqrt(hidden) (rounded to 3 decimals): transformers' fixed 0.02 starts these narrow
 # shapes near the saddle at zero; measured over five seeds per size, the scaled draw gives seed means
 # monotone in P and twice the share of size-ordered families (docs/model_size.md, "The initial scale").
+def unit_scale(hidden: int) -> float:
+    """1/sqrt(hidden), rounded to 3 decimals: the family's initial-weight standard deviation."""
+    return round(hidden ** -0.5, 3)
+
+
 FAMILY: dict[str, ModelSize] = {
-    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40, lr=5e-3, init_std=0.25),
-    "xs2": ModelSize("xs2", hidden=24, layers=2, heads=2, mlp=64, lr=4.5e-3, init_std=0.204),
-    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96, lr=4e-3, init_std=0.177),
-    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160, lr=2.5e-3, init_std=0.125),
+    "xs": ModelSize("xs", hidden=16, layers=2, heads=2, mlp=40, lr=5e-3, init_std=unit_scale(16)),
+    "xs2": ModelSize("xs2", hidden=24, layers=2, heads=2, mlp=64, lr=4.5e-3, init_std=unit_scale(24)),
+    "s": ModelSize("s", hidden=32, layers=3, heads=2, mlp=96, lr=4e-3, init_std=unit_scale(32)),
+    "m": ModelSize("m", hidden=64, layers=3, heads=4, mlp=160, lr=2.5e-3, init_std=unit_scale(64)),
     # measured: at 2e-3 this shape sat on its loss plateau past 1M tokens; at 1e-3 it reached 80% greedy at 1M
-    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320, lr=1.2e-3, init_std=0.088),
-    "xl": ModelSize("xl", hidden=192, layers=5, heads=6, mlp=512, lr=7e-4, init_std=0.072),  # for full.toml / bigger machines
+    "l": ModelSize("l", hidden=128, layers=4, heads=4, mlp=320, lr=1.2e-3, init_std=unit_scale(128)),
+    # for full.toml / bigger machines
+    "xl": ModelSize("xl", hidden=192, layers=5, heads=6, mlp=512, lr=7e-4, init_std=unit_scale(192)),
 }
 
 

@@ -5,7 +5,7 @@ the helpers that read them. ``ttc.sweep_config.SweepConfig`` holds them and chec
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from ttc.config import ConfigError, _merge
 from ttc.models import FAMILY, ModelSize
@@ -35,7 +35,8 @@ class GeneratorsConfig:
             try:
                 return ModelSize(name=name, **self.custom[name])
             except TypeError as e:
-                raise ConfigError(f"generators.custom.{name}: {e}; use hidden, layers, heads, mlp, lr, init_std") from None
+                keys = ", ".join(f.name for f in fields(ModelSize) if f.name != "name")
+                raise ConfigError(f"generators.custom.{name}: {e}; use {keys}") from None
         if name not in FAMILY:
             raise ConfigError(f"generators.sizes: unknown size {name!r}; use one of {', '.join(FAMILY)} "
                               "or define it under [generators.custom]")

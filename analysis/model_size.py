@@ -140,7 +140,7 @@ def _check(
     return single.reset_index(drop=True), targets
 
 
-def _multipliers(
+def curve_multipliers(
     log_params: np.ndarray, curve_acc: np.ndarray, target_acc: np.ndarray, target_log_params: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(multiplier, kind, equivalent params), each [..., T], for accuracies target_acc [..., T] of
@@ -219,7 +219,7 @@ def size_multipliers(
     single, targets = _check(curves, rules, n)
     log_params = np.log10(single["params"].to_numpy(dtype=float))
     target_log_params = np.log10(targets["params"].to_numpy(dtype=float))
-    mult, kind, equiv = _multipliers(log_params, single["accuracy"].to_numpy(float),
+    mult, kind, equiv = curve_multipliers(log_params, single["accuracy"].to_numpy(float),
                                      targets["accuracy"].to_numpy(float), target_log_params)
     rng = np.random.default_rng(seed)
     if per_problem is not None:
@@ -237,7 +237,7 @@ def size_multipliers(
         out["ci_low"] = out["ci_high"] = out["boot_lower_bound_share"] = np.nan
         out["ci_method"] = "none"
         return out[OUTPUT]
-    boot_mult, boot_kind, _ = _multipliers(log_params, boot_single, boot_target, target_log_params)
+    boot_mult, boot_kind, _ = curve_multipliers(log_params, boot_single, boot_target, target_log_params)
     alpha = (1 - confidence) / 2
     out["ci_low"], out["ci_high"] = np.nanquantile(boot_mult, [alpha, 1 - alpha], axis=0)
     out["ci_method"] = method

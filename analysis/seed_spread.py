@@ -1,6 +1,6 @@
 """How often one run of a model family comes out in size order: every family drawable from a seed table.
 
-    python -m analysis.seed_spread results/seed_spread.csv [--z 1.96] [--figure OUT.png]
+    python -m analysis.seed_spread results/seed_spread.csv [--z 1.96] [--restarts 1 2 3] [--figure OUT.png]
 
 Input: one row per (size, seed) with columns ``generator, params, seed, pass1, ci_low, ci_high``
 (``ttc.seed_spread.COLUMNS``; pass1 a fraction of test problems, its 95% CI over problems). A *draw* is
@@ -12,6 +12,14 @@ prod(k_i) draws, all enumerated (exact shares, no sampling). A draw is
   sizes' SEs ((ci_high - ci_low) / (2 · 1.96)) combined as independent (conservative: both sizes are
   scored on the same problems, which a paired difference would use).
 
+A draw *meets the bars* (issue 10's bars for a family, ``Bars``) when it is separated, its smallest size
+reaches ``smallest_min`` and its largest lies in [``largest_min``, ``largest_max``].
+
+``restarts=k`` asks what a recipe that trains each size k times and keeps the run with the lowest final
+training loss (column ``final_loss``; ties to the lower seed) would draw: every k-subset of a size's seeds
+is one outcome, weighted exactly (a seed with m seeds of higher loss wins C(m, k-1) of the C(n, k)
+subsets), so the shares stay exact without enumerating subsets. ``restarts=1`` is the plain draw.
+
 ``size_table`` gives each size's mean, SD and range over its seeds, and the SE of the mean over seeds.
 """
 
@@ -19,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +41,15 @@ REQUIRED = ("generator", "params", "seed", "pass1", "ci_low", "ci_high")
 
 class SeedSpreadError(ValueError):
     """Unusable input; the message is one line naming the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Bars:
+    """What one run of a family must show (issue 10): fractions of test problems, single-sample."""
+
+    smallest_min: float = 0.05  # the smallest size clearly above chance
+    largest_min: float = 0.45  # the largest size leaves headroom for selection ...
+    largest_max: float = 0.75  # ... on both sides
 
 
 def _checked(table: pd.DataFrame) -> pd.DataFrame:
@@ -57,26 +76,53 @@ def size_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values("params", kind="stable").rename_axis("generator").reset_index()
 
 
-def family_draws(table: pd.DataFrame, *, z: float = 1.96) -> dict:
-    """Shares of the drawable families (one seed per size) that are monotone and separated (module doc);
-    also whether the seed means are monotone. Needs at least two sizes."""
+def _restart_weights(per_size: pd.DataFrame, restarts: int) -> np.ndarray:
+    """How many of the C(n, restarts) subsets of a size's seeds each seed wins (lowest final_loss)."""
+    order = np.lexsort((per_size["seed"].to_numpy(), per_size["final_loss"].to_numpy(float)))
+    n = len(order)
+    weights = np.zeros(n)
+    for rank, row in enumerate(order):  # rank seeds before it have lower loss
+        weights[row] = math.comb(n - 1 - rank, restarts - 1)
+    return weights
+
+
+def family_draws(table: pd.DataFrame, *, z: float = 1.96, restarts: int = 1, bars: Bars = Bars()) -> dict:
+    """Shares of the drawable families (one seed per size, or the best of ``restarts`` by final training
+    loss) that are monotone, separated and meet the bars (module doc); also whether the seed means are
+    monotone. Needs at least two sizes."""
     t = _checked(table)
     sizes = t.groupby("generator")["params"].first().sort_values(kind="stable").index.tolist()
     if len(sizes) < 2:
         raise SeedSpreadError(f"family_draws needs at least two sizes; the table has {sizes}")
+    if not isinstance(restarts, int) or restarts < 1:
+        raise SeedSpreadError(f"restarts={restarts!r} must be an integer >= 1")
     per = [t[t["generator"] == s] for s in sizes]
+    if restarts > 1:
+        if "final_loss" not in t.columns or t["final_loss"].isna().any():
+            raise SeedSpreadError("restarts > 1 picks each size's run by final_loss; the table lacks it "
+                                  "(python experiments/seed_spread.py writes it)")
+        short = [s for s, p in zip(sizes, per) if len(p) < restarts]
+        if short:
+            raise SeedSpreadError(f"restarts={restarts} needs at least {restarts} seeds of every size; "
+                                  f"{', '.join(short)} have fewer: lower --restarts or run more seeds")
     acc = [p["pass1"].to_numpy(float) for p in per]
     se = [((p["ci_high"] - p["ci_low"]) / (2 * 1.959964)).to_numpy(float) for p in per]
+    wins = [_restart_weights(p, restarts) if restarts > 1 else np.ones(len(p)) for p in per]
     grids = np.array(list(itertools.product(*[range(len(a)) for a in acc])))  # (draws, sizes) seed indices
     a = np.stack([acc[i][grids[:, i]] for i in range(len(sizes))], axis=1)
     s = np.stack([se[i][grids[:, i]] for i in range(len(sizes))], axis=1)
+    w = np.prod(np.stack([wins[i][grids[:, i]] for i in range(len(sizes))], axis=1), axis=1)
+    w = w / w.sum()
     rise = np.diff(a, axis=1)
     monotone = (rise > 0).all(axis=1)
     separated = (rise > z * np.hypot(s[:, 1:], s[:, :-1])).all(axis=1)
-    means = np.array([x.mean() for x in acc])
-    step_up = [float((rise[:, i] > 0).mean()) for i in range(len(sizes) - 1)]
-    return {"sizes": sizes, "n_draws": int(len(grids)), "monotone_share": float(monotone.mean()),
-            "separated_share": float(separated.mean()), "z": z, "means_monotone": bool((np.diff(means) > 0).all()),
+    meets = separated & (a[:, 0] >= bars.smallest_min) & (a[:, -1] >= bars.largest_min) & (a[:, -1] <= bars.largest_max)
+    means = np.array([x @ (v / v.sum()) for x, v in zip(acc, wins)])
+    step_up = [float(w @ (rise[:, i] > 0)) for i in range(len(sizes) - 1)]
+    return {"sizes": sizes, "n_draws": math.prod(math.comb(len(x), restarts) for x in acc),
+            "restarts": restarts, "monotone_share": float(w @ monotone), "separated_share": float(w @ separated),
+            "bars": asdict(bars), "bars_share": float(w @ meets), "z": z,
+            "means": [float(m) for m in means], "means_monotone": bool((np.diff(means) > 0).all()),
             "step_up_share": dict(zip([f"{lo}<{hi}" for lo, hi in zip(sizes, sizes[1:])], step_up))}
 
 
@@ -116,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("table", type=Path, help="a seed table (results/seed_spread.csv)")
     ap.add_argument("--z", type=float, default=1.96, help="standard errors a step must exceed to count as separated")
+    ap.add_argument("--restarts", type=int, nargs="+", default=[1],
+                    help="also the draws of a recipe keeping the best of K runs per size by final loss")
     ap.add_argument("--figure", type=Path, default=None, help="also draw the figure here (.png or .pdf)")
     args = ap.parse_args(argv)
     try:
@@ -124,14 +172,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.z >= 0:
             raise SeedSpreadError(f"--z={args.z} must be >= 0")
         table = pd.read_csv(args.table)
-        draws = family_draws(table, z=args.z)
+        every = [family_draws(table, z=args.z, restarts=k) for k in args.restarts]
     except (SeedSpreadError, pd.errors.ParserError, UnicodeDecodeError) as why:
         print(f"error: {str(why).splitlines()[0]}", file=sys.stderr)
         return 2
     print(size_table(table).to_string(index=False))
-    print(f"{draws['n_draws']} draws: {draws['monotone_share']:.1%} monotone, {draws['separated_share']:.1%} "
-          f"separated at z={args.z}; seed means monotone: {draws['means_monotone']}; "
-          + ", ".join(f"P({k}) = {v:.0%}" for k, v in draws["step_up_share"].items()))
+    for draws in every:
+        best = f" (best of {draws['restarts']} by final loss)" if draws["restarts"] > 1 else ""
+        print(f"{draws['n_draws']} draws{best}: {draws['monotone_share']:.1%} monotone, "
+              f"{draws['separated_share']:.1%} separated at z={args.z}, {draws['bars_share']:.1%} meet the bars "
+              f"{draws['bars']}; means {', '.join(f'{100 * m:.1f}%' for m in draws['means'])} "
+              f"(monotone: {draws['means_monotone']}); "
+              + ", ".join(f"P({k}) = {v:.0%}" for k, v in draws["step_up_share"].items()))
     if args.figure:
         from analysis.figure_cache import save_figure
         fig, _ = fig_seed_spread(table)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.seed_spread import SeedSpreadError, family_draws, fig_seed_spread, main, size_table
+from analysis.seed_spread import Bars, SeedSpreadError, family_draws, fig_seed_spread, main, size_table
 
 
 def _table(acc: dict[str, list[float]], params: dict[str, int], half: float = 0.02) -> pd.DataFrame:
@@ -31,6 +31,40 @@ def test_shares_equal_a_brute_force_count_over_every_draw():
     assert got["monotone_share"] == pytest.approx(mono / 24) and got["separated_share"] == pytest.approx(sep / 24)
     first = acc["a"]
     assert got["step_up_share"]["a<b"] == pytest.approx(np.mean([b > a for a in first for b in acc["b"]]))
+
+
+def test_restarts_equal_a_brute_force_count_over_every_subset_of_seeds():
+    rng = np.random.default_rng(7)
+    params = {"a": 10, "b": 100, "c": 1000}
+    acc = {g: list(rng.uniform(0, 1, size=k)) for g, k in zip(params, (3, 4, 5))}
+    table = _table(acc, params, 0.03)
+    loss = {g: list(rng.permutation(len(a)) / 10.0) for g, a in acc.items()}  # distinct losses per size
+    loss["c"][1] = loss["c"][3] = -1.0  # a tie: the lower seed wins
+    table["final_loss"] = [loss[g][k] for g, k in zip(table["generator"], table["seed"])]
+    bars = Bars(smallest_min=0.2, largest_min=0.3, largest_max=0.9)
+    se = 0.03 / 1.959964
+    for k in (1, 2, 3):
+        got = family_draws(table, restarts=k, bars=bars)
+        outcomes = []
+        for g in params:
+            best = [min(subset, key=lambda i: (loss[g][i], i)) for subset in itertools.combinations(range(len(acc[g])), k)]
+            outcomes.append([acc[g][i] for i in best])
+        mono = sep = meet = n = 0
+        for pick in itertools.product(*outcomes):
+            steps = np.diff(pick)
+            n += 1
+            mono += all(steps > 0)
+            s = all(steps > 1.96 * np.sqrt(2) * se)
+            sep += s
+            meet += s and pick[0] >= 0.2 and 0.3 <= pick[-1] <= 0.9
+        assert got["n_draws"] == n and got["restarts"] == k
+        assert got["monotone_share"] == pytest.approx(mono / n) and got["separated_share"] == pytest.approx(sep / n)
+        assert got["bars_share"] == pytest.approx(meet / n)
+        assert got["means"] == pytest.approx([np.mean(o) for o in outcomes])
+    with pytest.raises(SeedSpreadError, match="at least 4 seeds of every size; a have fewer"):
+        family_draws(table, restarts=4)
+    with pytest.raises(SeedSpreadError, match="lacks it"):
+        family_draws(table.drop(columns="final_loss"), restarts=2)
 
 
 def test_a_family_in_order_only_when_the_seeds_allow():
@@ -68,5 +102,6 @@ def test_command_line(tmp_path, capsys):
     assert main([str(path), "--figure", str(tmp_path / "f.png")]) == 0
     out = capsys.readouterr().out
     assert "4 draws: 75.0% monotone" in out and (tmp_path / "f.png").stat().st_size > 0
+    assert main([str(path), "--restarts", "2"]) == 2 and "picks each size's run by final_loss" in capsys.readouterr().err
     assert main([str(tmp_path / "nope.csv")]) == 2
     assert "is not a file" in capsys.readouterr().err

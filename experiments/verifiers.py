@@ -69,6 +69,19 @@ def parse_set(items: list[str]) -> dict:
     return out
 
 
+def parse_ns(text: str, n_samples: int) -> list[int]:
+    """--ns as a list of sample counts, each within the test pool's ``n_samples`` (checked before any training)."""
+    try:
+        ns = [int(n) for n in text.split(",") if n.strip()]
+    except ValueError:
+        raise ConfigError(f"--ns {text!r}: use comma-separated sample counts, e.g. 1,4,16,64") from None
+    bad = [n for n in ns if not 1 <= n <= n_samples]
+    if not ns or bad:
+        raise ConfigError(f"--ns {text!r}: every N must be in 1..{n_samples} (the test pool's pools.n_samples); "
+                          f"lower it, or raise pools.n_samples in the --config file")
+    return ns
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the sweep's TOML config: generators, "
@@ -89,6 +102,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     overrides = parse_set(args.set)  # bad input fails here, before anything is loaded or trained
     cfg = load_config(SweepConfig, args.config, [])
+    ns = parse_ns(args.ns, cfg.pools.n_samples)
     task, cache = cfg.task.build(), Cache(args.cache or cfg.run.cache_dir)
 
     def cached_generator(size: str):
@@ -133,7 +147,6 @@ def main(argv=None) -> int:
         metrics[name] = {**base, **metrics.get(name, {})}
     pd.set_option("display.width", 200)
     print(pd.DataFrame(metrics).T.round(3).to_string())
-    ns = [int(n) for n in args.ns.split(",")]
     table = selection_table(pool, scores, ns)
     print(table.round(3).to_string(index=False))
     # Snell's weighted best-of-N: sum of scores per distinct answer (probabilities; exp of log-probs)

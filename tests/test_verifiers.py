@@ -314,3 +314,13 @@ def test_value_head_initial_weights_are_pinned():
     first, out = nn.Linear(lm.config.hidden_size + 3, 8), nn.Linear(8, 1)
     assert torch.equal(head.head[0].weight, first.weight) and torch.equal(head.head[0].bias, first.bias)
     assert torch.equal(head.head[2].weight, out.weight * 0.1) and not head.head[2].bias.any()
+
+
+def test_verifiers_script_refuses_ns_beyond_the_pool_before_training(capsys):
+    from experiments import verifiers as script
+
+    assert script.cli(["--ns", "1,4,999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --ns '1,4,999'") and "pools.n_samples" in err and "\n" not in err
+    assert script.cli(["--ns", "1,x"]) == 2
+    assert script.parse_ns("1, 4,16", 64) == [1, 4, 16]

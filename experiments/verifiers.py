@@ -32,6 +32,7 @@ from ttc.verifiers import (
     ensure_verifier,
     generator_step_logprobs,
     score_pool,
+    verifier_lm_step_logprobs,
     verifier_metrics,
 )
 from ttc.verifiers.metrics import selection_table
@@ -98,6 +99,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data-sweep", default="", help="PROBLEMSxSAMPLES,... : train each design at each "
                     "training-set size for one epoch (ttc.verifiers.data_point) and print its row (Cobbe's Figure 5)")
     ap.add_argument("--trials", type=int, default=100, help="subsampling trials for weighted voting")
+    ap.add_argument("--lm-logprob", action="store_true", help="also rank by each verifier's own language model "
+                    "(its sequence log-probability, the value head left out): a verifier trained with the joint LM "
+                    "loss is a generator trained further, and this separates that from what the head adds")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
     overrides = parse_set(args.set)  # bad input fails here, before anything is loaded or trained
@@ -142,6 +146,9 @@ def main(argv=None) -> int:
         metrics[name] = {**verifier_metrics(scores[name], step_scores, pool), "train_s": rec.train_seconds,
                          "score_s": time.perf_counter() - t0, "val_within_auc": rec.metrics.get("within_problem_auc"),
                          "train_pflops": rec.train_flops / 1e15}
+        if args.lm_logprob:  # the verifier's own LM, head left out: what its further LM training alone ranks
+            scores[f"{name}:lm_logprob"] = np.array([s.sum() for s in verifier_lm_step_logprobs(
+                rec, pool, task, split=args.split)])
     for name in scores:
         base = verifier_metrics(scores[name], None, pool, probabilities=False)
         metrics[name] = {**base, **metrics.get(name, {})}
@@ -150,7 +157,7 @@ def main(argv=None) -> int:
     table = selection_table(pool, scores, ns)
     print(table.round(3).to_string(index=False))
     # Snell's weighted best-of-N: sum of scores per distinct answer (probabilities; exp of log-probs)
-    weighted = pool.assign(**{f"w_{k}": np.exp(v) if k.startswith(("logprob", "gen_")) else v
+    weighted = pool.assign(**{f"w_{k}": np.exp(v) if k.startswith(("logprob", "gen_")) or k.endswith(":lm_logprob") else v
                               for k, v in scores.items()})
     vote = curves(weighted, [RuleSpec("weighted_vote", score=f"w_{k}", label=f"weighted_vote:{k}") for k in scores],
                   ns, trials=args.trials, seed=0)

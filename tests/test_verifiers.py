@@ -324,3 +324,19 @@ def test_verifiers_script_refuses_ns_beyond_the_pool_before_training(capsys):
     assert err.startswith("error: --ns '1,4,999'") and "pools.n_samples" in err and "\n" not in err
     assert script.cli(["--ns", "1,x"]) == 2
     assert script.parse_ns("1, 4,16", 64) == [1, 4, 16]
+
+
+def test_verifier_lm_logprobs_of_an_untrained_verifier_equal_the_generators(tmp_path):
+    from transformers import AutoTokenizer
+
+    from ttc.generators import load_checkpoint
+    from ttc.verifiers import generator_step_logprobs, verifier_lm_step_logprobs
+
+    gen = ensure_generator(Cache(tmp_path), TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    lm, _ = load_checkpoint(gen.path)
+    ValueHeadLM(lm).save(tmp_path / "v", AutoTokenizer.from_pretrained(gen.path))
+    pool = pd.DataFrame({"problem_id": [0, 0, 1], "text": [GOLD, "x=1", "y=2-1=1;"], "finished": [True, False, True]})
+    ours, theirs = verifier_lm_step_logprobs(str(tmp_path / "v"), pool, TASK), generator_step_logprobs(gen, pool, TASK)
+    assert len(ours) == 3 and all(len(a) > 0 for a in ours)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -23,6 +23,7 @@ from ttc.verifiers.store import (
     load_verifier,
     score_pool,
     scoring_flops,
+    verifier_lm_step_logprobs,
     verifier_pool,
 )
 from ttc.verifiers.train import VerifierSpec, data_point
@@ -36,4 +37,4 @@ SCORERS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
 
 __all__ = ["SCORERS", "ValueHeadLM", "VerifierRecord", "VerifierSpec", "auc", "calibration", "data_point", "ensure_verifier",
            "generator_step_logprobs", "load_verifier", "score_pool", "scoring_flops", "step_auc",
-           "verifier_metrics", "verifier_pool", "within_problem_auc"]
+           "verifier_lm_step_logprobs", "verifier_metrics", "verifier_pool", "within_problem_auc"]

@@ -182,13 +182,27 @@ def _distinct(pool: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return keys.iloc[first].reset_index(drop=True), codes
 
 
+def _lm_steps(lm, codec, pool: pd.DataFrame, task: Task, split: str) -> list[np.ndarray]:
+    unique, inverse = _distinct(pool)
+    steps = lm_step_logprobs(lm, pool_layout(task, codec, unique, split))
+    return [steps[i] for i in inverse]
+
+
 def generator_step_logprobs(checkpoint: Checkpoint | str, pool: pd.DataFrame, task: Task, *,
                             split: str = "test") -> list[np.ndarray]:
     """The generator's own log-probability of each segment (nats); their sum is the pool's logprob."""
     model, codec = load_checkpoint(checkpoint.path if isinstance(checkpoint, Checkpoint) else checkpoint)
-    unique, inverse = _distinct(pool)
-    steps = lm_step_logprobs(model, pool_layout(task, codec, unique, split))
-    return [steps[i] for i in inverse]
+    return _lm_steps(model, codec, pool, task, split)
+
+
+def verifier_lm_step_logprobs(verifier: VerifierRecord | str, pool: pd.DataFrame, task: Task, *,
+                              split: str = "test") -> list[np.ndarray]:
+    """The log-probability of each segment (nats) under the verifier's own language model, without its head.
+
+    A verifier trained with the joint LM loss is also a language model trained further on gold solutions;
+    ranking by this likelihood separates what that further training buys from what the value head adds."""
+    model, codec = load_verifier(verifier)
+    return _lm_steps(model.lm, codec, pool, task, split)
 
 
 def scoring_flops(verifier: VerifierRecord, pool: pd.DataFrame) -> np.ndarray:

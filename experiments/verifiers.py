@@ -19,14 +19,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ttc.cache import Cache
+from ttc.cache import Cache, content_key
 from ttc.config import ConfigError, load_config
-from ttc.evaluate import RuleSpec, curves
-from ttc.generators import GeneratorSpec, checkpoint_pool, ensure_generator, generator_key, read_records
+from ttc.evaluate import RuleSpec, curves, curves_by_problem
+from ttc.generators import (
+    Checkpoint,
+    GeneratorSpec,
+    checkpoint_pool,
+    ensure_generator,
+    generator_key,
+    read_records,
+)
 from ttc.pools import PoolSpec
 from ttc.sweep_config import SweepConfig
 from ttc.verifiers import (
     SCORERS,
+    VerifierRecord,
     VerifierSpec,
     data_point,
     ensure_verifier,
@@ -42,7 +50,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
 # design name -> VerifierSpec fields (on top of --set); the first two are the defaults
 DESIGNS = {
     "orm": dict(kind="orm"),
-    "prm": dict(kind="prm", label_source="step"),
+    "prm": dict(kind="prm"),  # step labels, the default source: the same spec (and cache entry) as the sweep's
     "prm_mc": dict(kind="prm", label_source="mc", n_problems=300, samples_per_problem=4, mc_rollouts=4),
     "orm_flat": dict(kind="orm", head_init="flat"),
     "orm_last": dict(kind="orm", orm_tokens="last"),
@@ -50,6 +58,11 @@ DESIGNS = {
     "orm_nofeat": dict(kind="orm", use_features=False),
     "prm_nofeat": dict(kind="prm", label_source="step", use_features=False),
     "prm_nolm": dict(kind="prm", label_source="step", lm_loss_weight=0.0),
+    # controls: the generator trained further on gold solutions only, no verifier loss (--lm-logprob ranks
+    # by it, --lm-sample samples from it): on the verifier's own gold stream (16 per step), and with its
+    # 64 samples per step replaced by gold (80 gold per step: about the verifier's training tokens and FLOPs)
+    "lm_only": dict(kind="prm", head_loss_weight=0.0),
+    "lm_only_flops": dict(kind="prm", head_loss_weight=0.0, lm_batch_size=80),
 }
 
 
@@ -102,6 +115,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lm-logprob", action="store_true", help="also rank by each verifier's own language model "
                     "(its sequence log-probability, the value head left out): a verifier trained with the joint LM "
                     "loss is a generator trained further, and this separates that from what the head adds")
+    ap.add_argument("--lm-sample", action="store_true", help="also draw a test pool from each verifier's own "
+                    "language model, as a generator (same N, problems and seed as the generator's pool), and print "
+                    "its single-sample accuracy, majority and best-of-N by its own log-probability: Cobbe's "
+                    "fine-tuning baseline when the design is lm_only / lm_only_flops")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
     overrides = parse_set(args.set)  # bad input fails here, before anything is loaded or trained
@@ -121,9 +138,9 @@ def main(argv=None) -> int:
         gen = cached_generator(args.size)
     p = cfg.pools
     n_problems = args.test_problems or (p.n_problems if args.split == "test" else p.ood_problems)
-    pool = checkpoint_pool(cache, gen, task, PoolSpec(split=args.split, n_problems=n_problems, n_samples=p.n_samples,
-                                                      temperature=p.temperature, max_new_tokens=p.max_new_tokens,
-                                                      seed=p.seed), progress=True)
+    pool_spec = PoolSpec(split=args.split, n_problems=n_problems, n_samples=p.n_samples, temperature=p.temperature,
+                         max_new_tokens=p.max_new_tokens, seed=p.seed)
+    pool = checkpoint_pool(cache, gen, task, pool_spec, progress=True)
     print(f"generator {gen.generator} {gen.key} ({gen.params} P, {gen.tokens} tokens): single-sample {pool.is_correct.mean():.3f}, process-correct "
           f"{pool.process_correct.mean():.3f}; {args.split} pool {pool.problem_id.nunique()} problems x {p.n_samples}")
 
@@ -135,6 +152,7 @@ def main(argv=None) -> int:
     runs = [(name, None) for name in args.designs.split(",")]
     for point in filter(None, args.data_sweep.split(",")):
         runs += [(f"{name}@{point}", tuple(int(x) for x in point.split("x"))) for name in args.designs.split(",")]
+    lm_pools: dict[str, pd.DataFrame] = {}
     for name, size in runs:
         design = DESIGNS[name.split("@")[0]]  # on top of the config's spec for that kind
         spec = dataclasses.replace(cfg.verifiers.spec(design["kind"]), **{**design, **overrides})
@@ -149,6 +167,8 @@ def main(argv=None) -> int:
         if args.lm_logprob:  # the verifier's own LM, head left out: what its further LM training alone ranks
             scores[f"{name}:lm_logprob"] = np.array([s.sum() for s in verifier_lm_step_logprobs(
                 rec, pool, task, split=args.split)])
+        if args.lm_sample:  # the verifier's LM as a generator: its own pool, cached under its own key
+            lm_pools[name] = checkpoint_pool(cache, verifier_lm_checkpoint(gen, rec), task, pool_spec, progress=True)
     for name in scores:
         base = verifier_metrics(scores[name], None, pool, probabilities=False)
         metrics[name] = {**base, **metrics.get(name, {})}
@@ -162,7 +182,38 @@ def main(argv=None) -> int:
     vote = curves(weighted, [RuleSpec("weighted_vote", score=f"w_{k}", label=f"weighted_vote:{k}") for k in scores],
                   ns, trials=args.trials, seed=0)
     print(vote[["rule", "n", "accuracy", "ci_low", "ci_high", "mc_se"]].round(3).to_string(index=False))
+    if lm_pools:
+        print(lm_sample_table(pool, lm_pools, ns).round(3).to_string(index=False))
     return 0
+
+
+def verifier_lm_checkpoint(gen: Checkpoint, rec: VerifierRecord) -> Checkpoint:
+    """A verifier's language model as a checkpoint to sample from: the generator plus the verifier's training."""
+    return Checkpoint(generator=f"{gen.generator}+{rec.kind}-lm", key=content_key("verifier-lm", rec.key),
+                      path=rec.path, params=rec.params, tokens=gen.tokens + rec.train_tokens,
+                      train_flops=gen.train_flops + rec.train_flops, step=gen.step, loss=float("nan"), final=True)
+
+
+def lm_sample_table(pool: pd.DataFrame, lm_pools: dict[str, pd.DataFrame], ns: list[int], *,
+                    z: float = 1.96) -> pd.DataFrame:
+    """Each LM's own pool next to the generator's: single-sample accuracy (n = 1), majority@n and best-of-n by
+    its own log-probability, each with a 95% CI over problems and its difference from the generator's same
+    rule at the same n, paired by problem (``minus_generator`` with its CI)."""
+    rules = [RuleSpec.parse("majority"), RuleSpec("best_of_n", score="logprob", label="best_of_n:own_logprob")]
+    pools = {"generator": pool, **{f"{name} LM": lp for name, lp in lm_pools.items()}}
+    per = {label: curves_by_problem(p, rules, ns).pivot_table(index="problem_id", columns=["rule", "n"],
+                                                              values="value")
+           for label, p in pools.items()}
+    rows = []
+    for label, values in per.items():
+        for rule, n in values.columns:
+            v, d = values[(rule, n)], values[(rule, n)] - per["generator"][(rule, n)]
+            se, dse = v.std(ddof=1) / np.sqrt(len(v)), d.std(ddof=1) / np.sqrt(len(d))
+            rows.append({"pool": label, "rule": "single" if n == 1 else rule, "n": n, "accuracy": v.mean(),
+                         "ci_low": v.mean() - z * se, "ci_high": v.mean() + z * se, "minus_generator": d.mean(),
+                         "minus_low": d.mean() - z * dse, "minus_high": d.mean() + z * dse})
+    out = pd.DataFrame(rows)
+    return out[(out["n"] > 1) | (out["rule"] == "single")].drop_duplicates(["pool", "n", "rule"])
 
 
 def cli(argv=None) -> int:

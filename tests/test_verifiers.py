@@ -340,3 +340,92 @@ def test_verifier_lm_logprobs_of_an_untrained_verifier_equal_the_generators(tmp_
     assert len(ours) == 3 and all(len(a) > 0 for a in ours)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_lm_only_control_never_reads_the_samples_and_leaves_the_head(tmp_path):
+    """head_loss_weight = 0: the same gold-solution LM training without the verifier loss. Its LM must not
+    depend on the sampled solutions or their labels, its head must stay as built, and its tokens are the
+    gold tokens only; the default spec keeps the cache key it had before the field existed."""
+    from dataclasses import asdict
+
+    from ttc.cache import content_key
+    from ttc.verifiers.store import VERIFIER_VERSION, verifier_key
+    from ttc.verifiers.train import train_verifier
+
+    spec = VerifierSpec(kind="prm", label_source="step", steps=4, batch_size=2, lm_batch_size=2,
+                        head_loss_weight=0.0)
+    gold = TASK.problems("train")[:10]
+    lays = [layout(TASK, CODEC, [PROMPT] * 3, texts, [True] * 3)
+            for texts in ([GOLD, "x=3+4=7;", "x"], ["y=5-1=4;", GOLD.replace("=7;y", "=8;y"), "x=3+4=8;y"])]
+    states, logs = [], []
+    for lay, seed in zip(lays, (0, 1)):
+        model, _ = tiny_verifier(seed=0)
+        head0 = {k: v.clone() for k, v in model.head.state_dict().items()}
+        targets = np.where(np.arange(lay.seg_end.size).reshape(lay.seg_end.shape) % 2, 1, 0)
+        logs.append(train_verifier(model, TASK, CODEC, spec, lay, targets if seed else 1 - targets, gold))
+        assert all(torch.equal(v, head0[k]) for k, v in model.head.state_dict().items())
+        states.append({k: v.clone() for k, v in model.lm.state_dict().items()})
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])  # the samples are never read
+    model, _ = tiny_verifier(seed=0)
+    assert any(not torch.equal(states[0][k], v) for k, v in model.lm.state_dict().items())  # the LM did train
+    assert logs[0]["verifier_loss_last"] is None and logs[0]["lm_loss_last"] > 0
+    assert logs[0]["train_tokens"] == logs[1]["train_tokens"] < 4 * 2 * 60  # gold tokens only: 4 steps x 2 short rows
+
+    with pytest.raises(ValueError, match="train nothing"):
+        VerifierSpec(head_loss_weight=0.0, lm_loss_weight=0.0).validate()
+    with pytest.raises(ValueError, match="head_loss_weight"):
+        VerifierSpec(head_loss_weight=0.5).validate()
+
+    class Ck:  # the two fields the key reads
+        key = "g"
+
+    plain = VerifierSpec()
+    fields = {k: v for k, v in asdict(plain).items() if k != "head_loss_weight"}
+    assert verifier_key(TASK, Ck(), Ck(), plain) == content_key("verifier", VERIFIER_VERSION, TASK.spec_dict(), "g", "g",
+                                                                 fields)
+    assert verifier_key(TASK, Ck(), Ck(), spec) != verifier_key(TASK, Ck(), Ck(), VerifierSpec(
+        kind="prm", label_source="step", steps=4, batch_size=2, lm_batch_size=2))
+
+
+def test_lm_sample_table_pairs_each_lm_pool_with_the_generators():
+    from experiments.verifiers import lm_sample_table
+
+    def pool(correct, answers, logprob):  # 2 problems x 2 samples
+        return pd.DataFrame({"problem_id": [0, 0, 1, 1], "sample_idx": [0, 1, 0, 1], "answer": answers,
+                             "is_correct": correct, "logprob": logprob})
+
+    gen = pool([True, False, False, False], ["1", "2", "3", "4"], [-2.0, -1.0, -1.0, -2.0])
+    lm = pool([True, True, True, False], ["1", "1", "5", "4"], [-1.0, -2.0, -1.0, -2.0])
+    t = lm_sample_table(gen, {"lm_only": lm}, [1, 2]).set_index(["pool", "rule", "n"])
+    assert t.loc[("generator", "single", 1), "accuracy"] == pytest.approx(0.25)
+    assert t.loc[("lm_only LM", "single", 1), "accuracy"] == pytest.approx(0.75)
+    assert t.loc[("lm_only LM", "single", 1), "minus_generator"] == pytest.approx(0.5)
+    # best-of-2 by own log-probability: the generator picks the wrong sample on problem 0 and problem 1
+    assert t.loc[("generator", "best_of_n:own_logprob", 2), "accuracy"] == pytest.approx(0.0)
+    assert t.loc[("lm_only LM", "best_of_n:own_logprob", 2), "accuracy"] == pytest.approx(1.0)
+    # majority@2 of two different answers: a tie broken at random, 1/2 on the problem with one right
+    assert t.loc[("generator", "majority", 2), "accuracy"] == pytest.approx(0.25)
+    assert t.loc[("lm_only LM", "majority", 2), "accuracy"] == pytest.approx(0.75)
+    # the paired difference: per problem (1 - 0.5, 0.5 - 0) -> mean 0.5, SE 0 -> a zero-width CI
+    row = t.loc[("lm_only LM", "majority", 2)]
+    assert row["minus_generator"] == pytest.approx(0.5) and row["minus_low"] == pytest.approx(0.5)
+
+
+def test_a_verifiers_lm_samples_as_a_checkpoint_of_its_own(tmp_path):
+    from experiments.verifiers import verifier_lm_checkpoint
+    from ttc.generators import checkpoint_pool
+    from ttc.pools import PoolSpec
+
+    cache = Cache(tmp_path)
+    gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
+    spec = VerifierSpec(kind="prm", label_source="step", n_problems=6, samples_per_problem=2, steps=3, batch_size=4,
+                        n_val_problems=2, max_new_tokens=24, lm_batch_size=2, head_loss_weight=0.0)
+    rec = ensure_verifier(cache, TASK, gen, spec)
+    ck = verifier_lm_checkpoint(gen, rec)
+    assert ck.path == rec.path and ck.key not in (rec.key, gen.key)
+    assert ck.tokens == gen.tokens + rec.train_tokens and ck.train_flops == gen.train_flops + rec.train_flops
+    pspec = PoolSpec(split="test", n_problems=3, n_samples=2, max_new_tokens=24)
+    pool = checkpoint_pool(cache, ck, TASK, pspec)
+    assert len(pool) == 6 and set(pool["problem_id"]) == {0, 1, 2}
+    again = checkpoint_pool(cache, ck, TASK, pspec)  # cached under the LM's own key, not the generator's
+    pd.testing.assert_frame_equal(pool, again)

@@ -54,7 +54,10 @@ class VerifierRecord:
 
 
 def verifier_key(task: Task, generator: Checkpoint, init: Checkpoint, spec: VerifierSpec) -> str:
-    return content_key("verifier", VERIFIER_VERSION, task.spec_dict(), generator.key, init.key, asdict(spec))
+    fields = asdict(spec)
+    if spec.head_loss_weight == 1:  # the key of every verifier trained before the LM-only control existed
+        del fields["head_loss_weight"]
+    return content_key("verifier", VERIFIER_VERSION, task.spec_dict(), generator.key, init.key, fields)
 
 
 def _prompts(task: Task, split: str, problem_ids) -> list[str]:

@@ -42,6 +42,9 @@ class VerifierSpec:
     lr: float = 5e-4  # transformer
     head_lr: float = 3e-3  # value head
     lm_loss_weight: float = 1.0  # 0 turns the joint LM loss off
+    # 0 = the LM-only control: the same gold-solution LM training with no verifier loss (the samples are
+    # never read), i.e. the generator trained further on the verifier's gold stream; its head stays as built
+    head_loss_weight: float = 1.0
     lm_batch_size: int = 16  # gold solutions per step for the LM loss
     mc_rollouts: int = 8  # M rollouts per step prefix (label_source = mc)
     head_width: int = 64
@@ -95,6 +98,11 @@ class VerifierSpec:
             raise ValueError(f"verifier.orm_tokens={self.orm_tokens!r}; use all or last")
         if not (0 < self.lr < 1 and 0 < self.head_lr < 1) or self.lm_loss_weight < 0:
             raise ValueError("verifier: lr and head_lr must be in (0, 1), lm_loss_weight >= 0")
+        if self.head_loss_weight not in (0.0, 1.0):
+            raise ValueError(f"verifier.head_loss_weight={self.head_loss_weight!r}; use 1 (a verifier) or 0 "
+                             "(the LM-only control)")
+        if self.head_loss_weight == 0 and self.lm_loss_weight == 0:
+            raise ValueError("verifier: head_loss_weight = 0 and lm_loss_weight = 0 train nothing; set one of them")
 
 
 MIN_DATA_STEPS = 20
@@ -167,16 +175,18 @@ def train_verifier(model, task: Task, codec: Codec, spec: VerifierSpec, lay: Lay
         scale = min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / spec.steps))
         for g, lr in zip(opt.param_groups, base):
             g["lr"] = lr * scale
-        rows = order[step * spec.batch_size: (step + 1) * spec.batch_size]
-        width = int(lay.lengths[rows].max())
-        sol = torch.from_numpy(lay.solution_mask[rows, :width])
-        out = model(torch.from_numpy(lay.input_ids[rows, :width]), torch.from_numpy(lay.attention_mask[rows, :width]),
-                    sol)
-        loss = verifier_loss(out, spec.kind, spec.labels, sol, torch.from_numpy(lay.seg_end[rows]),
-                             torch.from_numpy(targets[rows]).float(), torch.from_numpy(lay.seg_tokens[rows]),
-                             orm_tokens=spec.orm_tokens)
-        v_trace.append(loss.item())
-        tokens += int(lay.attention_mask[rows].sum())
+        loss = torch.zeros(())
+        if spec.head_loss_weight > 0:
+            rows = order[step * spec.batch_size: (step + 1) * spec.batch_size]
+            width = int(lay.lengths[rows].max())
+            sol = torch.from_numpy(lay.solution_mask[rows, :width])
+            out = model(torch.from_numpy(lay.input_ids[rows, :width]),
+                        torch.from_numpy(lay.attention_mask[rows, :width]), sol)
+            loss = verifier_loss(out, spec.kind, spec.labels, sol, torch.from_numpy(lay.seg_end[rows]),
+                                 torch.from_numpy(targets[rows]).float(), torch.from_numpy(lay.seg_tokens[rows]),
+                                 orm_tokens=spec.orm_tokens)
+            v_trace.append(loss.item())
+            tokens += int(lay.attention_mask[rows].sum())
         if spec.lm_loss_weight > 0:
             ids, mask, lab, n_tok = make_batch(task, codec, gold_problems, rng, spec.lm_batch_size)
             lm_loss = model.lm(input_ids=ids, attention_mask=mask, labels=lab).loss
@@ -189,9 +199,10 @@ def train_verifier(model, task: Task, codec: Codec, spec: VerifierSpec, lay: Lay
         opt.step()
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(v_trace[-20:]):.3f}")
+            bar.set_postfix(loss=f"{np.mean((v_trace or lm_trace)[-20:]):.3f}")
     if bar is not None:
         bar.close()
     model.eval()
-    return {"verifier_loss_first": float(np.mean(v_trace[:20])), "verifier_loss_last": float(np.mean(v_trace[-20:])),
+    first, last = (float(np.mean(v_trace[:20])), float(np.mean(v_trace[-20:]))) if v_trace else (None, None)
+    return {"verifier_loss_first": first, "verifier_loss_last": last,
             "lm_loss_last": float(np.mean(lm_trace[-20:])) if lm_trace else None, "train_tokens": tokens}

@@ -2,10 +2,12 @@
 
     python experiments/verifiers.py                       # default generator 'l', designs orm,prm
     python experiments/verifiers.py --size m --designs orm,prm,prm_mc,prm_nofeat --set steps=200
+    python experiments/verifiers.py --size m --designs orm,prm,lm_only,lm_only_flops --lm-logprob --lm-sample \
+        --csv results/verifier_controls.csv        # the verifiers against fine-tuning the generator
 
 Prints, for every scorer, held-out verifier metrics and best-of-N vs majority at several N with 95%
-CIs (paired per-problem difference to majority). Writes nothing but cache entries; the generator
-must already be in the cache (this script never trains one).
+CIs (paired per-problem difference to majority). Writes nothing but cache entries and, with --csv, the
+printed tables as one tidy CSV; the generator must already be in the cache (this script never trains one).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ttc.cache import Cache, content_key
+from ttc.cache import Cache, atomic_write_text, content_key
 from ttc.config import ConfigError, load_config
 from ttc.evaluate import RuleSpec, curves, curves_by_problem
 from ttc.generators import (
@@ -119,6 +121,9 @@ def main(argv=None) -> int:
                     "language model, as a generator (same N, problems and seed as the generator's pool), and print "
                     "its single-sample accuracy, majority and best-of-N by its own log-probability: Cobbe's "
                     "fine-tuning baseline when the design is lm_only / lm_only_flops")
+    ap.add_argument("--csv", type=Path, default=None, help="also write the tables to this CSV (one row per table, "
+                    "pool, scorer or rule, and N; rows of the same generator checkpoint already in it are replaced, "
+                    "so one file can hold several --size runs)")
     ap.add_argument("--set", nargs="*", default=[])
     args = ap.parse_args(argv)
     overrides = parse_set(args.set)  # bad input fails here, before anything is loaded or trained
@@ -182,9 +187,29 @@ def main(argv=None) -> int:
     vote = curves(weighted, [RuleSpec("weighted_vote", score=f"w_{k}", label=f"weighted_vote:{k}") for k in scores],
                   ns, trials=args.trials, seed=0)
     print(vote[["rule", "n", "accuracy", "ci_low", "ci_high", "mc_se"]].round(3).to_string(index=False))
-    if lm_pools:
-        print(lm_sample_table(pool, lm_pools, ns).round(3).to_string(index=False))
+    lm_table = lm_sample_table(pool, lm_pools, ns) if lm_pools else None
+    if lm_table is not None:
+        print(lm_table.round(3).to_string(index=False))
+    if args.csv:
+        flops = {name: m.get("train_pflops", np.nan) * 1e15 for name, m in metrics.items()}
+        rows = [table.assign(table="best_of_n", pool="generator", train_flops=table["scorer"].map(flops)),
+                vote[["rule", "n", "accuracy", "ci_low", "ci_high", "mc_se"]].rename(columns={"rule": "scorer"})
+                .assign(table="weighted_vote", pool="generator")]
+        if lm_table is not None:
+            rows.append(lm_table.rename(columns={"rule": "scorer"}).assign(
+                table="lm_sample", train_flops=lm_table["pool"].map(lambda p: flops.get(p.removesuffix(" LM"), np.nan))))
+        write_rows(args.csv, pd.concat(rows, ignore_index=True).assign(
+            generator=gen.generator, checkpoint=gen.key, params=gen.params, generator_train_flops=gen.train_flops,
+            split=args.split, n_problems=pool.problem_id.nunique(), samples=p.n_samples))
     return 0
+
+
+def write_rows(path: Path, rows: pd.DataFrame) -> None:
+    """Replace ``rows``' checkpoint's rows in the CSV at ``path`` (or start it), atomically."""
+    if path.exists():
+        old = pd.read_csv(path)
+        rows = pd.concat([old[~old["checkpoint"].isin(rows["checkpoint"].unique())], rows], ignore_index=True)
+    atomic_write_text(path, rows.to_csv(index=False))
 
 
 def verifier_lm_checkpoint(gen: Checkpoint, rec: VerifierRecord) -> Checkpoint:

@@ -429,3 +429,15 @@ def test_a_verifiers_lm_samples_as_a_checkpoint_of_its_own(tmp_path):
     assert len(pool) == 6 and set(pool["problem_id"]) == {0, 1, 2}
     again = checkpoint_pool(cache, ck, TASK, pspec)  # cached under the LM's own key, not the generator's
     pd.testing.assert_frame_equal(pool, again)
+
+
+def test_verifier_script_csv_replaces_the_rows_of_the_same_checkpoint(tmp_path):
+    from experiments.verifiers import write_rows
+
+    path = tmp_path / "controls.csv"
+    write_rows(path, pd.DataFrame({"checkpoint": ["a", "a"], "n": [1, 4], "accuracy": [0.1, 0.2]}))
+    write_rows(path, pd.DataFrame({"checkpoint": ["b"], "n": [1], "accuracy": [0.5]}))
+    write_rows(path, pd.DataFrame({"checkpoint": ["a"], "n": [1], "accuracy": [0.3]}))  # a rerun of a
+    got = pd.read_csv(path).sort_values(["checkpoint", "n"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, pd.DataFrame({"checkpoint": ["a", "b"], "n": [1, 1], "accuracy": [0.3, 0.5]}))
+    assert [p.name for p in tmp_path.iterdir()] == ["controls.csv"]  # no temporary file left behind

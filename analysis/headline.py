@@ -252,6 +252,7 @@ def headline_numbers(curves: pd.DataFrame, *, per_problem: pd.DataFrame | None =
     stored = cache.read_numbers(key)
     if stored is not None:
         return stored
+    from analysis.finetune_control import NoControl, finetune_control_rows
     from analysis.self_improve import NoSelfImprove
     fits = {
         "test_accuracy": lambda: accuracy_at_largest_n(curves, "test"),
@@ -264,13 +265,16 @@ def headline_numbers(curves: pd.DataFrame, *, per_problem: pd.DataFrame | None =
         "self_improve": lambda: self_improvement(self_improve, curves),
         "self_improve_search": lambda: self_improve_search(curves, per_problem, confidence),
         "search": lambda: search(curves, per_problem, search_bins, confidence),
+        "verifier_vs_finetune": lambda: {"verifier_vs_finetune": finetune_control_rows(
+            curves, per_problem if per_problem is not None else pd.DataFrame(
+                columns=["generator", "role", "split", "rule", "n", "problem_id", "value"]), confidence=confidence)},
     }
     numbers: dict = {}
     missing: dict = {}
     for name, fit in fits.items():
         try:
             numbers.update(fit())
-        except (NoData, NoSelfImprove) as why:
+        except (NoData, NoSelfImprove, NoControl) as why:
             missing[name] = str(why)
     if missing:
         numbers["numbers_not_computed"] = missing

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.finetune_control import finetune_control_lines
+
 
 def generator_table(pools: pd.DataFrame) -> pd.DataFrame:
     """One row per final generator: params, train FLOPs, pass@1 greedy and sampled, process, lucky share."""
@@ -156,6 +158,7 @@ def render_markdown(summary: dict) -> str:
     if tt.get("slope") is not None:
         hex_k = summary.get("hex", {}).get("hex_test_compute_saved_per_10x_train")
         lines += ["", "## Train vs test compute (Jones's 15× per 10×)", ""] + tradeoff_lines(tt, hex_k)
+    lines += finetune_control_lines(summary.get("verifier_vs_finetune") or [])
     lines += search_lines(summary.get("search") or {})
     lines += self_improve_lines(summary.get("self_improve") or {})
     lines += self_improve_search_lines(summary.get("self_improve_search") or {})

@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ttc.cache import Cache, atomic_write_text, content_key
+from ttc.cache import Cache, atomic_write_text
 from ttc.config import ConfigError, load_config
 from ttc.evaluate import RuleSpec, curves, curves_by_problem
 from ttc.generators import (
-    Checkpoint,
     GeneratorSpec,
     checkpoint_pool,
     ensure_generator,
@@ -36,12 +35,13 @@ from ttc.pools import PoolSpec
 from ttc.sweep_config import SweepConfig
 from ttc.verifiers import (
     SCORERS,
-    VerifierRecord,
     VerifierSpec,
     data_point,
     ensure_verifier,
+    finetune_control,
     generator_step_logprobs,
     score_pool,
+    verifier_lm_checkpoint,
     verifier_lm_step_logprobs,
     verifier_metrics,
 )
@@ -64,7 +64,7 @@ DESIGNS = {
     # by it, --lm-sample samples from it): on the verifier's own gold stream (16 per step), and with its
     # 64 samples per step replaced by gold (80 gold per step: about the verifier's training tokens and FLOPs)
     "lm_only": dict(kind="prm", head_loss_weight=0.0),
-    "lm_only_flops": dict(kind="prm", head_loss_weight=0.0, lm_batch_size=80),
+    "lm_only_flops": dict(kind="prm"),  # made by ttc.verifiers.finetune_control (the sweep's control)
 }
 
 
@@ -161,6 +161,7 @@ def main(argv=None) -> int:
     for name, size in runs:
         design = DESIGNS[name.split("@")[0]]  # on top of the config's spec for that kind
         spec = dataclasses.replace(cfg.verifiers.spec(design["kind"]), **{**design, **overrides})
+        spec = finetune_control(spec) if name.split("@")[0] == "lm_only_flops" else spec
         spec = data_point(spec, *size) if size else spec
         init = cached_generator(spec.init_size) if spec.init_size else None
         rec = ensure_verifier(cache, task, gen, spec, init_checkpoint=init, progress=True)
@@ -173,7 +174,8 @@ def main(argv=None) -> int:
             scores[f"{name}:lm_logprob"] = np.array([s.sum() for s in verifier_lm_step_logprobs(
                 rec, pool, task, split=args.split)])
         if args.lm_sample:  # the verifier's LM as a generator: its own pool, cached under its own key
-            lm_pools[name] = checkpoint_pool(cache, verifier_lm_checkpoint(gen, rec), task, pool_spec, progress=True)
+            lm_pools[name] = checkpoint_pool(cache, verifier_lm_checkpoint(gen, rec, name), task, pool_spec,
+                                             progress=True)
     for name in scores:
         base = verifier_metrics(scores[name], None, pool, probabilities=False)
         metrics[name] = {**base, **metrics.get(name, {})}
@@ -210,13 +212,6 @@ def write_rows(path: Path, rows: pd.DataFrame) -> None:
         old = pd.read_csv(path)
         rows = pd.concat([old[~old["checkpoint"].isin(rows["checkpoint"].unique())], rows], ignore_index=True)
     atomic_write_text(path, rows.to_csv(index=False))
-
-
-def verifier_lm_checkpoint(gen: Checkpoint, rec: VerifierRecord) -> Checkpoint:
-    """A verifier's language model as a checkpoint to sample from: the generator plus the verifier's training."""
-    return Checkpoint(generator=f"{gen.generator}+{rec.kind}-lm", key=content_key("verifier-lm", rec.key),
-                      path=rec.path, params=rec.params, tokens=gen.tokens + rec.train_tokens,
-                      train_flops=gen.train_flops + rec.train_flops, step=gen.step, loss=float("nan"), final=True)
 
 
 def lm_sample_table(pool: pd.DataFrame, lm_pools: dict[str, pd.DataFrame], ns: list[int], *,

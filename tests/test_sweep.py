@@ -47,6 +47,7 @@ kinds = ["prm"]
 judge = ["t1", "t2"]
 data_problems = [10]
 data_samples = [1, 2]
+finetune_control = true
 [verifiers.common]
 init_size = "t1"
 n_problems = 20
@@ -113,6 +114,27 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     assert (curves.loc[curves["verifier"] == "none", "verify_flops_per_problem"] == 0).all()
     vers = pd.read_csv(first / "verifiers.csv")
     assert sorted(vers["judges"]) == ["t1", "t2"]  # one PRM per judged generator
+    # the fine-tuning controls: a pool per judged generator, scored by its PRM, in the summary with the
+    # curves' own numbers and differences paired over the same problems
+    ctl = curves[curves["role"] == "finetune_control"]
+    assert set(ctl["generator"]) == {"t1+ft", "t2+ft"} and "best_of_n:prm" in set(ctl["rule"])
+    rows = json.loads((first / "summary.json").read_text())["verifier_vs_finetune"]
+    assert {(r["generator"], r["n"]) for r in rows} == {(g, n) for g in ("t1", "t2") for n in (1, 4)}
+    by_problem_all = pd.read_parquet(first / "curves_by_problem.parquet")
+    for r in rows:
+        fin_g = curves.query("role == 'final' and split == 'test' and generator == @r['generator']")
+        ft = ctl.query("generator == @r['control'] and split == 'test'")
+        at = lambda frame, rule, n: float(frame[(frame["rule"] == rule) & (frame["n"] == n)]["accuracy"].iloc[0])  # noqa: E731
+        assert r["best_of_n_prm"] == pytest.approx(at(fin_g, "best_of_n:prm", r["n"]), abs=1e-4)
+        assert r["ft_majority"] == pytest.approx(at(ft, "majority", r["n"]), abs=1e-4)
+        assert r["extra_train_flops"] > 0
+        if r["ft_majority_minus_prm"]["delta"] is not None:
+            a = by_problem_all.query("generator == @r['control'] and rule == 'majority' and n == @r['n']")
+            b = by_problem_all.query("generator == @r['generator'] and role == 'final' and split == 'test' "
+                                     "and rule == 'best_of_n:prm' and n == @r['n']")
+            diff = a.set_index("problem_id")["value"] - b.set_index("problem_id")["value"]
+            assert r["ft_majority_minus_prm"]["delta"] == pytest.approx(diff.mean(), abs=1e-4)
+    assert "Verifier vs fine-tuning at equal training FLOPs" in (first / "summary.md").read_text()
     gain = pd.read_csv(first / "verifier_gain.csv")
     assert set(gain["generator"]) == {"t1", "t2"}
     by_problem = pd.read_parquet(first / "curves_by_problem.parquet")
@@ -333,7 +355,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     _run(path, tmp, "r", "--set", "search.strategies=[]", "--set", "run.backend=\"threading\"",
              "--set", "self_improve.generator=\"\"")
     assert calls["train"] == 2  # generators were not retrained
-    n_cells = 2 * (3 + 1) + 1  # per generator: 2 intermediate + final + greedy; one ood pool
+    n_cells = 2 * (3 + 1) + 1 + 2  # per generator: 2 intermediate + final + greedy; one ood pool; 2 controls
     assert fresh["n"] == n_cells - 2  # the two pools finished before the kill were reused
     assert (tmp / "r" / "curves.csv").exists()
 

@@ -412,17 +412,21 @@ def test_lm_sample_table_pairs_each_lm_pool_with_the_generators():
 
 
 def test_a_verifiers_lm_samples_as_a_checkpoint_of_its_own(tmp_path):
-    from experiments.verifiers import verifier_lm_checkpoint
     from ttc.generators import checkpoint_pool
     from ttc.pools import PoolSpec
+    from ttc.verifiers import finetune_control, verifier_lm_checkpoint
 
     cache = Cache(tmp_path)
     gen = ensure_generator(cache, TASK, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=3000, n_checkpoints=1)))[-1]
     spec = VerifierSpec(kind="prm", label_source="step", n_problems=6, samples_per_problem=2, steps=3, batch_size=4,
                         n_val_problems=2, max_new_tokens=24, lm_batch_size=2, head_loss_weight=0.0)
     rec = ensure_verifier(cache, TASK, gen, spec)
-    ck = verifier_lm_checkpoint(gen, rec)
-    assert ck.path == rec.path and ck.key not in (rec.key, gen.key)
+    ck = verifier_lm_checkpoint(gen, rec, "ft")
+    assert ck.path == rec.path and ck.key not in (rec.key, gen.key) and ck.generator == "xs+ft"
+    assert verifier_lm_checkpoint(gen, rec).generator == "xs+prm-lm"
+    control = finetune_control(VerifierSpec(batch_size=64, lm_batch_size=16, lm_loss_weight=0.5, init_size="l"))
+    assert (control.head_loss_weight, control.lm_batch_size, control.lm_loss_weight, control.init_size) == \
+        (0.0, 80, 1.0, None)
     assert ck.tokens == gen.tokens + rec.train_tokens and ck.train_flops == gen.train_flops + rec.train_flops
     pspec = PoolSpec(split="test", n_problems=3, n_samples=2, max_new_tokens=24)
     pool = checkpoint_pool(cache, ck, TASK, pspec)

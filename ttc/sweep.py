@@ -36,7 +36,13 @@ from ttc.sweep_stage import (
     run_stage,
     task_of,
 )
-from ttc.sweep_verifiers import train_verifiers, verifier_gain, with_verifier_scores
+from ttc.sweep_verifiers import (
+    FINETUNE_ROLE,
+    finetune_control_cells,
+    train_verifiers,
+    verifier_gain,
+    with_verifier_scores,
+)
 from ttc.tasks.base import Task
 
 
@@ -236,6 +242,11 @@ def run_sweep(cfg: SweepConfig) -> dict:
     lap("pools")
     verifiers = train_verifiers(cfg, generators, timeline)
     lap("verifiers")
+    controls = finetune_control_cells(cfg, generators, timeline)
+    run_stage(cfg, _pool_one, controls, "fine-tuned pools", cached=lambda c: cache.path(
+        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
+    cells += controls
+    lap("finetune_control")
     from ttc.sweep_self_improve import run_self_improve_stage, self_improve_cells
     improvement, improved = run_self_improve_stage(cfg, generators, verifiers, timeline)
     extra = self_improve_cells(cfg, improved, generators[cfg.self_improve.generator][-1] if improved else None)
@@ -293,8 +304,8 @@ def curves_stage(cfg: SweepConfig, cells: list[PoolCell], verifiers: dict, judge
         frames[i], stats[i] = frame, stat
         if gain is not None:
             gains.append(gain)
-        if cells[i].role in ("final", "checkpoint"):  # the bootstraps over problems: model size, trade-off
-            by_problem.append(values)
+        if cells[i].role in ("final", "checkpoint", FINETUNE_ROLE):  # bootstraps over problems: model size,
+            by_problem.append(values)  # trade-off; paired differences of the fine-tuning control
     return frames, stats, gains, by_problem
 
 

@@ -81,6 +81,10 @@ class VerifiersConfig:
     # full-data verifier is always a point. () = no sweep
     data_problems: tuple[int, ...] = ()
     data_samples: tuple[int, ...] = ()  # () = the verifiers' own samples_per_problem only
+    # Cobbe's fine-tuning baseline at equal compute: each judged generator also fine-tuned on gold for its
+    # verifier's training FLOPs (ttc.verifiers.finetune_control of the PRM's spec), with a test pool of
+    # pools.n_samples (role "finetune_control", generator "<size>+ft") judged by the same verifiers
+    finetune_control: bool = False
 
     def data_grid(self, kind: str) -> list[tuple[int, int]]:
         """(problems, samples per problem) points of the data sweep for ``kind``, the full-data one included."""

@@ -56,6 +56,39 @@ def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], t
     return {(ck.generator, s.kind): rec for (_, ck, s), rec in zip(jobs, recs)}
 
 
+FINETUNE_ROLE = "finetune_control"  # the pool cells of the fine-tuned controls
+FINETUNE_SUFFIX = "ft"  # a control of generator G is named "G+ft"
+
+
+def finetune_control_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]],
+                           timeline: list | None = None) -> list[PoolCell]:
+    """Cobbe's fine-tuning baseline at equal compute (``verifiers.finetune_control``): every judged generator
+    fine-tuned on gold solutions for its verifier's training FLOPs (``ttc.verifiers.finetune_control`` of the
+    PRM's spec; cached like a verifier, ``run.eval_jobs`` workers), each with a final test pool of
+    ``pools.n_samples`` judged by the generator's own verifiers. [] when the switch is off."""
+    from ttc.pools import PoolSpec
+    from ttc.verifiers import finetune_control, verifier_lm_checkpoint
+    from ttc.verifiers.store import verifier_key
+    if not cfg.verifiers.finetune_control:
+        return []
+    spec = finetune_control(cfg.verifiers.spec("prm"))
+    judged = judged_finals(cfg, generators)
+    cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
+
+    def ready(job) -> bool:
+        init = generators[spec.init_size][-1] if spec.init_size else job[1]
+        return cache.dir_ready("verifiers", verifier_key(task, job[1], init, spec)) is not None
+
+    jobs = [(generators, ck, spec) for ck in reversed(judged)]
+    recs = run_stage(cfg, _verifier_one, jobs, "fine-tuning controls", cfg.run.eval_jobs, cached=ready,
+                     timeline=timeline)
+    p = cfg.pools
+    pool = PoolSpec(split="test", n_problems=p.n_problems, n_samples=p.n_samples, temperature=p.temperature,
+                    max_new_tokens=p.max_new_tokens, seed=p.seed)
+    return [PoolCell(verifier_lm_checkpoint(ck, rec, FINETUNE_SUFFIX), pool, FINETUNE_ROLE, verifier_of=ck.key)
+            for (_, ck, _), rec in zip(jobs, recs)]
+
+
 def with_verifier_scores(cfg: SweepConfig, cell: PoolCell, pool: pd.DataFrame, verifiers: dict) -> pd.DataFrame:
     """Add score_<kind>, step_scores_<kind> and verify_flops_<kind> for the generator the verifiers judge."""
     from ttc.verifiers import score_pool, scoring_flops

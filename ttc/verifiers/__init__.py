@@ -23,10 +23,11 @@ from ttc.verifiers.store import (
     load_verifier,
     score_pool,
     scoring_flops,
+    verifier_lm_checkpoint,
     verifier_lm_step_logprobs,
     verifier_pool,
 )
-from ttc.verifiers.train import VerifierSpec, data_point
+from ttc.verifiers.train import VerifierSpec, data_point, finetune_control
 
 SCORERS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
     # the generator's own log-probability of the sample (nats): free, recorded while sampling
@@ -36,5 +37,6 @@ SCORERS: dict[str, Callable[[pd.DataFrame], np.ndarray]] = {
 }
 
 __all__ = ["SCORERS", "ValueHeadLM", "VerifierRecord", "VerifierSpec", "auc", "calibration", "data_point", "ensure_verifier",
-           "generator_step_logprobs", "load_verifier", "score_pool", "scoring_flops", "step_auc",
-           "verifier_lm_step_logprobs", "verifier_metrics", "verifier_pool", "within_problem_auc"]
+           "finetune_control", "generator_step_logprobs", "load_verifier", "score_pool", "scoring_flops", "step_auc",
+           "verifier_lm_checkpoint", "verifier_lm_step_logprobs", "verifier_metrics", "verifier_pool",
+           "within_problem_auc"]

@@ -156,6 +156,17 @@ def _ensure_verifier(cache: Cache, task: Task, generator: Checkpoint, init: Chec
     return VerifierRecord(key=key, path=str(path), **record)
 
 
+def verifier_lm_checkpoint(generator: Checkpoint, verifier: VerifierRecord, suffix: str = "") -> Checkpoint:
+    """A verifier's language model as a checkpoint to sample from (its directory is a Hugging Face causal LM):
+    the generator plus the verifier's training, named ``<generator>+<suffix>`` (default: ``+<kind>-lm``) and
+    keyed apart from both, so its pools are cached under their own key."""
+    return Checkpoint(generator=f"{generator.generator}+{suffix or verifier.kind + '-lm'}",
+                      key=content_key("verifier-lm", verifier.key), path=verifier.path, params=verifier.params,
+                      tokens=generator.tokens + verifier.train_tokens,
+                      train_flops=generator.train_flops + verifier.train_flops, step=generator.step,
+                      loss=float("nan"), final=True)
+
+
 def load_verifier(record: VerifierRecord | str):
     """(ValueHeadLM, Codec) from a record or a verifier directory."""
     path = record.path if isinstance(record, VerifierRecord) else record

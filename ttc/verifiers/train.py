@@ -108,6 +108,16 @@ class VerifierSpec:
 MIN_DATA_STEPS = 20
 
 
+def finetune_control(spec: VerifierSpec) -> VerifierSpec:
+    """Cobbe's fine-tuning baseline at a verifier's training compute: ``spec``'s recipe (steps, learning
+    rate, gold problems) with the verifier loss dropped and each step's ``batch_size`` sampled solutions
+    replaced by as many more gold ones, started from the judged generator itself (``init_size`` unset):
+    the generator fine-tuned on gold solutions for about the verifier's training tokens (and FLOPs, when
+    the verifier too starts from the generator)."""
+    return replace(spec, head_loss_weight=0.0, lm_batch_size=spec.batch_size + spec.lm_batch_size,
+                   lm_loss_weight=1.0, init_size=None)
+
+
 def data_point(spec: VerifierSpec, n_problems: int, samples_per_problem: int) -> VerifierSpec:
     """``spec`` trained on a smaller training set, for a verifier-data sweep (Cobbe 2021, Figure 5).
 

@@ -1,13 +1,15 @@
 """Training throughput per model size, as a fraction of this machine's fp32 matmul FLOP/s.
 
-    python benchmarks/bench_training.py [--steps 12] [--batch 16] [--threads 0] [--sizes xs,s,m,l,xl]
+    python benchmarks/bench_training.py [--steps 12] [--batch 16] [--threads 0] [--sizes xs,s,m,l,xl] [--compile]
 
 Measured in one run: a large fp32 matmul (the machine's practical peak), then for each size in the
 default family a few teacher-forced training steps on batches of the default task (registers), once
 through the baseline (the Hugging Face forward with its attention mask, for-loop AdamW and gradient
 clipping) and once through ttc's path (``ttc.fast_llama.LeanLlamaLoss``, foreach AdamW and clipping,
 as ``ttc.train`` runs). Reports median tokens/s (non-pad tokens), achieved FLOP/s = 6·P·tokens/s
-(P = non-embedding parameters, ttc.compute), the fraction of the matmul peak, and ttc's speed-up.
+(P = non-embedding parameters, ttc.compute), the fraction of the matmul peak, and ttc's speed-up;
+with ``--compile`` also ttc's path under ``train.compile`` (compiled before the clock starts; its
+tokens/s count real tokens only, the padding is its cost).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ttc.fast_llama import LeanLlamaLoss
 from ttc.models import FAMILY, build_model
 from ttc.tasks.registers import RegistersTask
 from ttc.tokenizer import Codec, build_char_tokenizer
-from ttc.train import make_batch
+from ttc.train import COMPILE_WIDTH, compiled_loss, make_batch, pad_width
 
 
 def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
@@ -43,6 +45,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--sizes", default=",".join(FAMILY), help="comma-separated family sizes")
+    ap.add_argument("--compile", action="store_true", help="also time ttc's path under train.compile "
+                    "(torch.compile, batches padded to a multiple of 32 tokens; compiled before timing)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -56,15 +60,26 @@ def main() -> None:
     print(f"{'size':>4} {'P (non-emb)':>12} {'path':>9} {'tokens/s':>10} {'GFLOP/s':>9} {'of peak':>8} {'speed-up':>9}")
     for name in args.sizes.split(","):
         base = None
-        for path in ("hf", "ttc"):
+        for path in ("hf", "ttc", "compiled")[: 3 if args.compile else 2]:
             model = build_model(FAMILY[name], tok, seed=0)
-            lean = LeanLlamaLoss(model) if path == "ttc" else None
-            fast = path == "ttc"
+            lean = LeanLlamaLoss(model) if path != "hf" else None
+            fast = path != "hf"
+            if path == "compiled":  # compile every padded width the batches take, before the clock starts
+                lean = compiled_loss(lean)
+                probe = np.random.default_rng(0)
+                widths = {make_batch(task, codec, problems, probe, args.batch)[0].shape[1] for _ in range(64)}
+                for w in sorted({-(-w // COMPILE_WIDTH) * COMPILE_WIDTH for w in widths}):
+                    ids = torch.full((args.batch, w), codec.pad_id)
+                    ids[:, 0] = 1
+                    lean(ids, torch.where(ids == codec.pad_id, -100, ids)).backward()
+                model.zero_grad()
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3, foreach=fast)
             rng = np.random.default_rng(0)
             rates = []
             for step in range(args.steps):
                 ids, mask, labels, n_tok = make_batch(task, codec, problems, rng, args.batch)
+                if path == "compiled":
+                    ids, labels = pad_width(ids, labels, codec.pad_id)
                 t = time.perf_counter()
                 loss = lean(ids, labels) if lean else model(input_ids=ids, attention_mask=mask, labels=labels).loss
                 opt.zero_grad()

@@ -50,3 +50,57 @@ def test_a_decay_branch_is_the_run_of_its_own_budget_and_leaves_the_main_run_alo
 def test_checkpoint_decay_needs_the_wsd_schedule():
     with pytest.raises(ValueError, match="checkpoint_decay needs train.schedule='wsd'"):
         replace(CFG, schedule="cosine", checkpoint_decay=True).validate()
+
+
+def test_pad_width_pads_to_a_multiple_and_leaves_the_loss_alone():
+    """train.compile's padding: after every sequence, unlabelled, so the eager loss is unchanged."""
+    from ttc.fast_llama import LeanLlamaLoss
+    from ttc.tasks.registers import RegistersTask
+    from ttc.train import make_batch, pad_width
+
+    tok = build_char_tokenizer()
+    codec, task = Codec.of(tok), RegistersTask(n_train=50, n_test=5, n_ood=5)
+    ids, _, labels, _ = make_batch(task, codec, task.problems("train"), np.random.default_rng(0), 4)
+    padded, plabels = pad_width(ids, labels, codec.pad_id, 32)
+    assert padded.shape[1] % 32 == 0 and padded.shape[1] - ids.shape[1] < 32
+    assert torch.equal(padded[:, : ids.shape[1]], ids) and (padded[:, ids.shape[1]:] == codec.pad_id).all()
+    assert (plabels[:, ids.shape[1]:] == -100).all()
+    again, _ = pad_width(padded, plabels, codec.pad_id, 32)
+    assert again is padded  # already a multiple: untouched
+    lean = LeanLlamaLoss(build_model(ModelSize("t", hidden=16, layers=1, heads=2, mlp=32), tok, seed=0))
+    with torch.no_grad():
+        np.testing.assert_allclose(lean(padded, plabels).item(), lean(ids, labels).item(), rtol=1e-6)
+        # the dense form train.compile compiles: the same loss, the LM head at every position
+        np.testing.assert_allclose(lean.dense_loss(padded, plabels).item(), lean(ids, labels).item(), rtol=1e-6)
+
+
+def test_compile_is_out_of_the_generator_key_unless_on():
+    from ttc.generators import GeneratorSpec, generator_key
+    from ttc.models import FAMILY
+    from ttc.tasks.registers import RegistersTask
+
+    task = RegistersTask(n_train=50, n_test=5, n_ood=5)
+    plain = generator_key(task, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=1000)))
+    assert plain == generator_key(task, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=1000, compile=False)))
+    assert plain != generator_key(task, GeneratorSpec(FAMILY["xs"], TrainConfig(tokens=1000, compile=True)))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("c++") is None, reason="torch.compile on a CPU needs a C++ compiler")
+def test_compiled_training_follows_the_eager_one():
+    """A few steps with train.compile give the eager run's losses to float rounding (slow: compiling)."""
+    from ttc.tasks.registers import RegistersTask
+    from ttc.train import gold_texts
+
+    tok = build_char_tokenizer()
+    codec, task = Codec.of(tok), RegistersTask(n_train=100, n_test=5, n_ood=5)
+    problems = task.problems("train")
+    size = ModelSize("t", hidden=16, layers=1, heads=2, mlp=32)
+    losses = {}
+    for compile_ in (False, True):
+        model = build_model(size, tok, seed=0)
+        cfg = TrainConfig(tokens=4000, lr=3e-3, warmup_steps=2, n_checkpoints=1, compile=compile_)
+        infos = fit(model, codec, lambda rng, b: gold_texts(task, problems, rng, b), cfg)
+        losses[compile_] = (infos[-1].loss, infos[-1].tokens, infos[-1].step)
+    assert losses[True][1:] == losses[False][1:]  # the same batches and token counts (pads are not counted)
+    assert losses[True][0] == pytest.approx(losses[False][0], rel=1e-3)

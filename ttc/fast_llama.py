@@ -308,8 +308,24 @@ class LeanLlamaLoss:
         logits, target = self._scored_logits(input_ids, labels)
         return -F.cross_entropy(logits, target, reduction="none")
 
+    def dense_loss(self, input_ids: Tensor, labels: Tensor) -> Tensor:
+        """``self(input_ids, labels)`` with the LM head applied at every position and the unlabelled ones
+        ignored by the loss: no shape depends on the data, which ``torch.compile`` needs (train.compile)."""
+        r, m = self._rope, self.model.model
+        hidden = r._rms(self._body(input_ids)[:, :-1], m.norm.weight)
+        logits = F.linear(hidden, self.model.lm_head.weight)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100)
+
     def _scored_logits(self, input_ids: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         """(logits [n_scored, vocab], targets [n_scored]) at the positions whose label is not -100."""
+        x = self._body(input_ids)
+        target = labels[:, 1:]
+        scored = target != -100
+        hidden = self._rope._rms(x[:, :-1][scored], self.model.model.norm.weight)
+        return F.linear(hidden, self.model.lm_head.weight), target[scored]
+
+    def _body(self, input_ids: Tensor) -> Tensor:
+        """The residual stream after the last layer, [n, length, hidden] (before the final norm)."""
         r, m = self._rope, self.model.model
         n, length = input_ids.shape
         cos, sin = r.cos[:length], r.signed_sin[:length]
@@ -329,7 +345,4 @@ class LeanLlamaLoss:
             gate, up = F.linear(r._rms(x, layer.post_attention_layernorm.weight),
                                 torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])).chunk(2, -1)
             x = x + F.linear(F.silu(gate) * up, mlp.down_proj.weight)
-        target = labels[:, 1:]
-        scored = target != -100
-        hidden = r._rms(x[:, :-1][scored], m.norm.weight)
-        return F.linear(hidden, self.model.lm_head.weight), target[scored]
+        return x

@@ -66,6 +66,8 @@ def generator_key(task: Task, spec: GeneratorSpec) -> str:
         del fields["init_seed"]
     if spec.size.init_std is None:  # ... and before init_std existed
         del fields["size"]["init_std"]
+    if not spec.train.compile:  # ... and before train.compile existed
+        del fields["train"]["compile"]
     return content_key("generator", TRAINER_VERSION, training_view(task), fields, DEFAULT_CHARS)
 
 

@@ -62,8 +62,10 @@ class SweepConfig:
         generators' shapes as built (a change of a built-in shape's defaults changes the hash)."""
         from ttc.cache import content_key
         from ttc.config import to_dict
-        return content_key({k: v for k, v in to_dict(self).items() if k not in ("run", "hex")},
-                           self.generators.built_shapes())
+        view = {k: v for k, v in to_dict(self).items() if k not in ("run", "hex")}
+        if not view["generators"]["train"].get("compile", True):  # the hash of every run before train.compile
+            del view["generators"]["train"]["compile"]
+        return content_key(view, self.generators.built_shapes())
 
     def validate(self) -> None:
         """Every check a config can fail before anything runs (ConfigError, one line naming the fix)."""

@@ -126,6 +126,8 @@ def run_key(base_key: str, task: Task, spec: RunSpec, verifier_keys: dict[str, s
     (an RL run does not change when the STaR settings do)."""
     unread = {"sft": ("star", "rl"), "star": ("rl", "sft_tokens"), "rl": ("star", "sft_tokens", "finetune")}[spec.kind]
     view = {k: v for k, v in asdict(spec).items() if k not in unread}
+    if "finetune" in view and not view["finetune"]["compile"]:  # the key of every run before train.compile existed
+        del view["finetune"]["compile"]
     return content_key("self-improve", RUN_VERSION, base_key, task.spec_dict(), view,
                        {k: verifier_keys[k] for k in sorted(verifier_keys)})
 

@@ -445,3 +445,14 @@ def test_verifier_script_csv_replaces_the_rows_of_the_same_checkpoint(tmp_path):
     got = pd.read_csv(path).sort_values(["checkpoint", "n"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(got, pd.DataFrame({"checkpoint": ["a", "b"], "n": [1, 1], "accuracy": [0.3, 0.5]}))
     assert [p.name for p in tmp_path.iterdir()] == ["controls.csv"]  # no temporary file left behind
+
+
+def test_without_new_defaults_drops_a_newer_field_only_at_its_old_value():
+    from ttc.cache import without_new_defaults
+
+    fields = {"a": 1, "new": False, "train": {"lr": 0.1, "compile": False}, "other": {"compile": False}}
+    got = without_new_defaults(fields, {"new": False, "train": {"compile": False}})
+    assert got == {"a": 1, "train": {"lr": 0.1}, "other": {"compile": False}}  # only the named paths
+    assert fields["train"] == {"lr": 0.1, "compile": False}  # the input is left alone
+    on = without_new_defaults({"new": True, "train": {"compile": True}}, {"new": False, "train": {"compile": False}})
+    assert on == {"new": True, "train": {"compile": True}}  # a new value enters the key

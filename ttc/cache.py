@@ -60,6 +60,20 @@ def content_key(*parts: Any, length: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
 
 
+def without_new_defaults(fields: dict, newer: dict) -> dict:
+    """``fields`` (a nested dict, e.g. ``asdict`` of a spec) less every field that ``newer`` names at its
+    value there, recursively: a field added after keys were made (``newer`` maps it to the value that
+    reproduces the old behaviour) stays out of the key while it holds that value, so every key made
+    before it existed stays valid. Returns a new dict; ``fields`` is left alone."""
+    out = dict(fields)
+    for name, old in newer.items():
+        if isinstance(old, dict) and isinstance(out.get(name), dict):
+            out[name] = without_new_defaults(out[name], old)
+        elif name in out and out[name] == old:
+            del out[name]
+    return out
+
+
 class Cache:
     def __init__(self, root: Path | str):
         self.root = Path(root)

@@ -18,12 +18,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from ttc.cache import Cache, content_key, discard_file
+from ttc.cache import Cache, content_key, discard_file, without_new_defaults
 from ttc.models import ModelSize, build_model
 from ttc.pools import PoolSpec, cached_pool
 from ttc.tasks.base import Task
 from ttc.tokenizer import DEFAULT_CHARS, Codec, build_char_tokenizer
-from ttc.train import CheckpointInfo, TrainConfig, train_generator
+from ttc.train import NEW_TRAIN_FIELDS, CheckpointInfo, TrainConfig, train_generator
 
 CKPT_META = "ttc_checkpoint.json"
 TRAINER_VERSION = 2  # bump when training code changes what a config produces (2: lean loss, foreach AdamW)
@@ -61,13 +61,9 @@ def training_view(task: Task) -> dict:
 
 def generator_key(task: Task, spec: GeneratorSpec) -> str:
     spec = spec.resolved()
-    fields = asdict(spec)
-    if spec.init_seed is None:  # the key of every generator trained before init_seed existed
-        del fields["init_seed"]
-    if spec.size.init_std is None:  # ... and before init_std existed
-        del fields["size"]["init_std"]
-    if not spec.train.compile:  # ... and before train.compile existed
-        del fields["train"]["compile"]
+    # the key of every generator trained before init_seed, init_std and the newer TrainConfig fields existed
+    fields = without_new_defaults(asdict(spec), {"init_seed": None, "size": {"init_std": None},
+                                                 "train": NEW_TRAIN_FIELDS})
     return content_key("generator", TRAINER_VERSION, training_view(task), fields, DEFAULT_CHARS)
 
 

@@ -236,22 +236,23 @@ def run_sweep(cfg: SweepConfig) -> dict:
     order = sorted(range(len(cells)), key=lambda i: -cells[i].spec.n_samples * cells[i].spec.n_problems
                    * (cells[i].checkpoint.params + 40_000))
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
-    drawn = run_stage(cfg, _pool_one, [cells[i] for i in order], "pools", cached=lambda c: cache.path(
-        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
+
+    def pool_cached(c: PoolCell) -> bool:
+        return cache.path("pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists()
+
+    drawn = run_stage(cfg, _pool_one, [cells[i] for i in order], "pools", cached=pool_cached, timeline=timeline)
     pools = [drawn[order.index(i)] for i in range(len(cells))]
     lap("pools")
     verifiers = train_verifiers(cfg, generators, timeline)
     lap("verifiers")
     controls = finetune_control_cells(cfg, generators, timeline)
-    run_stage(cfg, _pool_one, controls, "fine-tuned pools", cached=lambda c: cache.path(
-        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
+    run_stage(cfg, _pool_one, controls, "fine-tuned pools", cached=pool_cached, timeline=timeline)
     cells += controls
     lap("finetune_control")
     from ttc.sweep_self_improve import run_self_improve_stage, self_improve_cells
     improvement, improved = run_self_improve_stage(cfg, generators, verifiers, timeline)
     extra = self_improve_cells(cfg, improved, generators[cfg.self_improve.generator][-1] if improved else None)
-    run_stage(cfg, _pool_one, extra, "self-improved pools", cached=lambda c: cache.path(
-        "pools", pool_key(c.checkpoint.key, task, c.spec), ".parquet").exists(), timeline=timeline)
+    run_stage(cfg, _pool_one, extra, "self-improved pools", cached=pool_cached, timeline=timeline)
     cells += extra
     lap("self_improve")
     judged = judged_finals(cfg, generators)  # the generators the verifiers judge

@@ -60,11 +60,11 @@ class SweepConfig:
         """The ``config_hash`` every result row carries: the config less its run settings (paths,
         workers, progress bars: they do not change results) and Hex (its own results), plus the
         generators' shapes as built (a change of a built-in shape's defaults changes the hash)."""
-        from ttc.cache import content_key
+        from ttc.cache import content_key, without_new_defaults
         from ttc.config import to_dict
-        view = {k: v for k, v in to_dict(self).items() if k not in ("run", "hex")}
-        if not view["generators"]["train"].get("compile", True):  # the hash of every run before train.compile
-            del view["generators"]["train"]["compile"]
+        from ttc.train import NEW_TRAIN_FIELDS
+        view = without_new_defaults({k: v for k, v in to_dict(self).items() if k not in ("run", "hex")},
+                                    {"generators": {"train": NEW_TRAIN_FIELDS}})  # the hash from before them
         return content_key(view, self.generators.built_shapes())
 
     def validate(self) -> None:

@@ -35,18 +35,22 @@ def _verifier_pool_one(cfg: SweepConfig, item) -> None:
         verifier_pool(Cache(cfg.run.cache_dir), task_of(cfg), judged, spec, progress=cfg.run.progress)
 
 
+def verifier_ready(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], judged: Checkpoint, spec) -> bool:
+    """True iff the verifier ``ensure_stage_verifier`` would train for ``judged`` and ``spec`` is cached."""
+    from ttc.verifiers.store import verifier_key
+    init = generators[spec.init_size][-1] if spec.init_size else judged
+    return Cache(cfg.run.cache_dir).dir_ready("verifiers", verifier_key(task_of(cfg), judged, init, spec)) is not None
+
+
 def train_verifiers(cfg: SweepConfig, generators: dict[str, list[Checkpoint]], timeline: list | None = None) -> dict:
     """One verifier per judged generator and kind (cached): {(generator, kind): record}. The train pools
     are sampled first (``run.n_jobs`` workers, once per generator), then ``run.eval_jobs`` workers train,
     the largest verifiers first."""
     specs = [cfg.verifiers.spec(kind) for kind in cfg.verifiers.kinds]
     judged = judged_finals(cfg, generators)
-    from ttc.verifiers.store import verifier_key
-    cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
 
     def ready(ck: Checkpoint, spec) -> bool:
-        init = generators[spec.init_size][-1] if spec.init_size else ck
-        return cache.dir_ready("verifiers", verifier_key(task, ck, init, spec)) is not None
+        return verifier_ready(cfg, generators, ck, spec)
 
     run_stage(cfg, _verifier_pool_one, [(ck, specs) for ck in reversed(judged)], "verifier pools",
               cached=lambda item: all(ready(item[0], s) for s in item[1]), timeline=timeline)
@@ -68,20 +72,12 @@ def finetune_control_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoi
     ``pools.n_samples`` judged by the generator's own verifiers. [] when the switch is off."""
     from ttc.pools import PoolSpec
     from ttc.verifiers import finetune_control, verifier_lm_checkpoint
-    from ttc.verifiers.store import verifier_key
     if not cfg.verifiers.finetune_control:
         return []
     spec = finetune_control(cfg.verifiers.spec("prm"))
-    judged = judged_finals(cfg, generators)
-    cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
-
-    def ready(job) -> bool:
-        init = generators[spec.init_size][-1] if spec.init_size else job[1]
-        return cache.dir_ready("verifiers", verifier_key(task, job[1], init, spec)) is not None
-
-    jobs = [(generators, ck, spec) for ck in reversed(judged)]
-    recs = run_stage(cfg, _verifier_one, jobs, "fine-tuning controls", cfg.run.eval_jobs, cached=ready,
-                     timeline=timeline)
+    jobs = [(generators, ck, spec) for ck in reversed(judged_finals(cfg, generators))]
+    recs = run_stage(cfg, _verifier_one, jobs, "fine-tuning controls", cfg.run.eval_jobs,
+                     cached=lambda j: verifier_ready(cfg, generators, j[1], j[2]), timeline=timeline)
     p = cfg.pools
     pool = PoolSpec(split="test", n_problems=p.n_problems, n_samples=p.n_samples, temperature=p.temperature,
                     max_new_tokens=p.max_new_tokens, seed=p.seed)

@@ -186,12 +186,13 @@ class _Run:
                     tokens: int | None = None, step: int | None = None) -> None:
         """Steps until ``tokens`` non-pad tokens have been processed, or until step ``step``."""
         lean = LeanLlamaLoss(self.model) if is_supported(self.model) else None  # a third less overhead per step
-        if lean is not None and self.cfg.compile:
+        compiled = lean is not None and self.cfg.compile
+        if lean is not None and compiled:
             lean = compiled_loss(lean)
         self.model.train()
         while (tokens is None or self.tokens < tokens) and (step is None or self.step < step):
             ids, mask, labels, n_tok = encode_batch(codec, *draw(self.rng, self.cfg.batch_size))
-            if lean is not None and self.cfg.compile:
+            if compiled:
                 ids, labels = pad_width(ids, labels, codec.pad_id)
             for g in self.opt.param_groups:
                 g["lr"] = lr_at(self.step)
@@ -212,6 +213,9 @@ class _Run:
                               train_flops=train_flops(params, self.tokens), branch=branch)
 
 
+# TrainConfig fields added after keys were made, at the value that trains as before: left out of every key
+# and hash holding a TrainConfig while they keep it (ttc.cache.without_new_defaults)
+NEW_TRAIN_FIELDS = {"compile": False}
 COMPILE_WIDTH = 32  # TrainConfig.compile pads each batch to a multiple of this many tokens
 
 

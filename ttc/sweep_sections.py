@@ -19,6 +19,11 @@ class GeneratorsConfig:
     train: TrainConfig = TrainConfig()
     # per-size token budgets (override train.tokens), e.g. {l = 4000000}
     tokens: dict[str, int] = field(default_factory=dict)
+    # per-size restarts, e.g. {s = 2}: train the size from k seeds (train.seed, train.seed + 1, ...: initial
+    # weights and data order) and keep the run with the lowest final training loss (training data only, no
+    # test information); sizes not named train once. Restarts turn "did this seed leave its plateau by the
+    # budget" from a lottery into model selection; generators.csv counts every restart's FLOPs.
+    restarts: dict[str, int] = field(default_factory=dict)
     # extra shapes: {name = {hidden = 96, layers = 3, heads = 4, mlp = 256, lr = 1.5e-3}}
     custom: dict[str, dict] = field(default_factory=dict)
     # models ttc does not train: {name = "local/hf/dir"}; a name in `sizes` found here is loaded, not trained
@@ -47,9 +52,15 @@ class GeneratorsConfig:
         learning rate, initial scale), so results can name what produced them."""
         return {name: asdict(self.shape(name)) for name in self.sizes if not self.external(name)}
 
-    def train_for(self, name: str) -> TrainConfig:
+    def train_for(self, name: str, restart: int = 0) -> TrainConfig:
+        """Size ``name``'s training config; ``restart`` k > 0 is its k-th restart (train.seed + k)."""
         cfg = replace(self.train, tokens=self.tokens[name]) if name in self.tokens else self.train
+        if restart:
+            cfg = replace(cfg, seed=cfg.seed + restart)
         return cfg if cfg.lr is not None else replace(cfg, lr=self.shape(name).lr)
+
+    def restarts_for(self, name: str) -> int:
+        return self.restarts.get(name, 1)
 
 
 @dataclass(frozen=True)

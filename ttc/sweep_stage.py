@@ -78,6 +78,8 @@ def item_label(item) -> str:
         return f"{item.checkpoint.generator}@{item.checkpoint.tokens}/{item.role}/{item.spec.split}/N={item.spec.n_samples}"
     if isinstance(item, Checkpoint):
         return f"{item.generator}@{item.tokens}"
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int):
+        return item[0] if not item[1] else f"{item[0]}#restart{item[1]}"  # a generator size and its restart
     if isinstance(item, tuple) and item and hasattr(item[0], "strategy"):  # a search cell and its pool
         cell = item[0]
         return f"{cell.checkpoint.generator}@{cell.checkpoint.tokens}/search:{cell.strategy}:{cell.value}/N={cell.n}"

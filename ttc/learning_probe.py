@@ -1,0 +1,78 @@
+"""Where a model's loss sits, token by token: the solution-token loss of a registers-task model split by
+the role each token plays in a step.
+
+A step ``x=3a1=7`` has a register name (``x``), the register's current value (``3``: copied from its
+last step or the prompt), the operation and operand (``a1``: the register's next one in the prompt) and
+the result (``7``: the operation's table applied to the value). Teacher-forced on gold solutions, the
+mean loss per role says which part of the task a model has learnt: copying (value, operation, operand)
+or computing (result). ``experiments/plateau_probe.py`` follows it along training (docs/model_size.md,
+"Where the plateau was").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ttc.tasks.base import ANSWER_MARK, STEP_SEP
+from ttc.tokenizer import Codec
+
+ROLES = ("register", "value", "operation", "operand", "result", "syntax", "answer", "eos")
+_STEP = re.compile(r"^([a-z])(=)(\d+)([^\d=])(\d+)(=)(\d+)$")
+_GROUP_ROLES = ("register", "syntax", "value", "operation", "operand", "syntax", "result")
+
+
+def solution_roles(solution: str) -> list[str]:
+    """The role of each character of a registers-task solution, then of the EOS token after it.
+
+    >>> solution_roles("x=3a1=7#7")
+    ['register', 'syntax', 'value', 'operation', 'operand', 'syntax', 'result', 'syntax', 'answer', 'eos']
+    """
+    body, mark, answer = solution.partition(ANSWER_MARK)
+    roles: list[str] = []
+    steps = body.split(STEP_SEP)
+    for i, step in enumerate(steps):
+        match = _STEP.match(step)
+        if match is None:
+            raise ValueError(f"{step!r} is not a registers-task step (x=3a1=7); probe gold solutions of that task")
+        for group, role in zip(match.groups(), _GROUP_ROLES):
+            roles += [role] * len(group)
+        if i < len(steps) - 1 or mark:
+            roles.append("syntax")  # the step separator, or the answer mark after the last step
+    return roles + ["answer"] * len(answer) + ["eos"]
+
+
+@torch.no_grad()
+def role_losses(model, codec: Codec, prompts: Sequence[str], solutions: Sequence[str], *, batch: int = 256
+                ) -> dict[str, tuple[float, float, int]]:
+    """role -> (mean loss in nats/token, share of tokens the model ranks first, token count), teacher-forced
+    on ``solutions`` (registers-task gold solutions) after ``prompts``."""
+    nll: dict[str, list[float]] = {r: [] for r in ROLES}
+    top: dict[str, list[bool]] = {r: [] for r in ROLES}
+    was_training = model.training
+    model.eval()
+    for lo in range(0, len(prompts), batch):
+        ps, ss = prompts[lo: lo + batch], solutions[lo: lo + batch]
+        p_ids = codec.encode_prompts(ps)
+        seqs = [np.concatenate([p, codec.encode_text(s), [codec.eos_id]]) for p, s in zip(p_ids, ss)]
+        width = max(len(s) for s in seqs)
+        ids = np.full((len(seqs), width), codec.pad_id, dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for r, seq in enumerate(seqs):
+            ids[r, : len(seq)], mask[r, : len(seq)] = seq, 1
+        logits = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float()
+        logp = torch.log_softmax(logits, dim=-1)
+        for r, (p, sol) in enumerate(zip(p_ids, ss)):
+            pos = np.arange(len(p), len(seqs[r]))  # positions of the solution tokens and EOS
+            target = torch.from_numpy(ids[r, pos])
+            row = logp[r, pos - 1]  # the logits at position t - 1 predict token t
+            token_nll = -row.gather(-1, target[:, None])[:, 0]
+            first = row.argmax(-1) == target
+            for role, v, f in zip(solution_roles(sol), token_nll.tolist(), first.tolist()):
+                nll[role].append(v)
+                top[role].append(f)
+    model.train(was_training)
+    return {r: (float(np.mean(nll[r])), float(np.mean(top[r])), len(nll[r])) for r in ROLES if nll[r]}

@@ -45,15 +45,13 @@ from ttc.verifiers.score import score_layout  # noqa: E402
 def sweep_models(cache_dir: Path):
     """(task, generator checkpoint, PRM record) of the default sweep's largest judged generator: read from
     the sweep's cache (trained there first if absent, which takes the sweep's minutes)."""
-    from ttc.generators import ensure_generator
-    from ttc.sweep import generator_spec, select_restart
+    from ttc.sweep import chosen_generator
     from ttc.sweep_stage import task_of as _task
     from ttc.verifiers import ensure_verifier
     cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / "default.toml", [])
     task, cache = _task(cfg), Cache(cache_dir)
     name = cfg.verifiers.judge[-1]
-    runs = [ensure_generator(cache, task, generator_spec(cfg, name, k)) for k in range(cfg.generators.restarts_for(name))]
-    final = runs[select_restart(runs)][-1]  # the restart the sweep keeps
+    final = chosen_generator(cfg, name, cache, train=True)[-1]  # the restart the sweep keeps
     return task, final, ensure_verifier(cache, task, final, cfg.verifiers.spec("prm"))
 
 

@@ -130,7 +130,10 @@ def main(argv=None) -> int:
     task, cache = cfg.task.build(), Cache(args.cache or cfg.run.cache_dir)
 
     def cached_generator(size: str):
-        return chosen_generator(cfg, size, cache)[-1]  # the restart the sweep keeps
+        try:
+            return chosen_generator(cfg, size, cache)[-1]  # the restart the sweep keeps
+        except FileNotFoundError as e:
+            raise SystemExit(str(e)) from None
 
     if args.generator:
         gen = read_records(cache, args.generator)[-1]

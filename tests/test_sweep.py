@@ -497,6 +497,8 @@ def test_restarts_keep_the_lowest_final_training_loss_and_reuse_restart_zero(tin
     cfg = load_config(SweepConfig, path, [*base, "generators.restarts={t1=3}"])
     task = task_of(cfg)
     assert [generator_spec(cfg, "t1", k).train.seed for k in range(3)] == [0, 1, 2]
+    with pytest.raises(FileNotFoundError, match="'t1' \\(restart 1\\) is not in"):
+        chosen_generator(cfg, "t1")  # restarts 1 and 2 not trained yet: the error names the first missing
     record0 = Cache(tmp / "cache").path("generators", generator_key(task, generator_spec(cfg, "t1", 0)), ".json")
     stamp = record0.stat().st_mtime_ns
     timeline, selection = [], {}

@@ -103,6 +103,11 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu", dty
     return model, Codec.of(AutoTokenizer.from_pretrained(path))
 
 
+def generator_cached(cache: Cache, task: Task, spec: GeneratorSpec) -> bool:
+    """Whether ``spec``'s generator has finished training in ``cache`` (``ensure_generator`` would read it)."""
+    return cache.path("generators", generator_key(task, spec), ".json").exists()
+
+
 def ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, *, progress: bool = False) -> list[Checkpoint]:
     """Train (or read from the cache) one generator; returns its checkpoints, smallest compute first."""
     spec = spec.resolved()

@@ -19,6 +19,7 @@ import torch
 
 from ttc.tasks.base import ANSWER_MARK, STEP_SEP
 from ttc.tokenizer import Codec
+from ttc.train import encode_batch
 
 ROLES = ("register", "value", "operation", "operand", "result", "syntax", "answer", "eos")
 _STEP = re.compile(r"^([a-z])(=)(\d+)([^\d=])(\d+)(=)(\d+)$")
@@ -55,19 +56,12 @@ def role_losses(model, codec: Codec, prompts: Sequence[str], solutions: Sequence
     was_training = model.training
     model.eval()
     for lo in range(0, len(prompts), batch):
-        ps, ss = prompts[lo: lo + batch], solutions[lo: lo + batch]
-        p_ids = codec.encode_prompts(ps)
-        seqs = [np.concatenate([p, codec.encode_text(s), [codec.eos_id]]) for p, s in zip(p_ids, ss)]
-        width = max(len(s) for s in seqs)
-        ids = np.full((len(seqs), width), codec.pad_id, dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for r, seq in enumerate(seqs):
-            ids[r, : len(seq)], mask[r, : len(seq)] = seq, 1
-        logits = model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask)).logits.float()
-        logp = torch.log_softmax(logits, dim=-1)
-        for r, (p, sol) in enumerate(zip(p_ids, ss)):
-            pos = np.arange(len(p), len(seqs[r]))  # positions of the solution tokens and EOS
-            target = torch.from_numpy(ids[r, pos])
+        ss = solutions[lo: lo + batch]
+        ids, mask, labels, _ = encode_batch(codec, list(prompts[lo: lo + batch]), list(ss))
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), dim=-1)
+        for r, sol in enumerate(ss):
+            pos = torch.nonzero(labels[r] != -100)[:, 0]  # the solution tokens and EOS
+            target = labels[r, pos]
             row = logp[r, pos - 1]  # the logits at position t - 1 predict token t
             token_nll = -row.gather(-1, target[:, None])[:, 0]
             first = row.argmax(-1) == target

@@ -22,7 +22,7 @@ from ttc.cache import Cache, content_key
 from ttc.compute import inference_flops
 from ttc.config import to_dict
 from ttc.evaluate import curves_and_problems
-from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_key
+from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_cached
 from ttc.pools import PoolSpec, pool_key
 from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
@@ -63,15 +63,18 @@ def select_restart(runs: list[list[Checkpoint]]) -> int:
     return min(range(len(runs)), key=lambda k: (runs[k][-1].loss, k))
 
 
-def chosen_generator(cfg: SweepConfig, name: str, cache: Cache | None = None) -> list[Checkpoint]:
-    """Size ``name``'s checkpoints as the sweep keeps them (the selected restart), read from the cache; a
-    SystemExit naming the fix when a run is missing. For scripts that reuse the sweep's generators."""
+def chosen_generator(cfg: SweepConfig, name: str, cache: Cache | None = None, *, train: bool = False
+                     ) -> list[Checkpoint]:
+    """Size ``name``'s checkpoints as the sweep keeps them (the selected restart), for scripts that reuse the
+    sweep's generators: read from the cache, or trained where missing with ``train``; without it a missing
+    run raises FileNotFoundError naming the fix."""
     cache, task = cache or Cache(cfg.run.cache_dir), task_of(cfg)
     runs = []
     for k in range(cfg.generators.restarts_for(name)):
         spec = generator_spec(cfg, name, k)
-        if not cache.path("generators", generator_key(task, spec), ".json").exists():
-            raise SystemExit(f"generator {name!r} (restart {k}) is not in {cache.root}; run the sweep with this config first")
+        if not train and not generator_cached(cache, task, spec):
+            raise FileNotFoundError(f"generator {name!r} (restart {k}) is not in {cache.root}; run the sweep with "
+                                    "this config first")
         runs.append(ensure_generator(cache, task, spec))
     return runs[select_restart(runs)]
 
@@ -123,7 +126,7 @@ def _train_family(cfg: SweepConfig, sizes: list[str], timeline: list | None) -> 
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
 
     def cached(item: tuple[str, int]) -> bool:
-        return cache.path("generators", generator_key(task, generator_spec(cfg, *item)), ".json").exists()
+        return generator_cached(cache, task, generator_spec(cfg, *item))
 
     trained = dict(zip(items, run_stage(cfg, _train_one, items, "generators", cfg.run.train_jobs, cached, timeline)))
     return {n: [trained[(n, k)] for k in range(cfg.generators.restarts_for(n))] for n in sizes}

@@ -54,12 +54,14 @@ def best_of_n_rows(curves: pd.DataFrame, split: str = "test") -> tuple[pd.DataFr
 
 
 def accuracy_at_largest_n(curves: pd.DataFrame, split: str = "test") -> dict:
-    """{"<split>_accuracy_at_n<N>": {rule: accuracy}} for the largest plotted generator at its largest N."""
+    """{"<split>_accuracy_at_n<N>": {rule: accuracy}, "<split>_accuracy_generator": name} for the largest
+    plotted generator (the largest verified one, else the largest) at its largest N."""
     data, gens = best_of_n_rows(curves, split)
     top = data[data["generator"] == gens[-1]]
     nmax = top["n"].max()
     at_max = top[top["n"] == nmax].set_index("rule")["accuracy"]
-    return {f"{split}_accuracy_at_n{nmax}": {r: round(float(a), 4) for r, a in at_max.items()}}
+    return {f"{split}_accuracy_at_n{nmax}": {r: round(float(a), 4) for r, a in at_max.items()},
+            f"{split}_accuracy_generator": str(gens[-1])}
 
 
 # --- Cobbe's model-size multiplier -----------------------------------------------------------

@@ -65,8 +65,14 @@ def verifier_data_rows(data: pd.DataFrame | None) -> list[dict]:
 
 def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta: dict, *,
                   verifier_gain: pd.DataFrame | None = None, verifiers: pd.DataFrame | None = None,
-                  verifier_data: pd.DataFrame | None = None) -> dict:
+                  verifier_data: pd.DataFrame | None = None, generators: pd.DataFrame | None = None) -> dict:
+    """The headline numbers; ``generators`` (generators.csv) adds each size's kept training seed and its
+    restarts' final losses where the sweep trained restarts (``generators.restarts``)."""
     gens = generator_table(pools)
+    if generators is not None and {"seed", "restarts", "restart_losses"} <= set(generators.columns):
+        final = generators[generators["final"].astype(bool)].set_index("generator")
+        for col in ("seed", "restarts", "restart_losses"):
+            gens[col] = gens["generator"].map(final[col])
     single = curves[(curves["role"] == "final") & (curves["split"] == "test") & (curves["rule"] == "single")
                     & (curves["n"] == 1)].set_index("generator")
     if len(single):  # each size's sampled pass@1 with its 95% CI over problems, and the gap to the size below
@@ -95,26 +101,34 @@ def build_summary(curves: pd.DataFrame, pools: pd.DataFrame, numbers: dict, meta
 
 
 def render_markdown(summary: dict) -> str:
+    seeds = any((g.get("restarts") or 1) > 1 for g in summary.get("generators", []))  # restarts were trained
     lines = ["# ttc — headline numbers of the default sweep", "",
              f"Config hash `{summary.get('config_hash')}`; command `{summary.get('command')}`. Wall times of "
              "the run are in `run_log.json` beside this file (not committed: they differ from run to run).", "",
              "## Generators (test split, sampled at T=1 unless greedy)", "",
              "| generator | P (non-emb) | train tokens | train FLOPs | pass@1 greedy | pass@1 sampled [95% CI] | "
-             "process-correct | lucky share |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "process-correct | lucky share |" + (" kept seed (restarts' final losses) |" if seeds else ""),
+             "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---|" if seeds else "")]
     def pct(x) -> str:  # unknown (no step checker, no training record): a dash, not "nan%"
         return "—" if x is None or x != x else f"{x:.1%}"
+
+    def kept(g: dict) -> str:  # "1 (0.137; 0.097)": the seed kept, every restart's final training loss
+        if g.get("seed") is None or g["seed"] != g["seed"]:
+            return " — |"
+        losses = str(g.get("restart_losses") or "").replace(";", "; ")
+        return f" {int(g['seed'])} ({losses}) |"
 
     for g in summary["generators"]:
         ci = f" [{g['pass1_ci_low']:.1%}, {g['pass1_ci_high']:.1%}]" if "pass1_ci_low" in g else ""
         flops = "—" if g["train_flops"] != g["train_flops"] else f"{g['train_flops']:.2e}"
         lines.append(f"| {g['generator']} | {g['params']:,} | {g['train_tokens']:,} | {flops} | "
                      f"{g['pass1_greedy']:.1%} | {g['pass1_sampled']:.1%}{ci} | {pct(g['process_correct_sampled'])} | "
-                     f"{pct(g['lucky_share_sampled'])} |")
-    lines += ["", "## Selection at the largest N (largest generator)", ""]
+                     f"{pct(g['lucky_share_sampled'])} |" + (kept(g) if seeds else ""))
+    lines += ["", "## Selection at the largest N (the largest verified generator; on ood, the ood pool's)", ""]
     for key, vals in summary.items():
         if key.startswith("test_accuracy_at_n") or key.startswith("ood_accuracy_at_n"):
-            lines.append(f"- {key}: " + ", ".join(f"{r} {a:.1%}" for r, a in vals.items()))
+            gen = summary.get(f"{key.split('_')[0]}_accuracy_generator")
+            lines.append(f"- {key}{f' ({gen})' if gen else ''}: " + ", ".join(f"{r} {a:.1%}" for r, a in vals.items()))
     if summary.get("verifiers_vs_majority"):
         lines += ["", "## Verifiers vs majority vote (each verified generator; exact best-of-N, paired 95% CI)", "",
                   "| generator | split | scorer | N | best-of-N | Δ vs majority [CI] | Δ vs log-prob [CI] | PRM − ORM [CI] "

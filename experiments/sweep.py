@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 "params_convention": "P = all parameters except the input token embedding; FLOPs 2P/token "
                                      "inferred, 6P/token trained"}
         summary = build_summary(out["curves"], out["pools"], numbers, meta, verifier_gain=out["verifier_gain"],
-                                verifiers=out["verifiers"], verifier_data=out["verifier_data"])
+                                verifiers=out["verifiers"], verifier_data=out["verifier_data"],
+                                generators=out["generators"])
         if cfg.run.hex:
             from analysis.hex_figures import write_figures as write_hex_figures
             from experiments.hex import write_hex_results

@@ -32,3 +32,25 @@ def test_a_size_below_a_smaller_one_gets_a_caution_beside_the_multipliers():
     assert "not monotone in P in this run** (b 10.0% below a smaller size)" in render_markdown(dip)
     rising = {"generators": [gen("a", 0.1, False), gen("b", 0.3, False)], "size_multiplier": mult}
     assert "not monotone" not in render_markdown(rising)
+
+
+def test_the_generator_table_names_the_kept_seed_and_its_restarts_losses_only_when_restarts_ran():
+    import pandas as pd
+
+    from analysis.summary import build_summary
+    pools = pd.DataFrame([{"generator": g, "role": role, "split": "test", "params": p, "train_flops": 1.0,
+                           "checkpoint_tokens": 10, "accuracy": acc, "process_correct": acc, "lucky_share": 0.0,
+                           "invalid_rate": 0.0, "distinct_correct_texts_per_problem": 1.0}
+                          for g, p, acc in (("a", 1, 0.2), ("b", 2, 0.4)) for role in ("final", "greedy")])
+    generators = pd.DataFrame([
+        {"generator": "a", "final": False, "seed": 1, "restarts": 2, "restart_losses": "0.3;0.2"},
+        {"generator": "a", "final": True, "seed": 1, "restarts": 2, "restart_losses": "0.137;0.097"},
+        {"generator": "b", "final": True, "seed": 0, "restarts": 1, "restart_losses": "0.062"}])
+    curves = pd.DataFrame(columns=["role", "split", "rule", "n", "generator", "ci_low", "ci_high"])
+    summary = build_summary(curves, pools, {}, {}, generators=generators)
+    text = render_markdown(summary)
+    assert "kept seed (restarts' final losses)" in text
+    assert "| a | 1 |" in text and "| 1 (0.137; 0.097) |" in text and "| 0 (0.062) |" in text
+    one_run = build_summary(curves, pools, {}, {}, generators=generators.assign(restarts=1))
+    assert "kept seed" not in render_markdown(one_run)
+    assert "kept seed" not in render_markdown(build_summary(curves, pools, {}, {}))

@@ -315,7 +315,9 @@ def test_figures_without_their_data_are_skipped_with_the_reason(tmp_path):
     from analysis.headline import headline_numbers
     numbers = headline_numbers(pd.DataFrame(rows))
     final8 = {r["rule"]: round(r["accuracy"], 4) for r in rows if r["role"] == "final" and r["n"] == 8}
-    assert numbers["test_accuracy_at_n8"] == final8
+    assert numbers["test_accuracy_at_n8"] == final8 and numbers["test_accuracy_generator"] == "t1"
+    from analysis.summary import render_markdown
+    assert "- test_accuracy_at_n8 (t1): " in render_markdown({"generators": [], **numbers})
     assert {"size_multiplier", "coverage_fit", "ood_accuracy"} <= set(numbers["numbers_not_computed"])
     assert numbers["frontier_points"] >= 1 and numbers["search"] == {}
 

@@ -80,11 +80,13 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
     data, mult, rules, nmax = model_size_table(curves, per_problem, n_boot=n_boot)
     with plt.rc_context(STYLE):
         fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+        colour = {rule: f"C{i}" for i, rule in enumerate(data["rule"].unique())}  # one colour per rule in both panels
         for rule, d in data.groupby("rule", sort=False):
             d = d.sort_values("params")
             ax.errorbar(d["params"], d["accuracy"] * 100,
                         yerr=[(d["accuracy"] - d["ci_low"]) * 100, (d["ci_high"] - d["accuracy"]) * 100],
-                        marker="o", ms=4, capsize=2, label=_label(rule) + ("" if rule == "single" else f", N={nmax}"))
+                        marker="o", ms=4, capsize=2, color=colour[rule],
+                        label=_label(rule) + ("" if rule == "single" else f", N={nmax}"))
         ax.set_xscale("log")
         ax.set_xlabel("generator parameters P (non-embedding)")
         ax.set_ylabel("accuracy (% of test problems)")
@@ -95,9 +97,9 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
             x = d["params"].to_numpy(float) * 1.07 ** (i - len(rules) / 2)  # side by side
             y = d["multiplier"].to_numpy(float)
             err = np.abs(np.vstack([y - d["multiplier_ci_low"], d["multiplier_ci_high"] - y]))
-            line = bx.errorbar(x, y, yerr=np.nan_to_num(err), ls="none", capsize=2, label=_label(rule))
+            color = colour.get(rule, f"C{len(colour) + i}")
+            bx.errorbar(x, y, yerr=np.nan_to_num(err), ls="none", capsize=2, color=color, label=_label(rule))
             lower = (d["kind"] == "lower_bound").to_numpy()
-            color = line[0].get_color()
             bx.scatter(x[~lower], y[~lower], color=color, zorder=3)
             bx.scatter(x[lower], y[lower], facecolors="white", edgecolors=color, zorder=3)
         bx.axhline(1, color="gray", lw=0.8)

@@ -4,12 +4,18 @@
     python experiments/plateau_probe.py s --tokens 2200000 --seed 1
     python experiments/plateau_probe.py s --set task.train.max_operand=3 task.ood.max_operand=3 task.train.op_zipf=1 \
         task.ood.op_zipf=1 --tokens 4400000 --csv probe_s.csv           # the previous default task
+    python experiments/plateau_probe.py m --set task.train.max_operand=9 task.ood.max_operand=9 task.train.op_zipf=1 \
+        task.ood.op_zipf=1 --curriculum 1:300000 3:600000 --tokens 1500000   # operands 1, then 1-3, then 1-9
 
 Trains the size as the sweep's config does (``--set`` overrides any key), without decay branches, and at
 ``--checkpoints`` marks √2 apart in tokens (the last one the end of the budget, after the decay) prints
 the teacher-forced loss of gold test solutions by token role (``ttc.learning_probe``: the copied value,
 operation and operand, the computed result) and the single-sample accuracy of ``--samples`` samples on
-``--problems`` test problems at T=1. Nothing is cached; ``--csv`` writes one row per checkpoint and role.
+``--problems`` test problems at T=1. ``--curriculum OPERAND:TOKENS ...`` first trains the same model on the
+task with every operand at most OPERAND (train and ood splits; a run of its own schedule, no checkpoints)
+for TOKENS tokens, stage after stage, and only then runs the probed training: the checkpoints' tokens
+count that run's tokens only (``curriculum_tokens`` says how many came before). Nothing is cached;
+``--csv`` writes one row per checkpoint and role.
 """
 
 from __future__ import annotations
@@ -32,8 +38,21 @@ DEFAULT = Path(__file__).resolve().parent / "configs" / "default.toml"
 SHOWN = ("value", "operation", "operand", "result")
 
 
+def parse_curriculum(stages: list[str], modulus: int) -> list[tuple[int, int]]:
+    """["1:300000", "3:600000"] -> [(1, 300000), (3, 600000)]; ConfigError (one line) on a bad stage."""
+    out = []
+    for text in stages:
+        operand, sep, tokens = text.partition(":")
+        if not (sep and operand.isdigit() and tokens.isdigit()) or not 1 <= int(operand) < modulus or int(tokens) < 1:
+            raise ConfigError(f"--curriculum stage {text!r}: use OPERAND:TOKENS with OPERAND in 1..{modulus - 1} "
+                              "and TOKENS >= 1, e.g. 1:300000")
+        out.append((int(operand), int(tokens)))
+    return out
+
+
 def probe(cfg: SweepConfig, size: str, *, tokens: int | None, seed: int, checkpoints: int, problems: int,
-          samples: int, threads: int = 1) -> pd.DataFrame:
+          samples: int, threads: int = 1, curriculum: list[tuple[int, object, int]] = ()) -> pd.DataFrame:
+    """The probe's rows; ``curriculum``: (max operand, its task, tokens) stages trained first."""
     import torch
 
     from ttc.learning_probe import role_losses
@@ -56,6 +75,13 @@ def probe(cfg: SweepConfig, size: str, *, tokens: int | None, seed: int, checkpo
     golds = [task.gold_solution(p, int(rng.integers(2 ** 31))) for p in test]
     rows: list[dict] = []
     start = time.time()
+    for operand, stage_task, stage_tokens in curriculum:
+        train_generator(model, stage_task, codec, replace(train, tokens=stage_tokens, n_checkpoints=1),
+                        on_checkpoint=lambda m, info: None)
+        print(f"{size} seed {seed} curriculum: {stage_tokens:,} tokens with operands 1..{operand} "
+              f"({time.time() - start:.0f} s)", flush=True)
+    before = sum(t for _, _, t in curriculum)
+    stages = " ".join(f"{o}:{t}" for o, _, t in curriculum)
 
     def on_checkpoint(m, info) -> None:
         losses = role_losses(m, codec, prompts, golds)
@@ -66,7 +92,8 @@ def probe(cfg: SweepConfig, size: str, *, tokens: int | None, seed: int, checkpo
             rows.append({"generator": size, "seed": seed, "tokens": info.tokens, "train_flops": info.train_flops,
                          "final": info.tokens >= train.tokens, "train_loss": info.loss, "role": role, "nll": nll,
                          "top1": top1, "role_tokens": n, "accuracy": acc, "process_correct": pc,
-                         "n_problems": problems, "n_samples": samples})
+                         "n_problems": problems, "n_samples": samples, "curriculum": stages,
+                         "curriculum_tokens": before})
         shown = "  ".join(f"{r} {losses[r][0]:.3f}" for r in SHOWN if r in losses)
         print(f"{size} seed {seed} {info.tokens:>10,} tok  train loss {info.loss:.3f}  accuracy {acc:6.1%}  "
               f"nats/token: {shown}  ({time.time() - start:.0f} s)", flush=True)
@@ -86,6 +113,8 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=2, help="samples per problem for the accuracy (T=1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides, key=value")
+    ap.add_argument("--curriculum", nargs="*", default=[], metavar="OPERAND:TOKENS",
+                    help="stages trained first, each on the task with operands up to OPERAND (registers task)")
     ap.add_argument("--csv", help="write the rows here")
     args = ap.parse_args(argv)
     try:
@@ -107,11 +136,19 @@ def main(argv=None) -> int:
             raise ConfigError(f"--problems={args.problems} exceeds task.n_test={cfg.task.n_test}; lower it")
         if cfg.task.name != "registers":
             raise ConfigError(f"task {cfg.task.name!r}: the probe splits the loss of registers-task steps only")
+        stages = []
+        for operand, stage_tokens in parse_curriculum(args.curriculum, cfg.task.build().train.modulus):
+            at = [f"task.{split}.max_operand={operand}" for split in ("train", "ood")]
+            try:
+                stage_task = load_config(SweepConfig, args.config, [*args.overrides, *at]).task.build()
+            except ValueError as e:
+                raise ConfigError(f"--curriculum stage {operand}:{stage_tokens}: {e}") from None
+            stages.append((operand, stage_task, stage_tokens))
     except ConfigError as e:
         print(f"plateau_probe: {e}", file=sys.stderr)
         return 2
     table = probe(cfg, args.size, tokens=args.tokens, seed=args.seed, checkpoints=args.checkpoints,
-                  problems=args.problems, samples=args.samples, threads=args.threads)
+                  problems=args.problems, samples=args.samples, threads=args.threads, curriculum=stages)
     if args.csv:
         from ttc.cache import atomic_write_text
         atomic_write_text(Path(args.csv), table.to_csv(index=False))

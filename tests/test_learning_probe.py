@@ -89,3 +89,29 @@ def test_plateau_probe_writes_one_row_per_checkpoint_and_role(tmp_path, capsys):
         assert plateau_probe.main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert word in err and len(err.splitlines()) == 1
+
+
+def test_plateau_probe_curriculum_trains_its_stages_first_and_records_them(tmp_path, capsys):
+    from experiments import plateau_probe
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    out = tmp_path / "probe.csv"
+    wider = ["--set", "task.train.max_operand=3", "task.ood.max_operand=3"]
+    assert plateau_probe.main(["t1", "--config", str(cfg), "--checkpoints", "2", "--problems", "10", *wider,
+                               "--curriculum", "1:1500", "2:1000", "--csv", str(out)]) == 0
+    import pandas as pd
+    table = pd.read_csv(out)
+    assert set(table["curriculum"]) == {"1:1500 2:1000"} and set(table["curriculum_tokens"]) == {2500}
+    assert table["tokens"].max() >= 4000  # the probed run's own budget, counted apart from the stages
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and "operands 1..1" in lines[0] and "operands 1..2" in lines[1]
+    # without a curriculum the columns say so
+    assert plateau_probe.main(["t1", "--config", str(cfg), "--checkpoints", "1", "--problems", "5",
+                               "--csv", str(out)]) == 0
+    plain = pd.read_csv(out, keep_default_na=False)
+    assert set(plain["curriculum"]) == {""} and set(plain["curriculum_tokens"]) == {0}
+    capsys.readouterr()
+    for stage in ("1", "0:100", "10:100", "1:0", "a:b"):
+        assert plateau_probe.main(["t1", "--config", str(cfg), "--problems", "5", "--curriculum", stage]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--curriculum stage" in err and len(err.splitlines()) == 1

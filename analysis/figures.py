@@ -97,7 +97,7 @@ def fig_model_size(curves: pd.DataFrame, per_problem: pd.DataFrame | None = None
             x = d["params"].to_numpy(float) * 1.07 ** (i - len(rules) / 2)  # side by side
             y = d["multiplier"].to_numpy(float)
             err = np.abs(np.vstack([y - d["multiplier_ci_low"], d["multiplier_ci_high"] - y]))
-            color = colour.get(rule, f"C{len(colour) + i}")
+            color = colour[rule]  # every multiplier rule is one of the left panel's
             bx.errorbar(x, y, yerr=np.nan_to_num(err), ls="none", capsize=2, color=color, label=_label(rule))
             lower = (d["kind"] == "lower_bound").to_numpy()
             bx.scatter(x[~lower], y[~lower], color=color, zorder=3)

@@ -11,19 +11,18 @@ or computing (result). ``experiments/plateau_probe.py`` follows it along trainin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from ttc.tasks.base import ANSWER_MARK, STEP_SEP
+from ttc.tasks.registers import STEP_RE
 from ttc.tokenizer import Codec
 from ttc.train import encode_batch
 
 ROLES = ("register", "value", "operation", "operand", "result", "syntax", "answer", "eos")
-_STEP = re.compile(r"^([a-z])(=)(\d+)([^\d=])(\d+)(=)(\d+)$")
-_GROUP_ROLES = ("register", "syntax", "value", "operation", "operand", "syntax", "result")
+_GROUP_ROLES = ("register", "value", "operation", "operand", "result")  # STEP_RE's groups; the rest is syntax
 
 
 def solution_roles(solution: str) -> list[str]:
@@ -36,11 +35,14 @@ def solution_roles(solution: str) -> list[str]:
     roles: list[str] = []
     steps = body.split(STEP_SEP)
     for i, step in enumerate(steps):
-        match = _STEP.match(step)
+        match = STEP_RE.match(step)
         if match is None:
             raise ValueError(f"{step!r} is not a registers-task step (x=3a1=7); probe gold solutions of that task")
-        for group, role in zip(match.groups(), _GROUP_ROLES):
-            roles += [role] * len(group)
+        step_roles = ["syntax"] * len(step)
+        for group, role in enumerate(_GROUP_ROLES, start=1):
+            start, end = match.span(group)
+            step_roles[start:end] = [role] * (end - start)
+        roles += step_roles
         if i < len(steps) - 1 or mark:
             roles.append("syntax")  # the step separator, or the answer mark after the last step
     return roles + ["answer"] * len(answer) + ["eos"]

@@ -32,7 +32,8 @@ from ttc.tasks.base import ANSWER_MARK, STEP_SEP, GeneratedTask, Problem, StepCh
 
 REGISTERS = "xyzw"
 TABLE_OPS = "abcdefghijklmnopqrstuv"  # names of the table operations (x, y, z, w name registers)
-_STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-a-v])(\d+)=(\d+)$")
+# a written step: register, its value, operation, operand, result (ttc.learning_probe reads the groups too)
+STEP_RE = re.compile(r"^([a-z])=(\d+)([+\-a-v])(\d+)=(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class RegistersTask(GeneratedTask):
         applied = {r: 0 for r in start}
         flags: list[bool] = []
         for step in self.step_texts(text):
-            match = _STEP_RE.match(step)
+            match = STEP_RE.match(step)
             ok = match is not None and match.group(1) in start
             if ok:
                 assert match is not None

@@ -11,11 +11,12 @@ Trains the size as the sweep's config does (``--set`` overrides any key), withou
 ``--checkpoints`` marks √2 apart in tokens (the last one the end of the budget, after the decay) prints
 the teacher-forced loss of gold test solutions by token role (``ttc.learning_probe``: the copied value,
 operation and operand, the computed result) and the single-sample accuracy of ``--samples`` samples on
-``--problems`` test problems at T=1. ``--curriculum OPERAND:TOKENS ...`` first trains the same model on the
-task with every operand at most OPERAND (train and ood splits; a run of its own schedule, no checkpoints)
-for TOKENS tokens, stage after stage, and only then runs the probed training: the checkpoints' tokens
-count that run's tokens only (``curriculum_tokens`` says how many came before). Nothing is cached;
-``--csv`` writes one row per checkpoint and role.
+``--problems`` test problems at T=1. A size with a curriculum in the config (``generators.curriculum``,
+``ttc.curriculum``) first trains its stages, as the sweep does; ``--curriculum OPERAND:TOKENS ...`` replaces
+them with stages on the task's train split with every operand at most OPERAND, for TOKENS tokens each.
+The probed training runs after the stages, and the checkpoints' tokens count its tokens only
+(``curriculum_tokens`` says how many came before). Nothing is cached; ``--csv`` writes one row per
+checkpoint and role.
 """
 
 from __future__ import annotations
@@ -32,29 +33,31 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ttc.config import ConfigError, load_config  # noqa: E402
+from ttc.curriculum import CurriculumStage, stage_task  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parent / "configs" / "default.toml"
 SHOWN = ("value", "operation", "operand", "result")
 
 
-def parse_curriculum(stages: list[str], modulus: int) -> list[tuple[int, int]]:
-    """["1:300000", "3:600000"] -> [(1, 300000), (3, 600000)]; ConfigError (one line) on a bad stage."""
+def parse_curriculum(stages: list[str], modulus: int) -> tuple[CurriculumStage, ...]:
+    """["1:300000", "3:600000"] -> stages on operands 1, then 1..3; ConfigError (one line) on a bad one."""
     out = []
     for text in stages:
         operand, sep, tokens = text.partition(":")
         if not (sep and operand.isdigit() and tokens.isdigit()) or not 1 <= int(operand) < modulus or int(tokens) < 1:
             raise ConfigError(f"--curriculum stage {text!r}: use OPERAND:TOKENS with OPERAND in 1..{modulus - 1} "
                               "and TOKENS >= 1, e.g. 1:300000")
-        out.append((int(operand), int(tokens)))
-    return out
+        out.append(CurriculumStage(tokens=int(tokens), task={"max_operand": int(operand)}))
+    return tuple(out)
 
 
 def probe(cfg: SweepConfig, size: str, *, tokens: int | None, seed: int, checkpoints: int, problems: int,
-          samples: int, threads: int = 1, curriculum: list[tuple[int, object, int]] = ()) -> pd.DataFrame:
-    """The probe's rows; ``curriculum``: (max operand, its task, tokens) stages trained first."""
+          samples: int, threads: int = 1, curriculum: tuple[CurriculumStage, ...] = ()) -> pd.DataFrame:
+    """The probe's rows; ``curriculum``: the stages trained first (ttc.curriculum)."""
     import torch
 
+    from ttc.curriculum import train_curriculum
     from ttc.learning_probe import role_losses
     from ttc.models import build_model
     from ttc.pools import PoolSpec, draw_pool
@@ -75,13 +78,10 @@ def probe(cfg: SweepConfig, size: str, *, tokens: int | None, seed: int, checkpo
     golds = [task.gold_solution(p, int(rng.integers(2 ** 31))) for p in test]
     rows: list[dict] = []
     start = time.time()
-    for operand, stage_task, stage_tokens in curriculum:
-        train_generator(model, stage_task, codec, replace(train, tokens=stage_tokens, n_checkpoints=1),
-                        on_checkpoint=lambda m, info: None)
-        print(f"{size} seed {seed} curriculum: {stage_tokens:,} tokens with operands 1..{operand} "
-              f"({time.time() - start:.0f} s)", flush=True)
-    before = sum(t for _, _, t in curriculum)
-    stages = " ".join(f"{o}:{t}" for o, _, t in curriculum)
+    before = train_curriculum(model, task, codec, train, curriculum)
+    stages = " ".join(",".join(f"{k}={v}" for k, v in sorted(st.task.items())) + f":{st.tokens}" for st in curriculum)
+    if curriculum:
+        print(f"{size} seed {seed} curriculum {stages}: {before:,} tokens ({time.time() - start:.0f} s)", flush=True)
 
     def on_checkpoint(m, info) -> None:
         losses = role_losses(m, codec, prompts, golds)
@@ -114,7 +114,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--set", nargs="*", default=[], dest="overrides", help="config overrides, key=value")
     ap.add_argument("--curriculum", nargs="*", default=[], metavar="OPERAND:TOKENS",
-                    help="stages trained first, each on the task with operands up to OPERAND (registers task)")
+                    help="stages trained first, each on the task with operands up to OPERAND (registers task); "
+                         "replaces the config's generators.curriculum of the size")
     ap.add_argument("--csv", help="write the rows here")
     args = ap.parse_args(argv)
     try:
@@ -136,14 +137,14 @@ def main(argv=None) -> int:
             raise ConfigError(f"--problems={args.problems} exceeds task.n_test={cfg.task.n_test}; lower it")
         if cfg.task.name != "registers":
             raise ConfigError(f"task {cfg.task.name!r}: the probe splits the loss of registers-task steps only")
-        stages = []
-        for operand, stage_tokens in parse_curriculum(args.curriculum, cfg.task.build().train.modulus):
-            at = [f"task.{split}.max_operand={operand}" for split in ("train", "ood")]
+        task = cfg.task.build()
+        stages = (parse_curriculum(args.curriculum, task.train.modulus) if args.curriculum
+                  else cfg.generators.curriculum_for(args.size))
+        for stage, text in zip(stages, args.curriculum or [f"generators.curriculum.{args.size}"] * len(stages)):
             try:
-                stage_task = load_config(SweepConfig, args.config, [*args.overrides, *at]).task.build()
+                stage_task(task, stage)
             except ValueError as e:
-                raise ConfigError(f"--curriculum stage {operand}:{stage_tokens}: {e}") from None
-            stages.append((operand, stage_task, stage_tokens))
+                raise ConfigError(f"--curriculum stage {text}: {e}") from None
     except ConfigError as e:
         print(f"plateau_probe: {e}", file=sys.stderr)
         return 2

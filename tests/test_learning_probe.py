@@ -101,10 +101,18 @@ def test_plateau_probe_curriculum_trains_its_stages_first_and_records_them(tmp_p
                                "--curriculum", "1:1500", "2:1000", "--csv", str(out)]) == 0
     import pandas as pd
     table = pd.read_csv(out)
-    assert set(table["curriculum"]) == {"1:1500 2:1000"} and set(table["curriculum_tokens"]) == {2500}
+    assert set(table["curriculum"]) == {"max_operand=1:1500 max_operand=2:1000"}
+    before = table["curriculum_tokens"].iloc[0]
+    assert set(table["curriculum_tokens"]) == {before} and before >= 2500  # tokens processed: the budgets, a batch over
     assert table["tokens"].max() >= 4000  # the probed run's own budget, counted apart from the stages
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 4 and "operands 1..1" in lines[0] and "operands 1..2" in lines[1]
+    assert len(lines) == 3 and "curriculum max_operand=1:1500 max_operand=2:1000" in lines[0]
+    # the config's own curriculum of the size is the same stages: the same rows
+    staged = ["--set", "task.train.max_operand=3", "task.ood.max_operand=3", "generators.curriculum={t1=["
+              "{tokens=1500,task={max_operand=1}},{tokens=1000,task={max_operand=2}}]}"]
+    assert plateau_probe.main(["t1", "--config", str(cfg), "--checkpoints", "2", "--problems", "10", *staged,
+                               "--csv", str(tmp_path / "staged.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "staged.csv"), table)
     # without a curriculum the columns say so
     assert plateau_probe.main(["t1", "--config", str(cfg), "--checkpoints", "1", "--problems", "5",
                                "--csv", str(out)]) == 0

@@ -394,6 +394,10 @@ def test_interrupted_run_resumes_without_redoing_finished_cells(tiny, monkeypatc
     ("pools.samples_by_size={zz=4}", "not among generators.sizes"), ("pools.samples_by_size={t1=0}", "samples_by_size.t1"),
     ('search.improved=["rl_orm"]', "not a self-improvement method of this run"),
     ("generators.restarts={zz=2}", "not a size ttc trains"), ("generators.restarts={t1=0}", "restarts.t1"),
+    ("generators.curriculum={zz=[{tokens=10,task={max_operand=1}}]}", "not a size ttc trains"),
+    ("generators.curriculum={t1=[{tokens=0,task={max_operand=1}}]}", "curriculum.t1[0]: tokens=0"),
+    ("generators.curriculum={t1=[{tokens=10,task={max_operand=10}}]}", "max_operand=10"),
+    ("generators.curriculum={t1=[{tokens=10,task={bogus=1}}]}", "unknown config key"),
 ])
 def test_bad_configs_rejected_before_anything_runs(tiny, override, word, capsys):
     path, tmp = tiny
@@ -439,7 +443,7 @@ def test_config_file_errors(tmp_path):
         load_config(SweepConfig, latin)
 
 
-@pytest.mark.parametrize("name", ["default.toml", "full.toml"])
+@pytest.mark.parametrize("name", ["default.toml", "full.toml", "curriculum_pilot.toml"])
 def test_shipped_configs_validate(name):
     cfg = load_config(SweepConfig, REPO / "experiments" / "configs" / name)
     cfg.validate()

@@ -64,10 +64,11 @@ def without_new_defaults(fields: dict, newer: dict) -> dict:
     """``fields`` (a nested dict, e.g. ``asdict`` of a spec) less every field that ``newer`` names at its
     value there, recursively: a field added after keys were made (``newer`` maps it to the value that
     reproduces the old behaviour) stays out of the key while it holds that value, so every key made
-    before it existed stays valid. Returns a new dict; ``fields`` is left alone."""
+    before it existed stays valid. A non-empty dict in ``newer`` names fields of a nested table; an empty
+    one is the old value of a dict-valued field. Returns a new dict; ``fields`` is left alone."""
     out = dict(fields)
     for name, old in newer.items():
-        if isinstance(old, dict) and isinstance(out.get(name), dict):
+        if isinstance(old, dict) and old and isinstance(out.get(name), dict):  # a nested table of fields
             out[name] = without_new_defaults(out[name], old)
         elif name in out and out[name] == old:
             del out[name]

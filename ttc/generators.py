@@ -19,6 +19,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from ttc.cache import Cache, content_key, discard_file, without_new_defaults
+from ttc.compute import train_flops
+from ttc.curriculum import CurriculumStage, train_curriculum
 from ttc.models import ModelSize, build_model
 from ttc.pools import PoolSpec, cached_pool
 from ttc.tasks.base import Task
@@ -34,6 +36,8 @@ class GeneratorSpec:
     size: ModelSize
     train: TrainConfig
     init_seed: int | None = None  # the initial weights' seed; None = train.seed (which also orders the data)
+    # stages of easier data trained before ``train`` (ttc.curriculum); () = none
+    curriculum: tuple[CurriculumStage, ...] = ()
 
     def resolved(self) -> GeneratorSpec:
         """The spec with the learning rate filled in from the shape when the train config leaves it unset."""
@@ -46,12 +50,17 @@ class Checkpoint:
     key: str  # content key of this checkpoint (cache directory name)
     path: str
     params: int  # P, non-embedding (ttc.compute)
-    tokens: int  # training tokens processed
+    tokens: int  # training tokens processed, a curriculum's included
     train_flops: float  # 6·P·tokens
     step: int
     loss: float
     final: bool  # the end of the training budget
     branch: bool = False  # a decay branch of its own budget (train.checkpoint_decay), not the main run's state
+    curriculum_tokens: int = 0  # of ``tokens``, those of the curriculum's stages before the main run
+
+
+# Checkpoint fields added after keys were made, at their old value: left out of keys holding a record
+NEW_CHECKPOINT_FIELDS = {"curriculum_tokens": 0}
 
 
 def training_view(task: Task) -> dict:
@@ -63,7 +72,7 @@ def generator_key(task: Task, spec: GeneratorSpec) -> str:
     spec = spec.resolved()
     # the key of every generator trained before init_seed, init_std and the newer TrainConfig fields existed
     fields = without_new_defaults(asdict(spec), {"init_seed": None, "size": {"init_std": None},
-                                                 "train": NEW_TRAIN_FIELDS})
+                                                 "train": NEW_TRAIN_FIELDS, "curriculum": ()})
     return content_key("generator", TRAINER_VERSION, training_view(task), fields, DEFAULT_CHARS)
 
 
@@ -131,15 +140,20 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
     tokenizer = build_char_tokenizer()
     model = build_model(spec.size, tokenizer, seed=spec.train.seed if spec.init_seed is None else spec.init_seed)
     records: list[Checkpoint] = []
+    codec = Codec.of(tokenizer)
+    before = train_curriculum(model, task, codec, spec.train, spec.curriculum, progress=progress,
+                              desc=f"train {spec.size.name}") if spec.curriculum else 0
 
     def save(m: Any, info: CheckpointInfo) -> None:  # a transformers model
+        info = replace(info, tokens=before + info.tokens, train_flops=train_flops(info.params, before + info.tokens))
         ckey = f"{gkey}-{info.tokens}"
 
         def fill(d: Path) -> dict:
             m.save_pretrained(d)
             tokenizer.save_pretrained(d)
-            meta = {"generator": spec.size.name, **asdict(info), "task": training_view(task),
-                    "size": asdict(spec.size), "train": asdict(spec.train),
+            meta = {"generator": spec.size.name, **asdict(info), "curriculum_tokens": before,
+                    "task": training_view(task), "size": asdict(spec.size), "train": asdict(spec.train),
+                    "curriculum": [asdict(stage) for stage in spec.curriculum],
                     "params_convention": "P = all parameters except the input token embedding"}
             (d / CKPT_META).write_text(json.dumps(meta, indent=1))
             return {"tokens": info.tokens}
@@ -147,9 +161,9 @@ def _ensure_generator(cache: Cache, task: Task, spec: GeneratorSpec, gkey: str, 
         path = cache.write_dir("checkpoints", ckey, fill)
         records.append(Checkpoint(generator=spec.size.name, key=ckey, path=str(path), params=info.params,
                                   tokens=info.tokens, train_flops=info.train_flops, step=info.step,
-                                  loss=info.loss, final=False, branch=info.branch))
+                                  loss=info.loss, final=False, branch=info.branch, curriculum_tokens=before))
 
-    train_generator(model, task, Codec.of(tokenizer), spec.train, on_checkpoint=save, progress=progress,
+    train_generator(model, task, codec, spec.train, on_checkpoint=save, progress=progress,
                     desc=f"train {spec.size.name}")
     records[-1] = Checkpoint(**{**asdict(records[-1]), "final": True})
     cache.write_json("generators", gkey, [asdict(r) for r in records])

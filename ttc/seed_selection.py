@@ -20,9 +20,10 @@ import pandas as pd
 
 from ttc.cache import Cache, content_key
 from ttc.evaluate import curves
-from ttc.generators import GeneratorSpec, checkpoint_pool, ensure_generator
+from ttc.generators import checkpoint_pool, ensure_generator
 from ttc.parallel import run_items
 from ttc.pools import PoolSpec, pool_key
+from ttc.sweep import seed_spec, train_cost
 from ttc.sweep_config import SweepConfig
 from ttc.sweep_stage import CURVES_VERSION, PoolCell, task_of
 
@@ -41,8 +42,7 @@ def _one(cfg: SweepConfig, cell: SelectionCell) -> pd.DataFrame:
     from ttc.sweep_verifiers import with_verifier_scores
     from ttc.verifiers import ensure_verifier
 
-    train = replace(cfg.generators.train_for(cell.size), seed=cell.seed, checkpoint_decay=False)
-    spec = GeneratorSpec(size=cfg.generators.shape(cell.size), train=train)
+    spec = seed_spec(cfg, cell.size, cell.seed)
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
     final = ensure_generator(cache, task, spec)[-1]
     p = cfg.pools
@@ -86,7 +86,7 @@ def seed_selection(cfg: SweepConfig, sizes: list[str], seeds: list[int], *, n_sa
     if n_samples < 1:
         raise ValueError(f"n_samples={n_samples} must be >= 1")
     cells = [SelectionCell(size, seed, n_samples) for size in sizes for seed in seeds]
-    order = sorted(cells, key=lambda c: -cfg.generators.train_for(c.size).tokens * cfg.generators.shape(c.size).hidden)
+    order = sorted(cells, key=lambda c: -train_cost(cfg, c.size))  # longest first
     parts = run_items(_one, cfg, order, "seed selection", n_jobs=cfg.run.train_jobs, backend=cfg.run.backend,
                       progress=cfg.run.progress, threads=1, label=lambda c: f"{c.size}/{c.seed}")
     table = pd.concat(parts, ignore_index=True)

@@ -10,15 +10,16 @@ pools are ordinary cache entries, so a rerun reads them back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ttc.cache import Cache
-from ttc.generators import GeneratorSpec, checkpoint_pool, ensure_generator
+from ttc.generators import checkpoint_pool, ensure_generator
 from ttc.parallel import run_items
 from ttc.pools import PoolSpec
+from ttc.sweep import seed_spec, train_cost
 from ttc.sweep_config import SweepConfig
 from ttc.sweep_stage import task_of
 
@@ -35,8 +36,7 @@ class SeedCell:
 
 
 def _one(cfg: SweepConfig, cell: SeedCell) -> dict:
-    train = replace(cfg.generators.train_for(cell.size), seed=cell.seed, checkpoint_decay=False)
-    spec = GeneratorSpec(size=cfg.generators.shape(cell.size), train=train, init_seed=cell.init_seed)
+    spec = seed_spec(cfg, cell.size, cell.seed, cell.init_seed)
     cache, task = Cache(cfg.run.cache_dir), task_of(cfg)
     final = ensure_generator(cache, task, spec)[-1]
     p = cfg.pools
@@ -62,7 +62,7 @@ def seed_spread(cfg: SweepConfig, sizes: list[str], seeds: list[int], *, n_sampl
     if unknown:
         raise ValueError(f"sizes {unknown} are not among generators.sizes {cfg.generators.sizes}")
     cells = [SeedCell(size, seed, n_samples, init_seed) for size in sizes for seed in seeds]
-    order = sorted(cells, key=lambda c: -cfg.generators.train_for(c.size).tokens * cfg.generators.shape(c.size).hidden)
+    order = sorted(cells, key=lambda c: -train_cost(cfg, c.size))  # longest first
     rows = run_items(_one, cfg, order, "seeds", n_jobs=cfg.run.train_jobs, backend=cfg.run.backend,
                      progress=cfg.run.progress, threads=1, label=lambda c: f"{c.size}/{c.seed}")
     table = pd.DataFrame(rows, columns=COLUMNS)

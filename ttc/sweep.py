@@ -18,11 +18,17 @@ from dataclasses import asdict, replace
 import numpy as np
 import pandas as pd
 
-from ttc.cache import Cache, content_key
+from ttc.cache import Cache, content_key, without_new_defaults
 from ttc.compute import inference_flops
 from ttc.config import to_dict
 from ttc.evaluate import curves_and_problems
-from ttc.generators import Checkpoint, GeneratorSpec, ensure_generator, generator_cached
+from ttc.generators import (
+    NEW_CHECKPOINT_FIELDS,
+    Checkpoint,
+    GeneratorSpec,
+    ensure_generator,
+    generator_cached,
+)
 from ttc.pools import PoolSpec, pool_key
 from ttc.selection import RuleSpec
 from ttc.sweep_config import SweepConfig
@@ -48,7 +54,16 @@ from ttc.tasks.base import Task
 
 def generator_spec(cfg: SweepConfig, name: str, restart: int = 0) -> GeneratorSpec:
     """The spec of size ``name``'s run number ``restart`` (0: the run every size has; k: seed train.seed + k)."""
-    return GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name, restart))
+    return GeneratorSpec(size=cfg.generators.shape(name), train=cfg.generators.train_for(name, restart),
+                         curriculum=cfg.generators.curriculum_for(name))
+
+
+def seed_spec(cfg: SweepConfig, name: str, seed: int, init_seed: int | None = None) -> GeneratorSpec:
+    """Size ``name`` trained from ``train.seed = seed`` (and the initial weights of ``init_seed``, when given)
+    without the decay branches of ``train.checkpoint_decay``, which never change the final checkpoint: the
+    final model a one-run sweep with that seed would keep, for seed tables."""
+    spec = generator_spec(cfg, name)
+    return replace(spec, train=replace(spec.train, seed=seed, checkpoint_decay=False), init_seed=init_seed)
 
 
 def _train_one(cfg: SweepConfig, item: tuple[str, int]) -> list[Checkpoint]:
@@ -90,7 +105,8 @@ def train_cost(cfg: SweepConfig, name: str) -> float:
     benchmarks/bench_training.py)."""
     s = cfg.generators.shape(name)
     params = s.layers * (4 * s.hidden ** 2 + 3 * s.hidden * s.mlp)
-    return cfg.generators.train_for(name).tokens * (params + 75_000)
+    tokens = cfg.generators.train_for(name).tokens + sum(st.tokens for st in cfg.generators.curriculum_for(name))
+    return tokens * (params + 75_000)
 
 
 def train_generators(cfg: SweepConfig, timeline: list | None = None, selection: dict | None = None
@@ -214,7 +230,8 @@ def pool_stats(cell: PoolCell, pool: pd.DataFrame) -> dict:
 def _curves_key(cfg: SweepConfig, cell: PoolCell, verifiers: dict) -> str:
     """The curves cache key: the pool, the estimation settings, the checkpoint record and its verifiers."""
     return content_key("curves", CURVES_VERSION, pool_key(cell.checkpoint.key, task_of(cfg), cell.spec),
-                       to_dict(cfg.eval), cell.role, {k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
+                       to_dict(cfg.eval), cell.role, without_new_defaults({k: v for k, v in asdict(cell.checkpoint).items() if k != "path"},
+                                            NEW_CHECKPOINT_FIELDS),
                        sorted(r.key for r in verifiers.values() if r.generator == cell.judged_as),
                        *([reward_model_keys(cfg)] if cfg.reward_models else []))
 

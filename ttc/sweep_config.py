@@ -64,7 +64,7 @@ class SweepConfig:
         from ttc.config import to_dict
         from ttc.train import NEW_TRAIN_FIELDS
         view = without_new_defaults({k: v for k, v in to_dict(self).items() if k not in ("run", "hex")},
-                                    {"generators": {"train": NEW_TRAIN_FIELDS}})  # the hash from before them
+                                    {"generators": {"train": NEW_TRAIN_FIELDS, "curriculum": {}}})  # the hash from before them
         return content_key(view, self.generators.built_shapes())
 
     def validate(self) -> None:
@@ -124,6 +124,7 @@ class SweepConfig:
                                   f"{', '.join(n for n in self.generators.sizes if not self.generators.external(n))}")
             if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
                 raise ConfigError(f"generators.restarts.{name}={k!r} must be an integer from 1 to 16")
+        self._check_curriculum()
         for name in self.generators.sizes:
             if self.generators.external(name):
                 continue
@@ -135,6 +136,24 @@ class SweepConfig:
                 self.generators.train_for(name).validate()
             except ValueError as e:
                 raise ConfigError(f"generators.{e}") from None
+
+    def _check_curriculum(self) -> None:
+        """Each size's curriculum: a size ttc trains, well-formed stages, each a valid train split of the task."""
+        from ttc.curriculum import stage_task
+        trained = [n for n in self.generators.sizes if not self.generators.external(n)]
+        for name in self.generators.curriculum:
+            if name not in trained:
+                raise ConfigError(f"generators.curriculum names {name!r}, which is not a size ttc trains; name one of "
+                                  f"{', '.join(trained)}")
+            if self.task.name in FILE_TASKS:
+                raise ConfigError(f"generators.curriculum.{name}: task {self.task.name!r} is read from files and has no "
+                                  "generated train split to narrow; drop the curriculum")
+            task = self.task.build()
+            for i, stage in enumerate(self.generators.curriculum_for(name)):
+                try:
+                    stage_task(task, stage)
+                except ValueError as e:
+                    raise ConfigError(f"generators.curriculum.{name}[{i}]: {e}") from None
 
     def _check_pools_and_eval(self) -> None:
         """Pool sizes against the splits, N range, estimation settings, judged sizes."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ttc.config import ConfigError, _merge
+from ttc.curriculum import CurriculumStage, parse_stages
 from ttc.models import FAMILY, ModelSize
 from ttc.selection import RuleSpec
 from ttc.train import TrainConfig
@@ -24,6 +25,10 @@ class GeneratorsConfig:
     # test information); sizes not named train once. Restarts turn "did this seed leave its plateau by the
     # budget" from a lottery into model selection; generators.csv counts every restart's FLOPs.
     restarts: dict[str, int] = field(default_factory=dict)
+    # per-size curricula (ttc.curriculum): stages of easier data trained before the size's own budget, e.g.
+    # {m = [{tokens = 300_000, task = {max_operand = 1}}, {tokens = 600_000, task = {max_operand = 3}}]}; each
+    # stage overrides fields of task.train. The stages' tokens count in the size's tokens and FLOPs
+    curriculum: dict[str, list] = field(default_factory=dict)
     # extra shapes: {name = {hidden = 96, layers = 3, heads = 4, mlp = 256, lr = 1.5e-3}}
     custom: dict[str, dict] = field(default_factory=dict)
     # models ttc does not train: {name = "local/hf/dir"}; a name in `sizes` found here is loaded, not trained
@@ -61,6 +66,10 @@ class GeneratorsConfig:
 
     def restarts_for(self, name: str) -> int:
         return self.restarts.get(name, 1)
+
+    def curriculum_for(self, name: str) -> tuple[CurriculumStage, ...]:
+        """Size ``name``'s curriculum stages (ConfigError naming the fix when the config's list is malformed)."""
+        return parse_stages(self.curriculum[name], f"generators.curriculum.{name}") if name in self.curriculum else ()
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,7 @@ def fig_learning_curves(curves: pd.DataFrame):
                         (g["ci_high"] - g["accuracy"]) * 100], marker="o", ms=3, capsize=2,
                         label=f"{gen} ({g['params'].iloc[0]:,})")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on short ranges
         ax.set_xlabel("training compute (FLOPs, 6·P·tokens)")
         ax.set_ylabel("single-sample accuracy (% of test problems)")
         ax.set_title("Learning curves: every checkpoint of every size")

@@ -9,8 +9,8 @@ Writes ``results/seed_spread.csv`` (one row per size and seed: ttc.seed_spread.C
 shares of the drawable families that come out in size order: analysis.seed_spread.family_draws) and
 ``results/seed_spread.png`` (accuracy against P, each seed and the seed mean; the CSV is its data). Generators and pools go to
 the sweep's cache, so the default run's seed-0 generators are reused where the config matches and a
-rerun takes seconds. About 11 minutes cold for the default with seeds 0-3 (5 sizes x 4 seeds) on two cores of an AMD EPYC,
-about 8 with seeds 0-2. ``python -m analysis.seed_spread results/seed_spread.csv`` reads the
+rerun takes seconds. About 16 minutes cold for the default with seeds 0-2 (5 sizes x 3 seeds, curricula
+included) on two cores of an AMD EPYC. ``python -m analysis.seed_spread results/seed_spread.csv`` reads the
 draws again from any seed table.
 """
 

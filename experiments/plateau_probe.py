@@ -33,7 +33,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ttc.config import ConfigError, load_config  # noqa: E402
-from ttc.curriculum import CurriculumStage, stage_task  # noqa: E402
+from ttc.curriculum import CurriculumStage  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT = Path(__file__).resolve().parent / "configs" / "default.toml"
@@ -137,14 +137,9 @@ def main(argv=None) -> int:
             raise ConfigError(f"--problems={args.problems} exceeds task.n_test={cfg.task.n_test}; lower it")
         if cfg.task.name != "registers":
             raise ConfigError(f"task {cfg.task.name!r}: the probe splits the loss of registers-task steps only")
-        task = cfg.task.build()
-        stages = (parse_curriculum(args.curriculum, task.train.modulus) if args.curriculum
+        cfg.check_curriculum()  # the config's stages; --curriculum's are checked as they are parsed
+        stages = (parse_curriculum(args.curriculum, cfg.task.build().train.modulus) if args.curriculum
                   else cfg.generators.curriculum_for(args.size))
-        for stage, text in zip(stages, args.curriculum or [f"generators.curriculum.{args.size}"] * len(stages)):
-            try:
-                stage_task(task, stage)
-            except ValueError as e:
-                raise ConfigError(f"--curriculum stage {text}: {e}") from None
     except ConfigError as e:
         print(f"plateau_probe: {e}", file=sys.stderr)
         return 2

@@ -124,7 +124,7 @@ class SweepConfig:
                                   f"{', '.join(n for n in self.generators.sizes if not self.generators.external(n))}")
             if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
                 raise ConfigError(f"generators.restarts.{name}={k!r} must be an integer from 1 to 16")
-        self._check_curriculum()
+        self.check_curriculum()
         for name in self.generators.sizes:
             if self.generators.external(name):
                 continue
@@ -137,18 +137,21 @@ class SweepConfig:
             except ValueError as e:
                 raise ConfigError(f"generators.{e}") from None
 
-    def _check_curriculum(self) -> None:
-        """Each size's curriculum: a size ttc trains, well-formed stages, each a valid train split of the task."""
+    def check_curriculum(self) -> None:
+        """Each size's curriculum: a size ttc trains, well-formed stages, each a valid train split of the task
+        (also called alone by scripts that check only what they read, e.g. experiments/plateau_probe.py)."""
         from ttc.curriculum import stage_task
+        if not self.generators.curriculum:
+            return
         trained = [n for n in self.generators.sizes if not self.generators.external(n)]
+        if self.task.name in FILE_TASKS:
+            raise ConfigError(f"generators.curriculum: task {self.task.name!r} is read from files and has no "
+                              "generated train split to narrow; drop the curriculum")
+        task = self.task.build()
         for name in self.generators.curriculum:
             if name not in trained:
                 raise ConfigError(f"generators.curriculum names {name!r}, which is not a size ttc trains; name one of "
                                   f"{', '.join(trained)}")
-            if self.task.name in FILE_TASKS:
-                raise ConfigError(f"generators.curriculum.{name}: task {self.task.name!r} is read from files and has no "
-                                  "generated train split to narrow; drop the curriculum")
-            task = self.task.build()
             for i, stage in enumerate(self.generators.curriculum_for(name)):
                 try:
                     stage_task(task, stage)

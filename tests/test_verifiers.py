@@ -27,7 +27,7 @@ from ttc.verifiers import (
     step_auc,
     within_problem_auc,
 )
-from ttc.verifiers.labels import MASKED, layout, mc_labels, step_labels
+from ttc.verifiers.labels import MASKED, layout, layout_rows, mc_labels, step_labels
 from ttc.verifiers.score import score_layout
 
 TASK = RegistersTask(train=RegistersSpec(max_steps=4), ood=RegistersSpec(min_steps=5, max_steps=5), n_train=200,
@@ -456,3 +456,27 @@ def test_without_new_defaults_drops_a_newer_field_only_at_its_old_value():
     assert fields["train"] == {"lr": 0.1, "compile": False}  # the input is left alone
     on = without_new_defaults({"new": True, "train": {"compile": True}}, {"new": False, "train": {"compile": False}})
     assert on == {"new": True, "train": {"compile": True}}  # a new value enters the key
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_layout_equals_the_row_by_row_construction(seed):
+    """Random prompts, cuts of gold solutions (empty, mid-step, on a separator, whole, with garbage
+    after the answer), finished or not, and a text longer than any other: every array of the vectorised
+    layout equals the row-by-row one's."""
+    rng = np.random.default_rng(seed)
+    problems = TASK.problems("test")
+    texts, prompts, fin = [], [], []
+    for _ in range(60):
+        prob = problems[int(rng.integers(len(problems)))]
+        gold = TASK.gold_solution(prob, int(rng.integers(1000)))
+        cut = int(rng.integers(0, len(gold) + 1))
+        text = gold[:cut] if rng.random() < 0.8 else gold + ";;x=1" * int(rng.integers(1, 4))
+        prompts.append(prob.prompt)
+        texts.append(text)
+        fin.append(bool(rng.random() < 0.5))
+    lay = layout(TASK, CODEC, prompts, texts, fin)
+    want = layout_rows(TASK, CODEC, prompts, texts, fin)
+    for name in ("input_ids", "attention_mask", "solution_mask", "seg_end", "n_segments", "seg_tokens"):
+        np.testing.assert_array_equal(getattr(lay, name), getattr(want, name), err_msg=name)
+    with pytest.raises(ValueError, match="no samples"):
+        layout(TASK, CODEC, [], [], [])

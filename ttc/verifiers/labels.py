@@ -48,12 +48,75 @@ class Layout:
 
 def layout(task: Task, codec: Codec, prompts: Sequence[str], texts: Sequence[str],
            finished: Sequence[bool]) -> Layout:
+    """The token layout of ``prompts[i] + texts[i]`` (+ EOS where ``finished[i]``), right padded.
+
+    Vectorised: each distinct prompt is encoded once, the texts in one table lookup (char-level
+    tokenizer), and every array is filled by index arithmetic; the only per-row Python is the task's
+    ``step_ends``. Equal to ``layout_rows``, the row-by-row construction (``tests/test_verifiers.py``)."""
+    S = len(texts)
+    if S == 0:
+        raise ValueError("layout: no samples to lay out")
+    encoded: dict[str, np.ndarray] = {}
+    prompt_of = np.empty(S, dtype=np.int64)
+    order: dict[str, int] = {}
+    for r, prompt in enumerate(prompts):
+        slot = order.get(prompt)
+        if slot is None:
+            slot = order[prompt] = len(order)
+            encoded[prompt] = np.asarray(codec.encode_prompts([prompt])[0], dtype=np.int64)
+        prompt_of[r] = slot
+    prompt_ids = list(encoded.values())
+    start = np.array([len(p) for p in prompt_ids], dtype=np.int64)[prompt_of]  # first solution token
+    flat, n_text = codec.encode_texts(texts)
+    fin = np.asarray(finished, dtype=bool)
+    length = start + n_text + fin
+    last = length - 1  # the final solution token (EOS when finished)
+    T = int(length.max())
+    cols = np.arange(T)
+    input_ids = np.full((S, T), codec.pad_id, dtype=np.int64)
+    for slot, ids in enumerate(prompt_ids):
+        input_ids[np.flatnonzero(prompt_of == slot), : len(ids)] = ids
+    row = np.repeat(np.arange(S), n_text)
+    input_ids[row, start[row] + np.arange(len(flat)) - np.repeat(np.cumsum(n_text) - n_text, n_text)] = flat
+    input_ids[fin, last[fin]] = codec.eos_id
+    attention = (cols[None] < length[:, None]).astype(np.int64)
+    solution = (cols[None] >= start[:, None]) & (cols[None] < length[:, None])
+    # segment ends: each written step's last token (capped at the final token), then the final token; a
+    # row with no solution tokens has one empty segment ending before the solution
+    empty = np.fromiter((not text for text in texts), dtype=bool, count=S) & ~fin
+    steps = [[] if blank else task.step_ends(text) for text, blank in zip(texts, empty)]
+    n_steps = np.array([len(e) for e in steps], dtype=np.int64)
+    n_seg = np.where(empty, 1, n_steps + 1)
+    seg_row = np.repeat(np.arange(S), n_seg)
+    ends = np.empty(len(seg_row), dtype=np.int64)
+    first = np.cumsum(n_seg) - n_seg  # each row's first segment in the flat arrays
+    written = np.concatenate([np.asarray(e, dtype=np.int64) for e in steps]) if n_steps.sum() else np.zeros(0, np.int64)
+    step_row = np.repeat(np.arange(S), n_steps)
+    step_pos = first[step_row] + np.arange(len(written)) - np.repeat(np.cumsum(n_steps) - n_steps, n_steps)
+    ends[step_pos] = np.minimum(start[step_row] + written, last[step_row])
+    ends[first + n_seg - 1] = np.where(empty, start - 1, last)
+    stride = T + 2  # a running maximum within each row: offset rows apart so no row reaches the next
+    ends = np.maximum.accumulate(ends + seg_row * stride) - seg_row * stride
+    K = int(n_seg.max())
+    seg_end = np.repeat(ends[first + n_seg - 1][:, None], K, axis=1)  # padded with the row's last end
+    slot_in_row = np.arange(len(ends)) - first[seg_row]
+    seg_end[seg_row, slot_in_row] = ends
+    before = np.concatenate([[0], ends[:-1]])
+    before[first] = start - 1
+    seg_tokens = np.zeros((S, K), dtype=np.int64)
+    seg_tokens[seg_row, slot_in_row] = ends - before
+    return Layout(input_ids, attention, solution, seg_end, n_seg, seg_tokens)
+
+
+def layout_rows(task: Task, codec: Codec, prompts: Sequence[str], texts: Sequence[str],
+                finished: Sequence[bool]) -> Layout:
+    """``layout`` built one row at a time: the plain construction it vectorises, kept as the reference
+    its tests and ``benchmarks/bench_layout.py`` compare with."""
     prompt_ids = codec.encode_prompts(list(prompts))
     seqs, ends = [], []
     for p, text, fin in zip(prompt_ids, texts, finished):
         ids = np.concatenate([p, codec.encode_text(text), [codec.eos_id] if fin else []]).astype(np.int64)
-        last = len(ids) - 1  # the final solution token (EOS when finished)
-        start = len(p)
+        last, start = len(ids) - 1, len(p)
         step_end = [min(start + e, last) for e in task.step_ends(text)]
         seqs.append((ids, start))
         ends.append(np.array(step_end + [last], dtype=np.int64) if text or fin else np.array([start - 1]))
@@ -63,7 +126,6 @@ def layout(task: Task, codec: Codec, prompts: Sequence[str], texts: Sequence[str
     solution = np.zeros((S, T), dtype=bool)
     seg_end = np.zeros((S, K), dtype=np.int64)
     seg_tokens = np.zeros((S, K), dtype=np.int64)
-    n_seg = np.array([len(e) for e in ends], dtype=np.int64)
     for r, ((ids, start), e) in enumerate(zip(seqs, ends)):
         input_ids[r, : len(ids)] = ids
         attention[r, : len(ids)] = 1
@@ -71,7 +133,8 @@ def layout(task: Task, codec: Codec, prompts: Sequence[str], texts: Sequence[str
         e = np.maximum.accumulate(e)
         seg_end[r, : len(e)], seg_end[r, len(e):] = e, e[-1]
         seg_tokens[r, : len(e)] = np.diff(np.concatenate([[start - 1], e]))
-    return Layout(input_ids, attention, solution, seg_end, n_seg, seg_tokens)
+    return Layout(input_ids, attention, solution, seg_end, np.array([len(e) for e in ends], dtype=np.int64),
+                  seg_tokens)
 
 
 def outcome_labels(is_correct: Sequence[bool]) -> np.ndarray:

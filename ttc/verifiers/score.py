@@ -50,9 +50,8 @@ def score_layout(model, lay: Layout, *, batch_size: int = 256, share_prompts: bo
     through the verifier once (``score_shared``); else every row runs whole. Same values either way, up
     to float rounding."""
     if share_prompts:
-        log_keep, _ = score_shared(model, lay, solution_starts(lay), batch_size=batch_size)
-        step = np.stack([segment_sums(lk, lay.seg_end[i]) for i, lk in enumerate(log_keep)]) if len(log_keep) \
-            else np.zeros(lay.seg_end.shape)
+        dense, _ = shared_log_keep(model, lay, solution_starts(lay), batch_size=batch_size)
+        step = segment_logs(torch.from_numpy(dense.cumsum(1)), torch.from_numpy(lay.seg_end)).numpy()
         step[np.arange(lay.seg_end.shape[1])[None, :] >= lay.n_segments[:, None]] = 0.0
         return np.exp(step.sum(1)), _split(np.exp(step), lay)
     model.eval()
@@ -98,13 +97,20 @@ def score_shared(model, lay: Layout, prefix_len: np.ndarray, *, batch_size: int 
     Rows whose first ``prefix_len`` tokens are equal (the samples of one problem: their prompt; a
     search's siblings: their common steps) form a group: the prefix runs through the verifier once and
     its KV cache serves every member's suffix. A group's prefix tokens are counted on its first row."""
+    dense, used = shared_log_keep(model, lay, prefix_len, batch_size=batch_size)
+    return [dense[i, :n] for i, n in enumerate(lay.lengths)], used.tolist()
+
+
+@torch.no_grad()
+def shared_log_keep(model, lay: Layout, prefix_len: np.ndarray, *, batch_size: int = 256
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """``score_shared`` as arrays: (log keep-probabilities [S, T], 0 outside the solution; tokens run [S])."""
     model.eval()
     groups: dict[bytes, list[int]] = {}
     for i in range(lay.input_ids.shape[0]):
         groups.setdefault(lay.input_ids[i, : prefix_len[i]].tobytes(), []).append(i)
     keys = list(groups)
-    log_keep = [np.zeros(0)] * lay.input_ids.shape[0]
-    used = [0] * lay.input_ids.shape[0]
+    dense = np.zeros(lay.input_ids.shape, dtype=np.float64)
     at = 0
     while at < len(keys):  # batches of whole groups holding about 4 x batch_size rows
         batch: list[list[int]] = []
@@ -113,43 +119,49 @@ def score_shared(model, lay: Layout, prefix_len: np.ndarray, *, batch_size: int 
             batch.append(groups[keys[at]])
             rows += len(batch[-1])
             at += 1
-        _score_groups(model, lay, prefix_len, batch, batch_size, log_keep, used)
-    return log_keep, used
+        _score_groups(model, lay, prefix_len, batch, batch_size, dense)
+    dense[~lay.solution_mask] = 0.0  # only solution tokens carry a value
+    used = lay.lengths - prefix_len
+    first = np.array([g[0] for g in groups.values()], dtype=np.int64)
+    used[first] += prefix_len[first]
+    return dense, used
 
 
 def _score_groups(model, lay: Layout, prefix_len: np.ndarray, groups: list[list[int]], batch_size: int,
-                  log_keep: list[np.ndarray], used: list[int]) -> None:
+                  dense: np.ndarray) -> None:
     """One pass over the groups' prefixes (left padded, with cache), then their members' suffixes in
-    chunks of ``batch_size`` rows of similar length (right padded)."""
+    chunks of ``batch_size`` rows of similar length (right padded); writes each member's per-token
+    log keep-probabilities into its row of ``dense``."""
     dev = next(model.parameters()).device
-    plen = [int(prefix_len[g[0]]) for g in groups]
-    width = max(plen)
-    ids = torch.full((len(groups), width), 0, dtype=torch.long)
-    mask = torch.zeros(len(groups), width, dtype=torch.long)
-    for g, (group, n) in enumerate(zip(groups, plen)):
-        ids[g, width - n:] = torch.from_numpy(lay.input_ids[group[0], :n])
-        mask[g, width - n:] = 1
-    ids, mask = ids.to(dev), mask.to(dev)
+    plen = np.array([prefix_len[g[0]] for g in groups], dtype=np.int64)
+    width = int(plen.max())
+    pad_left = np.arange(width)[None] >= (width - plen)[:, None]  # [G, width]: the prefix's slots
+    firsts = np.array([g[0] for g in groups], dtype=np.int64)
+    take = np.clip(np.arange(width)[None] - (width - plen)[:, None], 0, None)
+    ids = torch.from_numpy(np.where(pad_left, lay.input_ids[firsts[:, None], take], 0)).to(dev)
+    mask = torch.from_numpy(pad_left.astype(np.int64)).to(dev)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model.lm(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, output_hidden_states=True)
-    prefix_logit = token_log_keep(model, out.hidden_states[-1], out.logits[:, :-1], ids[:, 1:])
+    prefix_logit = token_log_keep(model, out.hidden_states[-1], out.logits[:, :-1], ids[:, 1:])  # [G, width]
     prefix_cache = out.get("cache", None) or out.get("past_key_values", None)
     cache_kw = "cache" if "cache" in inspect.signature(model.lm.forward).parameters else "past_key_values"
     owner = np.concatenate([[g] * len(m) for g, m in enumerate(groups)]).astype(np.int64)
     members = np.concatenate(groups).astype(np.int64)
+    # each member's prefix columns, read from its group's left-padded row
+    own = np.arange(width)[None] < plen[owner][:, None]
+    dense[members, :width] = np.where(own, prefix_logit[owner[:, None], np.clip(
+        np.arange(width)[None] + (width - plen[owner])[:, None], None, width - 1)], 0.0)
     s_len = lay.lengths[members] - prefix_len[members]
     order = np.argsort(s_len, kind="stable")
     for c0 in range(0, len(order), batch_size):
         chunk = order[c0: c0 + batch_size]
         rows_g, rows_i = owner[chunk], members[chunk]
         s_width = max(1, int(s_len[chunk].max()))
-        s_ids = torch.zeros((len(chunk), s_width), dtype=torch.long)
-        s_mask = torch.zeros((len(chunk), s_width), dtype=torch.long)
-        for r, i in enumerate(rows_i):
-            n = int(s_len[chunk[r]])
-            s_ids[r, :n] = torch.from_numpy(lay.input_ids[i, prefix_len[i]: prefix_len[i] + n])
-            s_mask[r, :n] = 1
-        s_ids, s_mask = s_ids.to(dev), s_mask.to(dev)
+        cols = prefix_len[rows_i][:, None] + np.arange(s_width)  # the suffix's columns in the layout
+        valid = np.arange(s_width)[None] < s_len[chunk][:, None]
+        s_ids_np = np.where(valid, lay.input_ids[rows_i[:, None], np.minimum(cols, lay.input_ids.shape[1] - 1)], 0)
+        s_ids = torch.from_numpy(s_ids_np).to(dev)
+        s_mask = torch.from_numpy(valid.astype(np.int64)).to(dev)
         sel = torch.from_numpy(rows_g).to(dev)
         cache = copy.deepcopy(prefix_cache)
         cache.batch_select_indices(sel)
@@ -158,14 +170,8 @@ def _score_groups(model, lay: Layout, prefix_len: np.ndarray, groups: list[list[
                          use_cache=True, output_hidden_states=True, **{cache_kw: cache})
         pred = torch.cat([out.logits[sel, -1:], s_out.logits[:, :-1]], 1)  # predicts each suffix token
         s_logit = token_log_keep(model, s_out.hidden_states[-1], pred, s_ids)
-        for r, i in enumerate(rows_i):
-            g, n_p, n_s = int(rows_g[r]), plen[rows_g[r]], int(s_len[chunk[r]])
-            lk = np.concatenate([prefix_logit[g, width - n_p:], s_logit[r, :n_s]])
-            lk[~lay.solution_mask[i, : n_p + n_s]] = 0.0  # only solution tokens carry a value
-            log_keep[i] = lk
-    for g, members_g in enumerate(groups):
-        for j, i in enumerate(members_g):
-            used[i] = int(lay.lengths[i] - prefix_len[i]) + (plen[g] if j == 0 else 0)
+        r_idx = np.broadcast_to(rows_i[:, None], cols.shape)
+        dense[r_idx[valid], cols[valid]] = s_logit[valid]
 
 
 def token_log_keep(model, hidden: Tensor, pred_logits: Tensor, targets: Tensor) -> np.ndarray:

@@ -255,6 +255,15 @@ def fig_verifier_data(data: pd.DataFrame):
     return fig, data
 
 
+def ticks_1_2_5(axis) -> None:
+    """Labelled ticks at 1, 2 and 5 x 10^k on a log axis ("2e11"), unlabelled minor ticks between: a
+    range of one or two decades gets several readable labels instead of one."""
+    axis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        lambda x, _: f"{x / 10 ** np.floor(np.log10(x)):.0f}e{int(np.floor(np.log10(x)))}" if x > 0 else ""))
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def fig_learning_curves(curves: pd.DataFrame):
     """Single-sample test accuracy of every checkpoint vs its training compute, one line per size: is
     the family past its plateau, and does accuracy grow smoothly with training compute?"""
@@ -270,7 +279,7 @@ def fig_learning_curves(curves: pd.DataFrame):
                         (g["ci_high"] - g["accuracy"]) * 100], marker="o", ms=3, capsize=2,
                         label=f"{gen} ({g['params'].iloc[0]:,})")
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels collide on short ranges
+        ticks_1_2_5(ax.xaxis)
         ax.set_xlabel("training compute (FLOPs, 6·P·tokens)")
         ax.set_ylabel("single-sample accuracy (% of test problems)")
         ax.set_title("Learning curves: every checkpoint of every size")

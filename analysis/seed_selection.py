@@ -186,12 +186,15 @@ def fig_seed_selection(selection: pd.DataFrame, single: pd.DataFrame | None = No
             r = data[data["rule"] == rule]
             ax.errorbar(r["params"] * 1.04 ** (k - 1.5), 100 * r["accuracy"], yerr=200 * r["se"].fillna(0),
                         fmt="s--", ms=5, capsize=3, label=f"{rule} @ N={at}")
-        title = f"seed means over {int(s['n_seeds'].min())}-{int(s['n_seeds'].max())} seeds per size"
+        lo, hi = int(s["n_seeds"].min()), int(s["n_seeds"].max())
+        title = f"seed means over {lo if lo == hi else f'{lo}-{hi}'} seeds per size"
         if multipliers is not None and not multipliers.empty:
-            parts = [f"{r.generator} {r.rule.replace('best_of_n:', '')} "
-                     f"{'≥ ' if r.kind == 'lower_bound' else ''}{r.multiplier:.1f}×"
-                     for r in multipliers.itertuples() if r.rule in ("best_of_n:orm", "best_of_n:prm")]
-            title += "\nmodel-size multiplier: " + ", ".join(parts)
+            shown = multipliers[multipliers["rule"].isin(["best_of_n:orm", "best_of_n:prm"])]
+            per_size = [f"{gen} " + " / ".join(f"{'≥ ' if r.kind == 'lower_bound' else ''}{r.multiplier:.1f}×"
+                                               for r in g.sort_values("rule").itertuples())
+                        for gen, g in shown.groupby("generator", sort=False)]
+            if per_size:
+                title += f"\nmodel-size multiplier at N={at}, ORM / PRM:\n" + ", ".join(per_size)
         ax.set(xscale="log", xlabel="non-embedding parameters P", ylabel="test accuracy (%)", title=title)
         ax.title.set_fontsize(9)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)

@@ -4,6 +4,8 @@ shapes, save/load, batch scoring = one-by-one scoring, metrics vs brute force, a
 from __future__ import annotations
 
 import itertools
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,9 @@ from ttc.verifiers import (
 )
 from ttc.verifiers.labels import MASKED, layout, layout_rows, mc_labels, step_labels
 from ttc.verifiers.score import score_layout
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tiny_hf import word_tokenizer  # noqa: E402
 
 TASK = RegistersTask(train=RegistersSpec(max_steps=4), ood=RegistersSpec(min_steps=5, max_steps=5), n_train=200,
                      n_test=20, n_ood=5)
@@ -458,11 +463,14 @@ def test_without_new_defaults_drops_a_newer_field_only_at_its_old_value():
     assert on == {"new": True, "train": {"compile": True}}  # a new value enters the key
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_layout_equals_the_row_by_row_construction(seed):
+@pytest.mark.parametrize("seed,word_level", [(0, False), (1, False), (2, False), (3, True)])
+def test_layout_equals_the_row_by_row_construction(seed, word_level):
     """Random prompts, cuts of gold solutions (empty, mid-step, on a separator, whole, with garbage
     after the answer), finished or not, and a text longer than any other: every array of the vectorised
-    layout equals the row-by-row one's."""
+    layout equals the row-by-row one's, for the char-level codec (one table lookup) and for a word-level
+    tokenizer (no table: each text encoded on its own)."""
+    codec = Codec.of(word_tokenizer(chat=False)) if word_level else CODEC
+    assert (codec._lut is None) == word_level
     rng = np.random.default_rng(seed)
     problems = TASK.problems("test")
     texts, prompts, fin = [], [], []
@@ -474,8 +482,8 @@ def test_layout_equals_the_row_by_row_construction(seed):
         prompts.append(prob.prompt)
         texts.append(text)
         fin.append(bool(rng.random() < 0.5))
-    lay = layout(TASK, CODEC, prompts, texts, fin)
-    want = layout_rows(TASK, CODEC, prompts, texts, fin)
+    lay = layout(TASK, codec, prompts, texts, fin)
+    want = layout_rows(TASK, codec, prompts, texts, fin)
     for name in ("input_ids", "attention_mask", "solution_mask", "seg_end", "n_segments", "seg_tokens"):
         np.testing.assert_array_equal(getattr(lay, name), getattr(want, name), err_msg=name)
     with pytest.raises(ValueError, match="no samples"):

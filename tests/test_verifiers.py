@@ -488,3 +488,5 @@ def test_layout_equals_the_row_by_row_construction(seed, word_level):
         np.testing.assert_array_equal(getattr(lay, name), getattr(want, name), err_msg=name)
     with pytest.raises(ValueError, match="no samples"):
         layout(TASK, CODEC, [], [], [])
+    with pytest.raises(ValueError, match="one of each per sample"):
+        layout(TASK, CODEC, prompts[:-1], texts, fin)

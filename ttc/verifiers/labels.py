@@ -56,16 +56,18 @@ def layout(task: Task, codec: Codec, prompts: Sequence[str], texts: Sequence[str
     S = len(texts)
     if S == 0:
         raise ValueError("layout: no samples to lay out")
-    encoded: dict[str, np.ndarray] = {}
+    if len(prompts) != S or len(finished) != S:
+        raise ValueError(f"layout: {len(prompts)} prompts, {S} texts and {len(finished)} finished flags; "
+                         "pass one of each per sample")
+    slots: dict[str, int] = {}
+    prompt_ids: list[np.ndarray] = []
     prompt_of = np.empty(S, dtype=np.int64)
-    order: dict[str, int] = {}
     for r, prompt in enumerate(prompts):
-        slot = order.get(prompt)
+        slot = slots.get(prompt)
         if slot is None:
-            slot = order[prompt] = len(order)
-            encoded[prompt] = np.asarray(codec.encode_prompts([prompt])[0], dtype=np.int64)
+            slot = slots[prompt] = len(prompt_ids)
+            prompt_ids.append(np.asarray(codec.encode_prompts([prompt])[0], dtype=np.int64))
         prompt_of[r] = slot
-    prompt_ids = list(encoded.values())
     start = np.array([len(p) for p in prompt_ids], dtype=np.int64)[prompt_of]  # first solution token
     flat, n_text = codec.encode_texts(texts)
     fin = np.asarray(finished, dtype=bool)

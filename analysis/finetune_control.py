@@ -51,7 +51,9 @@ def finetune_control_rows(curves: pd.DataFrame, per_problem: pd.DataFrame, *, ns
     test = curves[curves["split"] == "test"]
     controls = test[test["role"] == ROLE]
     if not len(controls):
-        raise NoControl("no fine-tuning control in this run: set verifiers.finetune_control = true")
+        raise NoControl("no fine-tuning control in this run (verifiers.finetune_control is off); set it to true, "
+                        "or measure it on a finished run's cache with experiments/verifiers.py --designs lm_only_flops "
+                        "--lm-sample")
     z = float(norm.ppf(0.5 + confidence / 2))
     rows = []
     for ctl in sorted(controls["generator"].unique()):
@@ -82,10 +84,12 @@ def finetune_control_rows(curves: pd.DataFrame, per_problem: pd.DataFrame, *, ns
     return rows
 
 
-def finetune_control_lines(rows: list[dict]) -> list[str]:
-    """The summary.md section."""
+def finetune_control_lines(rows: list[dict], why_not: str | None = None) -> list[str]:
+    """The summary.md section; without rows, one line saying why (``why_not``: the reason the numbers were not
+    computed) or nothing."""
+    title = "## Verifier vs fine-tuning at equal training FLOPs (Cobbe's comparison)"
     if not rows:
-        return []
+        return ["", title, "", f"Not measured: {why_not}."] if why_not else []
 
     def pts(d: dict) -> str:
         return "—" if d["delta"] is None else f"{d['delta'] * 100:+.1f} [{d['ci'][0] * 100:+.1f}, {d['ci'][1] * 100:+.1f}]"
@@ -93,7 +97,7 @@ def finetune_control_lines(rows: list[dict]) -> list[str]:
     def pct(x) -> str:
         return "—" if x is None else f"{x:.1%}"
 
-    lines = ["", "## Verifier vs fine-tuning at equal training FLOPs (Cobbe's comparison)", "",
+    lines = ["", title, "",
              "Each judged generator G against G+ft: G fine-tuned on gold solutions for its verifier's training FLOPs "
              "(`ttc.verifiers.finetune_control`). Δ: paired over test problems, 95% CI, points.", "",
              "| generator | extra train FLOPs | N | majority | best-of-N ORM / PRM | G+ft: single | G+ft: majority@N | "

@@ -172,7 +172,8 @@ def render_markdown(summary: dict) -> str:
     if tt.get("slope") is not None:
         hex_k = summary.get("hex", {}).get("hex_test_compute_saved_per_10x_train")
         lines += ["", "## Train vs test compute (Jones's 15× per 10×)", ""] + tradeoff_lines(tt, hex_k)
-    lines += finetune_control_lines(summary.get("verifier_vs_finetune") or [])
+    lines += finetune_control_lines(summary.get("verifier_vs_finetune") or [],
+                                    summary.get("numbers_not_computed", {}).get("verifier_vs_finetune"))
     lines += search_lines(summary.get("search") or {})
     lines += self_improve_lines(summary.get("self_improve") or {})
     lines += self_improve_search_lines(summary.get("self_improve_search") or {})

@@ -46,5 +46,8 @@ def test_rows_read_the_cells_and_pair_by_problem():
 
 def test_a_run_without_a_control_says_how_to_get_one():
     curves, per = _tables()
-    with pytest.raises(NoControl, match="verifiers.finetune_control = true"):
+    with pytest.raises(NoControl, match="verifiers.finetune_control is off") as why:
         finetune_control_rows(curves[curves["role"] == "final"], per)
+    section = finetune_control_lines([], str(why.value))
+    assert section[1].startswith("## Verifier vs fine-tuning") and "lm_only_flops" in section[-1]
+    assert finetune_control_lines([]) == []  # nothing to say: no section

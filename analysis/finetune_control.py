@@ -51,9 +51,9 @@ def finetune_control_rows(curves: pd.DataFrame, per_problem: pd.DataFrame, *, ns
     test = curves[curves["split"] == "test"]
     controls = test[test["role"] == ROLE]
     if not len(controls):
-        raise NoControl("no fine-tuning control in this run (verifiers.finetune_control is off); set it to true, "
-                        "or measure it on a finished run's cache with experiments/verifiers.py --designs lm_only_flops "
-                        "--lm-sample")
+        raise NoControl("no fine-tuning control in this run (verifiers.finetune_control is off, or no generator is "
+                        "judged); set it to true with verifiers.judge, or measure it on a finished run's cache with "
+                        "experiments/verifiers.py --designs lm_only_flops --lm-sample")
     z = float(norm.ppf(0.5 + confidence / 2))
     rows = []
     for ctl in sorted(controls["generator"].unique()):

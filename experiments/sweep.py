@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 from experiments.publish import publish, staging  # noqa: E402
 from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
-from ttc.environment import environment  # noqa: E402
+from ttc.environment import environment, matmul_gflops  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     remove_stale_temporaries(cache_dir)
     remove_stale_temporaries(results.parent, prefix=f".{results.name}-staging-", suffixes=("",), recursive=False)
     start = time.time()
+    speed_before = matmul_gflops()  # the machine's speed beside the wall times (it drifts over a day)
     out = run_sweep(cfg)
     log = {"command": command, "config_hash": out["config_hash"], "lm_wall_seconds": round(time.time() - start, 1),
            "lm_stage_seconds": out["stage_seconds"], "lm_task_timeline": out["task_timeline"]}
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(stage / "summary.json", json.dumps(summary, indent=1, default=float))
         atomic_write_text(stage / "summary.md", render_markdown(summary))
         log["total_wall_seconds"] = round(time.time() - start, 1)
+        log["matmul_gflops_1thread"] = {"start": speed_before, "end": matmul_gflops()}
         atomic_write_text(stage / "run_log.json", json.dumps(log, indent=1))
         publish(stage, results, MANAGED)
     print(render_markdown(summary))

@@ -3,9 +3,10 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
-from ttc.environment import ISA_FLAGS, LIBRARIES, environment
+from ttc.environment import ISA_FLAGS, LIBRARIES, environment, matmul_gflops
 
 
 def test_environment_names_the_versions_in_use_and_the_cpu():
@@ -14,3 +15,12 @@ def test_environment_names_the_versions_in_use_and_the_cpu():
     assert env["cpu"]["model"] and set(env["cpu"]["isa"]) <= set(ISA_FLAGS)
     assert json.loads(json.dumps(env)) == env  # plain JSON, as config.json stores it
     assert environment() == env  # the same on every call (config.json is reproducible)
+
+
+def test_matmul_gflops_is_a_positive_speed_and_leaves_the_thread_setting():
+    before = torch.get_num_threads()
+    speed = matmul_gflops(n=128, repeats=2)
+    assert isinstance(speed, float) and speed > 0
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="must be >= 1"):
+        matmul_gflops(n=0)

@@ -223,7 +223,8 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
     for name in ("curves.csv", "pools.csv", "generators.csv", "verifiers.csv", "search.csv", "summary.json",
                  "summary.md"):  # a rerun writes the same files: wall times live in run_log.json only
         assert (second / name).read_bytes() == (first / name).read_bytes(), name
-    assert json.loads((second / "run_log.json").read_text())["lm_stage_seconds"]
+    log = json.loads((second / "run_log.json").read_text())
+    assert log["lm_stage_seconds"] and all(v > 0 for v in log["matmul_gflops_1thread"].values())
     assert json.loads((first / "config.json").read_text())["config"]["run"]["cache_dir"] == str(tmp / "cache")
 
     # a run that fails late (here: in the figures) leaves the previous results untouched

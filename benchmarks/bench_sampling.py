@@ -30,6 +30,7 @@ import torch
 import transformers
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from ttc.environment import matmul_flops
 from ttc.sampling import sample
 
 VOCAB = 40
@@ -46,17 +47,6 @@ def build(hidden: int, layers: int, heads: int, mlp: int) -> LlamaForCausalLM:
                          tie_word_embeddings=False, bos_token_id=None, eos_token_id=None, pad_token_id=0)
     torch.manual_seed(0)
     return LlamaForCausalLM(config).eval()
-
-
-def matmul_flops(clock, n: int = 2048, repeats: int = 3) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        t = clock()
-        a @ b
-        times.append(clock() - t)
-    return 2 * n ** 3 / statistics.median(times)
 
 
 def run_generate(model, prompts, *, n_samples, max_new, eos, batch) -> int:
@@ -130,7 +120,7 @@ def main() -> None:
             ours, theirs, theirs_alt, peaks = [], [], [], []
             for rep in range(args.repeats):  # interleaved so drifts in machine load hit both alike
                 kwargs = {"n_samples": args.samples, "max_new": max_new, "eos": eos, "batch": args.batch, "seed": rep}
-                peaks.append(matmul_flops(clock))
+                peaks.append(matmul_flops(2048, 3, threads=None, clock=clock, reduce=statistics.median))
                 dt, n_tok = timed_sample(clock, model, prompts, **kwargs)
                 ours.append(n_tok / dt)
                 dt, n_tok_gen = timed_generate(clock, model, prompts, **kwargs)

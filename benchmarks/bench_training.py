@@ -15,28 +15,19 @@ tokens/s count real tokens only, the padding is its cost).
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
 import torch
 
 from ttc.compute import flop_params
+from ttc.environment import matmul_flops
 from ttc.fast_llama import LeanLlamaLoss
 from ttc.models import FAMILY, build_model
 from ttc.tasks.registers import RegistersTask
 from ttc.tokenizer import Codec, build_char_tokenizer
 from ttc.train import COMPILE_WIDTH, compiled_loss, make_batch, pad_width
-
-
-def matmul_flops(n: int = 1024, repeats: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / float(np.median(times))
 
 
 def main() -> None:
@@ -54,7 +45,7 @@ def main() -> None:
     tok = build_char_tokenizer()
     codec = Codec.of(tok)
     problems = task.problems("train")
-    peak = matmul_flops()
+    peak = matmul_flops(repeats=10, threads=None, reduce=statistics.median)
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, "
           f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s (1024^3, median of 10)")
     print(f"{'size':>4} {'P (non-emb)':>12} {'path':>9} {'tokens/s':>10} {'GFLOP/s':>9} {'of peak':>8} {'speed-up':>9}")

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 from experiments.publish import publish, staging  # noqa: E402
 from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
-from ttc.environment import environment, matmul_gflops  # noqa: E402
+from ttc.environment import environment, matmul_flops  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
@@ -51,6 +51,11 @@ def _unusable_dir(path: Path) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot be written ({str(existing)!r} is read-only); give a writable folder"
     return None
+
+
+def matmul_gflops() -> float:
+    """The one-thread matmul speed run_log.json records, GFLOP/s to one decimal."""
+    return round(matmul_flops() / 1e9, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     # what killed runs left: cache temporaries, and staging folders beside results/ (a day old, so never a live run's)
     remove_stale_temporaries(cache_dir)
     remove_stale_temporaries(results.parent, prefix=f".{results.name}-staging-", suffixes=("",), recursive=False)
-    start = time.time()
     speed_before = matmul_gflops()  # the machine's speed beside the wall times (it drifts over a day)
+    start = time.time()
     out = run_sweep(cfg)
     log = {"command": command, "config_hash": out["config_hash"], "lm_wall_seconds": round(time.time() - start, 1),
            "lm_stage_seconds": out["stage_seconds"], "lm_task_timeline": out["task_timeline"]}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ttc.environment import ISA_FLAGS, LIBRARIES, environment, matmul_gflops
+from ttc.environment import ISA_FLAGS, LIBRARIES, environment, matmul_flops
 
 
 def test_environment_names_the_versions_in_use_and_the_cpu():
@@ -17,10 +17,12 @@ def test_environment_names_the_versions_in_use_and_the_cpu():
     assert environment() == env  # the same on every call (config.json is reproducible)
 
 
-def test_matmul_gflops_is_a_positive_speed_and_leaves_the_thread_setting():
+def test_matmul_flops_is_a_positive_speed_and_leaves_the_thread_setting():
     before = torch.get_num_threads()
-    speed = matmul_gflops(n=128, repeats=2)
+    speed = matmul_flops(n=128, repeats=2)
     assert isinstance(speed, float) and speed > 0
     assert torch.get_num_threads() == before
+    ticks = iter(range(100))  # a clock that advances one second per reading: every timing is exactly 1 s
+    assert matmul_flops(n=10, repeats=3, clock=lambda: float(next(ticks))) == 2 * 10**3
     with pytest.raises(ValueError, match="must be >= 1"):
-        matmul_gflops(n=0)
+        matmul_flops(n=0)

@@ -9,6 +9,8 @@ the platform it was measured on.
 from __future__ import annotations
 
 import platform
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -32,27 +34,29 @@ def cpu() -> dict:
     return {"model": name, "isa": [f for f in ISA_FLAGS if f in flags], "machine": platform.machine()}
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
-    """The machine's speed now, in GFLOP/s: the fastest of ``repeats`` one-thread fp32 ``n`` x ``n`` matmuls
-    (2n^3 FLOPs each) after one warm-up, ~0.2 s at n = 1024. Shared and cloud CPUs drift by tens of percent
-    over a day, so a wall time is read beside it (the sweep's run_log.json records it at start and end)."""
-    import time
-
+def matmul_flops(n: int = 1024, repeats: int = 5, *, threads: int | None = 1,
+                 clock: Callable[[], float] = time.perf_counter,
+                 reduce: Callable[[list[float]], float] = min) -> float:
+    """The machine's fp32 matmul speed now, in FLOP/s: ``reduce`` (fastest by default) of ``repeats`` timings
+    by ``clock`` of one ``n`` x ``n`` matmul (2n^3 FLOPs) after a warm-up, on ``threads`` torch threads
+    (None: the process's setting); ~0.2 s at the defaults. Shared and cloud CPUs drift by tens of percent
+    over a day, so a wall time is read beside it (the sweep's run_log.json records it at start and end), and
+    the benchmarks divide by it for their share of peak."""
     import torch
 
     from ttc.parallel import torch_threads
     if n < 1 or repeats < 1:
-        raise ValueError(f"matmul_gflops: n={n} and repeats={repeats} must be >= 1")
+        raise ValueError(f"matmul_flops: n={n} and repeats={repeats} must be >= 1")
     gen = torch.Generator().manual_seed(0)
     a, b = torch.randn(n, n, generator=gen), torch.randn(n, n, generator=gen)
-    best = float("inf")
-    with torch_threads(1):
+    times = []
+    with torch_threads(threads):
         a @ b
         for _ in range(repeats):
-            t = time.perf_counter()
+            t = clock()
             a @ b
-            best = min(best, time.perf_counter() - t)
-    return round(2 * n**3 / max(best, 1e-9) / 1e9, 1)
+            times.append(clock() - t)
+    return 2 * n**3 / max(float(reduce(times)), 1e-12)
 
 
 def environment() -> dict:

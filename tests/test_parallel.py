@@ -2,7 +2,7 @@
 
 import torch
 
-from ttc.parallel import run_items, torch_threads
+from ttc.parallel import run_items, threads_per_worker, torch_threads
 
 
 def _threads_seen(cfg, item):
@@ -40,3 +40,11 @@ def test_one_item_left_to_compute_runs_here_and_the_timeline_records_every_item(
     import os
     assert [r["item"] for r in timeline] == ["a", "b"] and {r["pid"] for r in timeline} == {os.getpid()}
     assert all(r["stage"] == "stage" and r["end"] >= r["start"] for r in timeline)
+
+
+def test_threads_per_worker_share_the_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert [threads_per_worker(w) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    assert threads_per_worker(-1) == 1  # one worker per core
+    monkeypatch.setattr("os.cpu_count", lambda: None)  # unknown: one core
+    assert threads_per_worker(2) == 1

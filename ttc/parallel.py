@@ -30,6 +30,13 @@ from joblib import Parallel, delayed, parallel_config
 from ttc.progress import progress_bar
 
 
+def threads_per_worker(n_workers: int) -> int:
+    """Torch threads for each of ``n_workers`` worker processes sharing this machine's cores (at least 1;
+    ``n_workers`` <= 0 means one worker per core)."""
+    cores = os.cpu_count() or 1
+    return max(1, cores // (n_workers if n_workers > 0 else cores))
+
+
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
     """Run the block with ``n`` torch threads (None: leave them), then restore the process's setting."""

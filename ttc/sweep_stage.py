@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pandas as pd
@@ -19,7 +18,7 @@ import pandas as pd
 from ttc.cache import Cache, content_key
 from ttc.config import to_dict
 from ttc.generators import Checkpoint, checkpoint_pool
-from ttc.parallel import run_items
+from ttc.parallel import run_items, threads_per_worker
 from ttc.pools import PoolSpec
 from ttc.sweep_config import SweepConfig
 from ttc.tasks.base import Task
@@ -58,9 +57,7 @@ def stage_threads(cfg: SweepConfig, n_jobs: int | None = None) -> int:
     """Torch threads per worker: ``run.torch_threads``, else the cores shared by ``n_jobs`` workers."""
     if cfg.run.torch_threads:
         return cfg.run.torch_threads
-    n_jobs = cfg.run.n_jobs if n_jobs is None else n_jobs
-    jobs = n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
-    return max(1, (os.cpu_count() or 1) // jobs)
+    return threads_per_worker(cfg.run.n_jobs if n_jobs is None else n_jobs)
 
 
 def read_pool(cfg: SweepConfig, cell: PoolCell) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.finetune_control import finetune_control_lines
+from analysis.shapes import shape_lines
 
 
 def generator_table(pools: pd.DataFrame) -> pd.DataFrame:
@@ -105,6 +106,7 @@ def render_markdown(summary: dict) -> str:
     lines = ["# ttc — headline numbers of the default sweep", "",
              f"Config hash `{summary.get('config_hash')}`; command `{summary.get('command')}`. Wall times of "
              "the run are in `run_log.json` beside this file (not committed: they differ from run to run).", "",
+             *shape_lines(summary.get("shapes") or []),
              "## Generators (test split, sampled at T=1 unless greedy)", "",
              "| generator | P (non-emb) | train tokens | train FLOPs | pass@1 greedy | pass@1 sampled [95% CI] | "
              "process-correct | lucky share |" + (" kept seed (restarts' final losses) |" if seeds else ""),

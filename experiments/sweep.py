@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.figures import write_figures
     from analysis.headline import headline_numbers
     from analysis.search_figures import write_search_figures
+    from analysis.shapes import paper_shapes
     from analysis.summary import build_summary, render_markdown
     from ttc.sweep import run_sweep
 
@@ -141,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             log["hex_stage_seconds"] = hex_run.stage_seconds
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
             summary["hex"] = hex_summary  # once, nested (results/hex/summary.json holds the same)
+        summary["shapes"] = paper_shapes(summary)  # which papers' shapes this draw shows
         atomic_write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg),
                                                                 "shapes": cfg.generators.built_shapes(),
                                                                 "environment": environment()}, indent=1))

@@ -1,0 +1,174 @@
+"""analysis.shapes: the verdicts on hand-made summaries whose answers are known, and its command line."""
+
+import copy
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.shapes import COLUMNS, ShapesError, lm_tradeoff_shape, main, paper_shapes, shape_lines
+from analysis.summary import render_markdown
+
+RESULTS = Path(__file__).resolve().parents[1] / "results" / "summary.json"
+
+
+def _gen(name: str, params: int, acc: float, half: float = 0.03) -> dict:
+    return {"generator": name, "params": params, "pass1_sampled": acc,
+            "pass1_ci_low": acc - half, "pass1_ci_high": acc + half}
+
+
+def _mult(gen: str, params: int, rule: str, m: float, ci: tuple[float, float], kind: str = "interpolated") -> dict:
+    return {"generator": gen, "params": params, "rule": rule, "n": 256, "accuracy": 0.5, "multiplier": m,
+            "ci": list(ci), "kind": kind}
+
+
+def _gain(gen: str, params: int, scorer: str, n: int, acc: float, vs_maj: float, vs_orm: float | None = None,
+          half: float = 0.01) -> dict:
+    return {"generator": gen, "params": params, "split": "test", "scorer": scorer, "n": n, "accuracy": acc,
+            "delta_vs_majority": vs_maj, "delta_ci": [vs_maj - half, vs_maj + half],
+            "vs_orm": None if vs_orm is None else {"delta": vs_orm, "ci": [vs_orm - half, vs_orm + half]}}
+
+
+def _summary() -> dict:
+    """Every shape holds: five separated sizes over 125x, two verified sizes where PRM > ORM > majority
+    with a widening gap and a declining ORM, both trade-offs falling."""
+    gens = [_gen("a", 1_000, 0.10), _gen("b", 5_000, 0.25), _gen("c", 20_000, 0.40), _gen("d", 60_000, 0.52),
+            _gen("e", 125_000, 0.65)]
+    mult = [_mult(g, p, f"best_of_n:{k}", m, (m / 1.5, m * 2)) for g, p, k, m in
+            [("b", 5_000, "orm", 3.0), ("b", 5_000, "prm", 4.0), ("c", 20_000, "orm", 2.0), ("c", 20_000, "prm", 2.5)]]
+    gains = []
+    for g, p in (("b", 5_000), ("c", 20_000)):
+        for n, orm_acc, gap in ((16, 0.50, 0.02), (64, 0.49, 0.03), (256, 0.48, 0.05)):
+            gains.append(_gain(g, p, "orm", n, orm_acc, 0.04))
+            gains.append(_gain(g, p, "prm", n, orm_acc + gap, 0.04 + gap, vs_orm=gap))
+        gains.append(_gain(g, p, "orm", 16, 0.3, 0.0) | {"split": "ood"})  # another split: ignored
+    tt = {"slope": -0.6, "slope_ci": [-0.9, -0.3], "r2": 0.9, "n_points": 40, "n_crossings": 6,
+          "test_compute_saved_per_10x_train": 4.0, "test_compute_saved_ci": [2.0, 8.0]}
+    hex_ = {"hex_tradeoff_slope": -0.5, "hex_tradeoff_slope_se": 0.1, "hex_tradeoff_r2": 0.8,
+            "hex_tradeoff_points": 50, "hex_test_compute_saved_per_10x_train": 3.2}
+    return {"generators": gens, "size_multiplier": mult, "verifiers_vs_majority": gains,
+            "train_test_tradeoff": tt, "hex": hex_}
+
+
+def _verdicts(summary: dict) -> dict:
+    return {s["shape"]: s["verdict"] for s in paper_shapes(summary)}
+
+
+def _observed(summary: dict, shape: str) -> str:
+    return next(s["observed"] for s in paper_shapes(summary) if s["shape"] == shape)
+
+
+def test_every_shape_holds_on_a_summary_built_to_show_them():
+    shapes = paper_shapes(_summary())
+    assert [list(s) for s in shapes] == [COLUMNS] * 8
+    assert {s["verdict"] for s in shapes} == {"holds"}
+    assert "5 sizes over 125× P" in shapes[0]["observed"]
+    assert "steps +15.0, +15.0, +12.0, +13.0 points, CIs apart at 4 of 4" in shapes[0]["observed"]
+    assert "ahead at 6 of 6, CI above 0 at 6" in _observed(_summary(), "prm_above_orm")
+    assert "b +2.0 → +5.0" in _observed(_summary(), "prm_gap_widens")
+
+
+@pytest.mark.parametrize("change, failure", [
+    (lambda s: s["generators"].pop(), "4 sizes over 60×"),
+    (lambda s: s["generators"][0].update(pass1_sampled=0.04), "smallest at 4.0%"),
+    (lambda s: s["generators"][-1].update(pass1_sampled=0.80), "largest at 80.0%"),
+    (lambda s: s["generators"][2].update(pass1_ci_low=0.27), "c's CI not above b's"),  # 0.27 < b's 0.28
+])
+def test_the_family_bar_is_all_or_nothing_and_names_what_failed(change, failure):
+    s = _summary()
+    change(s)
+    assert _verdicts(s)["family"] == "does not hold"
+    assert failure in _observed(s, "family")
+
+
+def test_a_lower_bound_or_a_ci_reaching_one_is_not_a_measured_multiplier():
+    s = _summary()
+    s["size_multiplier"][1].update(kind="lower_bound")  # b's PRM past the largest size
+    assert _verdicts(s)["verifier_vs_model_size"] == "partly"
+    assert "≥ 4.00×" in _observed(s, "verifier_vs_model_size")
+    s["size_multiplier"][2].update(ci=[0.9, 3.0])  # c's ORM CI reaches below 1
+    assert _verdicts(s)["verifier_vs_model_size"] == "does not hold"
+    assert "measured above 1× at 0 of 2 (none)" in _observed(s, "verifier_vs_model_size")
+
+
+def test_orderings_count_where_they_hold():
+    s = _summary()
+    for r in s["verifiers_vs_majority"]:
+        if r["generator"] == "c" and r["scorer"] == "prm" and r["n"] == 256:  # c's PRM falls behind at N = 256
+            r["vs_orm"] = {"delta": -0.01, "ci": [-0.03, 0.01]}
+        if r["generator"] == "b" and r["scorer"] == "orm":  # b's ORM ties majority, rising with N
+            r.update(delta_vs_majority=0.0, delta_ci=[-0.01, 0.01], accuracy=0.4 + r["n"] / 1000)
+    v = _verdicts(s)
+    assert v["prm_above_orm"] == "partly" and "ahead at 5 of 6" in _observed(s, "prm_above_orm")
+    assert v["prm_gap_widens"] == "partly" and "c +2.0 → -1.0" in _observed(s, "prm_gap_widens")
+    assert v["orm_above_majority"] == "partly" and "above at 3 of 6" in _observed(s, "orm_above_majority")
+    assert v["orm_declines_at_large_n"] == "partly"
+    assert "b 65.6% at N = 256, its best" in _observed(s, "orm_declines_at_large_n")
+
+
+def test_a_flat_or_rising_tradeoff_does_not_hold_and_few_points_do_not_either():
+    s = _summary()
+    s["train_test_tradeoff"]["slope_ci"] = [-0.9, 0.1]
+    s["hex"]["hex_tradeoff_slope_se"] = 0.3  # -0.5 + 1.96 * 0.3 > 0
+    v = _verdicts(s)
+    assert v["lm_train_test_tradeoff"] == v["hex_train_test_tradeoff"] == "does not hold"
+    s = _summary()
+    s["train_test_tradeoff"]["n_points"] = 9
+    assert _verdicts(s)["lm_train_test_tradeoff"] == "does not hold"
+    s["train_test_tradeoff"]["bootstrap_slope_ci"] = [-0.8, -0.4]  # the bootstrap CI, when there, is the one used
+    assert "bootstrap CI [-0.8, -0.4]" in _observed(s, "lm_train_test_tradeoff")
+    lone = {"slope": -0.5, "r2": 0.5, "n_points": 30}  # a fit without a CI cannot show the slope below 0
+    assert lm_tradeoff_shape(lone)["verdict"] == "does not hold"
+    assert "saves ? test; slope -0.5 (no CI)" in lm_tradeoff_shape(lone)["observed"]
+
+
+def test_a_run_without_verifiers_tradeoff_or_hex_says_not_measured():
+    s = {"generators": _summary()["generators"], "train_test_tradeoff": {"slope": None, "reason": "too few points"}}
+    v = _verdicts(s)
+    assert v["family"] == "holds"
+    assert [v[k] for k in v if k != "family"] == ["not measured"] * 7
+    assert _observed(s, "lm_train_test_tradeoff") == "too few points"
+    assert _verdicts({"generators": []})["family"] == "not measured"
+    with pytest.raises(ShapesError, match="not a sweep summary"):
+        paper_shapes({"curves": []})
+
+
+def test_summary_markdown_opens_with_the_shapes_when_the_summary_has_them():
+    s = _summary()
+    lines = shape_lines(paper_shapes(s))
+    assert lines[0].startswith("## Shapes in this run") and lines[-1] == ""
+    assert sum(line.startswith("| ") and line.endswith("** |") for line in lines) == 8
+    assert shape_lines([]) == []
+
+
+def test_the_committed_summary_reads_back_through_the_command_line(tmp_path, capsys):
+    out = tmp_path / "shapes.csv"
+    assert main([str(RESULTS), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == COLUMNS and len(table) == 8
+    assert set(table["verdict"]) <= {"holds", "partly", "does not hold", "not measured"}
+    committed = json.loads(RESULTS.read_text())
+    assert committed["shapes"] == table.fillna("").to_dict(orient="records")  # the sweep wrote the same rows
+    assert "## Shapes in this run" in render_markdown(committed)
+    assert "family" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "none.json", "no such file"),
+    (lambda d: (d / "bad.json").write_text("{") and d / "bad.json", "not JSON"),
+    (lambda d: (d / "list.json").write_text("[1]") and d / "list.json", "not a sweep summary"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make, message):
+    assert main([str(make(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert main([str(RESULTS), "--out", str(tmp_path / "no" / "x.csv")]) == 2
+    assert "folder does not exist" in capsys.readouterr().err
+
+
+def test_the_input_summary_is_not_changed():
+    s = _summary()
+    before = copy.deepcopy(s)
+    paper_shapes(s)
+    assert s == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.finetune_control import finetune_control_lines
-from analysis.shapes import shape_lines
+from analysis.shapes import multiplier_text, shape_lines
 
 
 def generator_table(pools: pd.DataFrame) -> pd.DataFrame:
@@ -167,9 +167,8 @@ def render_markdown(summary: dict) -> str:
                         "off it is not a size law.", ""]
         lines += ["| generator | P | rule | N | accuracy | multiplier [95% CI] | kind |", "|---|---:|---|---:|---:|---|---|"]
         for r in mult:
-            bound = "≥ " if r["kind"] == "lower_bound" else ("≤ " if r["kind"] == "upper_bound" else "")
             lines.append(f"| {r['generator']} | {r['params']:,} | {r['rule']} | {r['n']} | {r['accuracy']:.1%} | "
-                         f"{bound}{r['multiplier']:.2f}× [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] | {r['kind']} |")
+                         f"{multiplier_text(r)} | {r['kind']} |")
     tt = summary.get("train_test_tradeoff", {})
     if tt.get("slope") is not None:
         hex_k = summary.get("hex", {}).get("hex_test_compute_saved_per_10x_train")

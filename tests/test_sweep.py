@@ -11,6 +11,7 @@ import pytest
 
 import ttc.generators
 import ttc.pools
+from analysis.shapes import VERDICTS
 from experiments import sweep as sweep_script
 from ttc.config import ConfigError, load_config
 from ttc.sweep_config import SweepConfig
@@ -168,7 +169,7 @@ def test_end_to_end_reproducible_and_cached(tiny, monkeypatch):
         assert not (first / "figures" / f"{name}.pdf").exists() and (first / "figures" / f"{name}.csv").exists()
     assert summary["config_hash"] == curves["config_hash"].iloc[0] and summary["generators"]
     verdicts = {s["shape"]: s["verdict"] for s in summary["shapes"]}  # the tiny run judges what it has
-    assert len(verdicts) == 8 and set(verdicts.values()) <= {"holds", "partly", "does not hold", "not measured"}
+    assert len(verdicts) == 8 and set(verdicts.values()) <= set(VERDICTS)
     assert verdicts["family"] == "does not hold" and verdicts["hex_train_test_tradeoff"] == "not measured"
     search = pd.read_csv(first / "search.csv")  # one row per problem and search cell, on the largest judged
     # t2: 2 strategies x 2 budgets; t1 (family) and, for search.improved, t2 and t2+star: beam x 2 budgets

@@ -103,8 +103,18 @@ def _check(
     for col in ("params", "n", "accuracy"):
         if not pd.api.types.is_numeric_dtype(curves[col]):
             raise ModelSizeError(f"column '{col}' is not numeric; write numbers there")
+    for col in ("params", "n", "accuracy"):
+        bad = ~np.isfinite(curves[col].to_numpy(dtype=float))
+        if bad.any():
+            row = curves[bad].iloc[0]
+            raise ModelSizeError(f"column '{col}' has a missing or infinite value (generator {row['generator']}, "
+                                 f"rule {row['rule']}); fill it or drop that row")
     if not (curves["params"] > 0).all():
         raise ModelSizeError("column 'params' has values <= 0; params must be positive parameter counts")
+    if not curves["accuracy"].between(0, 1).all():
+        worst = curves["accuracy"].iloc[int(np.argmax(np.abs(curves["accuracy"].to_numpy(float) - 0.5)))]
+        raise ModelSizeError(f"column 'accuracy' has {worst:g}, outside [0, 1]; write fractions "
+                             "(divide percentages by 100)")
     single = curves[(curves["rule"] == "single") & (curves["n"] == 1)].sort_values("params")
     if single.empty:
         raise ModelSizeError("no single-sample rows (rule == 'single', n == 1); add them to the curves")

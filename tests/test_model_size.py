@@ -102,6 +102,12 @@ def test_default_rules_and_n_and_filters():
         (make_curves([0.1, 0.2, 0.3, 0.4], {"xs": 0.2}).iloc[3:], {}, "at least 2"),
         (make_curves([0.1, 0.2, 0.3, 0.4], {"xs": 0.2}), {"rules": ["prm"]}, "unknown rule 'prm'"),
         (make_curves([0.1, 0.2, 0.3, 0.4], {"xs": 0.2}), {"n": 3}, "no rows at N=3"),
+        # a missing value must not become a multiplier: NaN single accuracy once gave xs 0.1x "interpolated"
+        (make_curves([np.nan, 0.2, 0.3, 0.4], {"xs": 0.2}), {}, "'accuracy' has a missing .*generator xs, rule single"),
+        (make_curves([0.1, 0.2, 0.3, 0.4], {"xs": np.nan}), {}, "'accuracy' has a missing .*generator xs, rule orm"),
+        (make_curves([0.1, 0.2, 0.3, 0.4], {"xs": 0.2}).assign(params=[1e3, np.inf, 1e5, 1e6, 1e3]), {},
+         "'params' has a missing or infinite"),
+        (make_curves([10, 20, 30, 40], {"xs": 25}), {}, "has 40, outside \\[0, 1\\]; .* percentages by 100"),
     ],
 )
 def test_bad_input_raises_one_line(curves, kwargs, says):

@@ -426,3 +426,111 @@ def test_the_bad_inputs_table_in_docs_is_current():
     table = runpy.run_path(str(root / "docs" / "bad_inputs.py"))["table"]()
     assert (root / "docs" / "bad_inputs.md").read_text() == table
     assert int(table.split(" rows.")[0].split()[-1]) >= 40
+
+
+# ---------------------------------------------------------------- inputs found by probing the command
+
+
+@pytest.mark.parametrize(
+    "bad_line, says",
+    [
+        ('{"problem_id": "p3", "answer": "a", "is_correct": true, "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+         ["nested too deeply", ":7"]),
+        ('{"problem_id": ' + "9" * 5000 + ', "answer": "a", "is_correct": true}', ["integer too long", ":7"]),
+    ],
+    ids=["deep_nesting", "5000_digit_integer"],
+)
+def test_json_the_decoder_cannot_hold_is_one_line(tmp_path, capsys, bad_line, says):
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "pool.jsonl", raw_lines=[bad_line]), "--n", "1", says=says)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--n", "1-"], ["--n '1-'", "1-64"]),  # was read as N=1
+        (["--n", "3-2"], ["range 3-2 is empty"]),
+        (["--n", "1", "--seed", "-1"], ["--seed -1", ">= 0"]),  # was a traceback from the random generator
+        (["--n", "1", "--trials", str(10**12), "--rules", "weighted_vote"], ["at most 100,000"]),  # MemoryError
+    ],
+)
+def test_option_values_found_by_probing(tmp_path, capsys, args, says):
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "pool.jsonl"), *args, says=says)
+
+
+def test_a_top_k_beyond_every_n_is_top_k_at_the_largest_n(tmp_path, capsys):
+    pool = write_jsonl(tmp_path / "pool.jsonl")
+    tables = []
+    for k in ("3", str(10**11)):  # the second used to allocate k-wide arrays (a MemoryError)
+        rc, out = run(tmp_path, pool, "--rules", "top_k_vote,majority", "--n", "1-3", "--top-k", k, "--trials", "50")
+        assert rc == 0, capsys.readouterr().err
+        tables.append(out.read_text())
+    assert tables[0] == tables[1]
+    table = pd.read_csv(out).set_index(["rule", "n"])  # k >= N keeps the whole subset: the majority vote
+    assert table.loc[("top_k_vote", 3), "accuracy"] == pytest.approx(table.loc[("majority", 3), "accuracy"])
+
+
+def test_out_that_would_overwrite_the_pool_is_refused(tmp_path, capsys):
+    pool = write_jsonl(tmp_path / "pool.jsonl")
+    before = pool.read_bytes()
+    assert main([str(pool), "--n", "1", "--out", str(pool)]) == 2  # used to replace the pool by the CSV
+    assert "would overwrite the pool" in capsys.readouterr().err and pool.read_bytes() == before
+    meta_named = write_jsonl(tmp_path / "c.csv.json")  # the options file <out>.json is the pool
+    assert main([str(meta_named), "--n", "1", "--out", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "would overwrite the pool" in err
+    assert meta_named.read_bytes() == before and not (tmp_path / "c.csv").exists()
+
+
+def test_a_folder_where_the_options_file_goes(tmp_path, capsys):
+    (tmp_path / "curves.csv.json").mkdir()  # the CSV used to be written, then a traceback
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "pool.jsonl"), "--n", "1", says=["curves.csv.json", "folder"])
+
+
+NULLABLE = pd.array([True, None, False, False, False, True], dtype="boolean")
+
+
+@pytest.mark.parametrize(  # nullable columns pass a dtype test: a traceback, or process_correct silently dropped
+    "column, values, says",
+    [
+        ("is_correct", NULLABLE, "row 1 (problem_id=p1, sample_idx=1): 'is_correct' is null"),
+        ("process_correct", NULLABLE, "'process_correct' is null"),
+        ("sample_idx", [0.0, 1.5, 2.0, 0.0, 1.0, 2.0], "'sample_idx' must be integers"),
+        ("sample_idx", pd.array([0, None, 2, 0, 1, 2], dtype="Int64"), "'sample_idx' must be integers (no nulls)"),
+        ("step_scores", [[True]] * 6, "'step_scores' must hold numbers only"),
+    ],
+    ids=["null_is_correct", "null_process_correct", "float_sample_idx", "null_sample_idx", "bool_step_scores"],
+)
+def test_parquet_nulls_and_types_found_by_probing(tmp_path, capsys, column, values, says):
+    path = tmp_path / "pool.parquet"
+    read_pool_frame().assign(**{column: values}).to_parquet(path)
+    refused(tmp_path, capsys, path, "--n", "1", "--rules", "best_of_n", "--prm-agg", "prod", says=[says])
+
+
+def test_parquet_nullable_bools_without_nulls_are_read(tmp_path, capsys):
+    good = read_pool_frame()
+    path = tmp_path / "pool.parquet"
+    good.assign(is_correct=good["is_correct"].astype("boolean")).to_parquet(path)
+    rc, out = run(tmp_path, path, "--n", "1", "--rules", "coverage")
+    assert rc == 0, capsys.readouterr().err
+    assert pd.read_csv(out)["accuracy"].tolist() == pytest.approx([0.5])
+
+
+def test_jobs_give_the_same_majority_on_a_pool_of_large_and_small_problems(tmp_path, capsys):
+    # problems of 1,000+ samples run the per-N majority scheme only when every problem of the batch
+    # does; a worker that got only large problems used to run it alone and differ in the last bits
+    rng = np.random.default_rng(2)
+    rows = []
+    for pid, size in (("a", 1000), ("b", 1000), ("c", 12)):
+        for answer in rng.choice(["w", "x", "y", "z", None], size=size, p=[0.3, 0.28, 0.2, 0.12, 0.1]):
+            rows.append({"problem_id": pid, "answer": answer, "is_correct": answer == "w"})
+    pool = write_jsonl(tmp_path / "pool.jsonl", rows)
+    ns = [1, 2, 5, 12]
+    by_problem = [curves_by_problem(read_pool(pool), ["majority"], ns, skip_short=True, jobs=j) for j in (1, 2)]
+    assert by_problem[0]["value"].tolist() == by_problem[1]["value"].tolist()  # bit for bit
+    written = []
+    for jobs in ("1", "2"):
+        rc, out = run(tmp_path, pool, "--rules", "majority", "--n", ",".join(map(str, ns)), "--skip-short",
+                      "--jobs", jobs)
+        assert rc == 0, capsys.readouterr().err
+        written.append(out.read_bytes())
+    assert written[0] == written[1]

@@ -150,8 +150,10 @@ def _estimate(
         if spec in scored:
             problems = [replace(p, scores=scored[spec][a:b]) for p, a, b in zip(base, bounds, bounds[1:])]
         exact = spec.info.method == "exact"  # the registry says which estimator a rule has
+        # k >= N keeps every sample of the subset: the same values as k = max N, without k-wide arrays
+        top_k = min(spec.top_k, int(ns_arr.max()))
         values, mc_var = estimate(spec.rule, exact, problems, ns_arr, trials=trials, seed=seed,
-                                  top_k=spec.top_k, jobs=jobs)
+                                  top_k=top_k, jobs=jobs)
         estimates.append(_Estimate(spec, values, mc_var, "exact" if exact else "subsample"))
     return ns_arr, ids, measures, estimates
 
@@ -276,19 +278,22 @@ class _Parser(argparse.ArgumentParser):
 def _parse_ns(text: str) -> list[int]:
     ns = []
     for part in text.split(","):
-        lo, _, hi = part.partition("-")
+        lo, dash, hi = part.partition("-")
         try:
-            first, top = int(lo), int(hi) if hi else int(lo)
+            first, top = int(lo), int(hi) if dash else int(lo)
         except ValueError:
             raise PoolError(f"--n '{text}' is not a list of counts; write e.g. 1,2,4,8 or 1-64") from None
         if top > MAX_N:
             raise PoolError(f"--n '{text}': N = {top:,} is beyond {MAX_N:,}; no pool is that large")
-        ns += list(range(first, top + 1)) if hi else [first]
+        if top < first:
+            raise PoolError(f"--n '{text}': the range {part.strip()} is empty; write it low-high, e.g. 1-64")
+        ns += list(range(first, top + 1)) if dash else [first]
     return ns
 
 
 MAX_N = 10_000_000  # samples per problem
 MAX_BOOTSTRAP = 100_000
+MAX_TRIALS = 100_000  # permutations per problem
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -333,6 +338,13 @@ def _check_args(args: argparse.Namespace) -> list[str]:
         raise PoolError(f"--out {out} is a folder; name the CSV file to write")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise PoolError(f"--out {out}: folder {out.parent} is not writable; write elsewhere")
+    meta = out.with_name(out.name + ".json")
+    if meta.is_dir():
+        raise PoolError(f"--out {out}: {meta} (where the options go) is a folder; move it or name another CSV")
+    pool = Path(args.pool)
+    for written in (out, meta):
+        if pool.is_file() and written.exists() and os.path.samefile(written, pool):
+            raise PoolError(f"--out {out} would overwrite the pool {pool}; name another CSV")
     rule_names = [r.strip() for r in args.rules.split(",") if r.strip()]
     if not rule_names:
         raise PoolError("--rules is empty; name at least one, e.g. --rules majority,best_of_n,coverage")
@@ -343,6 +355,11 @@ def _check_args(args: argparse.Namespace) -> list[str]:
         raise PoolError(f"--jobs {args.jobs}: use 1 to {MAX_JOBS} processes (e.g. --jobs {os.cpu_count() or 1})")
     if args.trials < 2:
         raise PoolError(f"--trials {args.trials}: need at least 2 for a Monte-Carlo error")
+    if args.trials > MAX_TRIALS:
+        raise PoolError(f"--trials {args.trials:,}: at most {MAX_TRIALS:,} permutations per problem (400 give "
+                        "a Monte-Carlo error near 0.025 per problem)")
+    if args.seed < 0:
+        raise PoolError(f"--seed {args.seed}: the seed must be >= 0")
     if not 0 < args.confidence < 1 or args.bootstrap < 0:
         raise PoolError("--confidence must lie in (0, 1) and --bootstrap be >= 0")
     return rule_names

@@ -94,6 +94,9 @@ def _read_jsonl(path: Path, score: str, step_scores: str) -> pd.DataFrame:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise PoolError(f"{where}: bad JSON ({e.msg}); each line must be one JSON object") from None
+            except (ValueError, RecursionError) as e:  # an integer of 4,300+ digits, or deep nesting
+                what = "nested too deeply" if isinstance(e, RecursionError) else "an integer too long to read"
+                raise PoolError(f"{where}: bad JSON ({what}); each line must be one flat JSON object") from None
             if not isinstance(rec, dict):
                 raise PoolError(f"{where}: expected a JSON object per line, got {_type_name(rec)}")
             for key in ("problem_id", "answer", "is_correct"):
@@ -165,12 +168,20 @@ def _read_parquet(path: Path, score: str, step_scores: str) -> pd.DataFrame:
 
     if frame["problem_id"].isna().any():
         raise PoolError(f"{where(frame['problem_id'].isna().to_numpy())}: 'problem_id' is null")
+    idx = frame["sample_idx"]
+    if not pd.api.types.is_integer_dtype(idx) or idx.isna().any():
+        got = "nulls" if pd.api.types.is_integer_dtype(idx) else idx.dtype
+        raise PoolError(f"{path}: column 'sample_idx' must be integers (no nulls), got {got}; number each "
+                        "problem's samples 0, 1, ... or drop the column")
     bad = ~frame["answer"].map(_is_answer).to_numpy()
     if bad.any():
         raise PoolError(f"{where(bad)}: 'answer' must be a string or null")
     for key in ("is_correct",) + OPTIONAL_BOOLS:
         if key in frame.columns and not pd.api.types.is_bool_dtype(frame[key]):
             raise PoolError(f"{path}: column '{key}' must be bool (no nulls), got {frame[key].dtype}")
+        if key in frame.columns and frame[key].isna().any():  # a nullable "boolean" column passes the above
+            raise PoolError(f"{where(frame[key].isna().to_numpy())}: '{key}' is null; give every sample "
+                            "true or false")
     if score in frame.columns:
         values = frame[score]
         if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -184,6 +195,8 @@ def _read_parquet(path: Path, score: str, step_scores: str) -> pd.DataFrame:
         lists = steps.map(lambda v: isinstance(v, list | tuple | np.ndarray) and len(v) > 0).to_numpy()
         if not lists.all():
             raise PoolError(f"{where(~lists)}: '{step_scores}' must be a non-empty list of numbers")
+        if any(np.asarray(v).dtype == bool for v in steps):
+            raise PoolError(f"{path}: '{step_scores}' must hold numbers only, got booleans")
         try:
             flat = np.concatenate([np.asarray(v, dtype=float) for v in steps])
         except (TypeError, ValueError):

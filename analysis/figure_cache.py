@@ -41,6 +41,7 @@ def _code_digest() -> str:
 # Each format's options that keep its bytes a pure function of the figure (no creation dates).
 _SAVE_OPTIONS: dict[str, dict] = {"png": {"dpi": 150}, "pdf": {"metadata": {"CreationDate": None}},
                                   "svg": {"metadata": {"Date": None}}}
+SAVE_FORMATS = tuple(_SAVE_OPTIONS)  # every format a figure can be saved in
 FORMATS = ("png", "pdf")  # the default set (run.figure_formats)
 
 

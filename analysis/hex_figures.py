@@ -4,12 +4,18 @@ Each figure reads one CSV of `results/hex/`: `agents.csv` (Elo vs train compute,
 compute), `iso_elo.csv` (the trade-off), `frontier.csv` (the compute frontier). Only
 `write_figures` writes files (PNG + PDF under `figures/`).
 
-    python analysis/hex_figures.py [results/hex]
+    python -m analysis.hex_figures [results/hex]
+
+A folder without those CSVs, or a CSV lacking a column the figures read, holding empty cells,
+non-numbers or non-positive compute, is refused with a one-line ``error: ...`` (exit 2) before any
+figure is written.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +26,61 @@ from matplotlib.ticker import NullFormatter
 
 from analysis import hex_fits as fits
 from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure
+from analysis.table_io import read_csv_table
+
+# Per table: the columns the figures read (numbers unless named in BOOLEAN) and whether it may have no rows.
+COLUMNS = {"agents": (("board", "width", "snapshot", "nodes", "train_flops", "test_flops", "elo"), False),
+           "iso_elo": (("board", "elo_level", "train_flops", "test_flops", "at_floor", "pareto"), True),
+           "frontier": (("board", "train_flops", "elo", "elo_se"), True)}
+BOOLEAN = ("at_floor", "pareto")
+POSITIVE = ("nodes", "train_flops", "test_flops")  # drawn and fitted on log scales
+
+
+class HexFiguresError(ValueError):
+    """Unusable input; the message is one line naming the problem and the fix."""
+
+
+def _checked(table: pd.DataFrame, path: Path, columns: Sequence[str], may_be_empty: bool) -> pd.DataFrame:
+    if table.empty and may_be_empty:  # a run with no iso-Elo points or no frontier writes a table without rows
+        return table
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise HexFiguresError(f"{path} lacks column(s) {', '.join(missing)}; pass the CSVs a Hex run wrote "
+                              "(python experiments/hex.py)")
+    if table.empty:
+        raise HexFiguresError(f"{path} has no rows; pass the CSVs of a finished Hex run (python experiments/hex.py)")
+    empty = [c for c in columns if table[c].isna().any()]
+    if empty:
+        raise HexFiguresError(f"{path} has empty or NaN cells in {', '.join(empty)}; fill them or drop those rows")
+    flags = [c for c in columns if c in BOOLEAN and not pd.api.types.is_bool_dtype(table[c])]
+    if flags:
+        raise HexFiguresError(f"{path} column(s) {', '.join(flags)} hold values other than True/False; give booleans")
+    numbers = [c for c in columns if c not in BOOLEAN]
+    bad = [c for c in numbers if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
+    if bad:
+        raise HexFiguresError(f"{path} column(s) {', '.join(bad)} hold non-numbers; give numbers")
+    infinite = [c for c in numbers if not np.isfinite(table[c].to_numpy(float)).all()]
+    if infinite:
+        raise HexFiguresError(f"{path} has infinite values in {', '.join(infinite)}; give finite numbers")
+    low = [c for c in columns if c in POSITIVE and table[c].le(0).any()]
+    if low:
+        raise HexFiguresError(f"{path} has {', '.join(low)} <= 0; compute is positive (it is drawn on a log scale)")
+    return table
 
 
 def load(results_dir: Path) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(Path(results_dir) / f"{name}.csv") for name in ("agents", "iso_elo", "frontier")}
+    """The three tables the figures read, checked (HexFiguresError names the first problem)."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise HexFiguresError(f"{results_dir} is not a folder; pass the folder a Hex run wrote, e.g. results/hex")
+    out = {}
+    for name, (columns, may_be_empty) in COLUMNS.items():
+        path = results_dir / f"{name}.csv"
+        if not path.is_file():
+            raise HexFiguresError(f"{path} does not exist; pass the folder a Hex run wrote, e.g. results/hex")
+        table = read_csv_table(path, HexFiguresError, "rerun python experiments/hex.py to write it again")
+        out[name] = _checked(table, path, columns, may_be_empty)
+    return out
 
 
 def _panels(boards, title: str) -> tuple[Figure, list]:
@@ -135,13 +192,17 @@ def frontier(front: pd.DataFrame) -> Figure:
 
 
 def make_figures(results_dir: Path) -> dict[str, Figure]:
-    data = load(results_dir)
+    return _figures(load(results_dir))
+
+
+def _figures(data: dict[str, pd.DataFrame]) -> dict[str, Figure]:
     agents, iso, front = data["agents"], data["iso_elo"], data["frontier"]
     out = {"hex_elo_vs_train": elo_vs_train(agents), "hex_elo_vs_test": elo_vs_test(agents)}
     if len(iso) and iso["pareto"].any():
         out["hex_tradeoff"] = tradeoff(iso)
-    solved = agents.loc[agents["anchor"] == "perfect", "board"].unique()
-    if front["board"].isin(solved).any():
+    anchor = agents["anchor"] if "anchor" in agents else pd.Series("perfect", index=agents.index)  # as _note_anchor
+    solved = agents.loc[anchor == "perfect", "board"].unique()
+    if len(front) and front["board"].isin(solved).any():
         out["hex_frontier"] = frontier(front[front["board"].isin(solved)])
     return out
 
@@ -150,7 +211,10 @@ def write_figures(results_dir: Path, cache_dir: Path | None = None, formats: tup
     """Every figure in ``formats`` (PNG + PDF by default) under ``results_dir/figures``; with ``cache_dir``, a set drawn before
     from the same CSVs by the same code is copied from there (``analysis.figure_cache``)."""
     results_dir = Path(results_dir)
+    data = load(results_dir)  # checked before anything is written
     out_dir = results_dir / "figures"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HexFiguresError(f"{out_dir} is a file; move it away so the figures can be written there")
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = FigureCache(cache_dir)
     key = figure_key("hex", list(formats), *(results_dir / f"{name}.csv" for name in ("agents", "iso_elo", "frontier")))
@@ -158,12 +222,27 @@ def write_figures(results_dir: Path, cache_dir: Path | None = None, formats: tup
     if stored is not None:
         return [out_dir / name for name in stored["files"]]
     paths = []
-    for name, fig in make_figures(results_dir).items():
+    for name, fig in _figures(data).items():
         paths += save_figure(fig, out_dir, name, formats)
     cache.store(key, paths)
     return paths
 
 
-if __name__ == "__main__":
-    for p in write_figures(Path(sys.argv[1] if len(sys.argv) > 1 else "results/hex")):
+def main(argv: Sequence[str] | None = None) -> int:
+    """The CLI: draw every figure of a Hex results folder under its figures/; exit 2 on bad input."""
+    ap = argparse.ArgumentParser(prog="python -m analysis.hex_figures", description=__doc__.splitlines()[0])
+    ap.add_argument("results", type=Path, nargs="?", default=Path("results/hex"),
+                    help="the folder a Hex run wrote (agents.csv, iso_elo.csv, frontier.csv); default results/hex")
+    args = ap.parse_args(argv)
+    try:
+        paths = write_figures(args.results)
+    except HexFiguresError as why:
+        print(f"error: {str(why).splitlines()[0]}", file=sys.stderr)
+        return 2
+    for p in paths:
         print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.model_size import EXCLUDED, KINDS, ModelSizeError, curve_multipliers
+from analysis.table_io import check_output_path, read_csv_table
 
 REQUIRED = ("generator", "params", "seed", "rule", "n", "accuracy")
 SINGLE = ("generator", "params", "seed", "pass1")
@@ -40,6 +41,23 @@ OUTPUT = ["generator", "params", "rule", "n", "accuracy", "accuracy_se", "single
           "equivalent_params", "multiplier", "kind", "ci_low", "ci_high", "ci_method", "boot_lower_bound_share"]
 GAPS = (("best_of_n:prm", "best_of_n:orm"), ("best_of_n:orm", "majority"), ("best_of_n:prm", "majority"),
         ("weighted_vote:prm", "majority"))
+
+
+def _check_values(table: pd.DataFrame, name: str, columns: Sequence[str], accuracy: str) -> None:
+    """A ModelSizeError naming the first problem: empty cells, non-numbers, non-finite numbers or an
+    accuracy outside [0, 1] in ``columns`` (the first is the generator, the rest numbers)."""
+    empty = [c for c in columns if table[c].isna().any()]
+    if empty:
+        raise ModelSizeError(f"{name} has empty or NaN cells in {', '.join(empty)}; fill them or drop those rows")
+    numeric = [c for c in columns[1:] if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
+    if numeric:
+        raise ModelSizeError(f"{name} column(s) {', '.join(numeric)} hold non-numbers; give numbers "
+                             f"({accuracy} a fraction of problems)")
+    if not np.isfinite(table[list(columns[1:])].to_numpy(float)).all():
+        raise ModelSizeError(f"{name} has infinite values in {', '.join(columns[1:])}; give finite numbers")
+    if not table[accuracy].between(0, 1).all():
+        raise ModelSizeError(f"{name} has {accuracy} outside [0, 1]; accuracies are fractions of problems "
+                             "(percent? divide by 100)")
 
 
 def _checked(selection: pd.DataFrame, single: pd.DataFrame | None) -> pd.DataFrame:
@@ -50,6 +68,11 @@ def _checked(selection: pd.DataFrame, single: pd.DataFrame | None) -> pd.DataFra
                              "(python experiments/seed_selection.py writes them)")
     if selection.empty:
         raise ModelSizeError("selection table has no rows; run python experiments/seed_selection.py first")
+    _check_values(selection, "selection table", ("generator", "params", "seed", "n", "accuracy"), "accuracy")
+    if selection["rule"].isna().any():
+        raise ModelSizeError("selection table has empty or NaN cells in rule; fill them or drop those rows")
+    if selection["n"].lt(1).any():
+        raise ModelSizeError("selection table has n < 1; n is the number of samples a rule selects from")
     if selection.duplicated(["generator", "seed", "rule", "n"]).any():
         raise ModelSizeError("selection table repeats a (generator, seed, rule, n); keep one row each")
     own = selection[(selection["rule"] == "single") & (selection["n"] == 1)][["generator", "params", "seed", "accuracy"]]
@@ -61,6 +84,11 @@ def _checked(selection: pd.DataFrame, single: pd.DataFrame | None) -> pd.DataFra
         if lacking:
             raise ModelSizeError(f"seed table lacks column(s) {', '.join(lacking)}; need {', '.join(SINGLE)} "
                                  "(python experiments/seed_spread.py writes them)")
+        if single.empty:
+            raise ModelSizeError("seed table has no rows; run python experiments/seed_spread.py first")
+        _check_values(single, "seed table", SINGLE, "pass1")
+        if single.duplicated(["generator", "seed"]).any():
+            raise ModelSizeError("seed table repeats a (generator, seed) pair; keep one row per pair")
         other = single[~single["generator"].isin(own["generator"])]
         parts.append(other.rename(columns={"pass1": "accuracy"})[["generator", "params", "seed", "accuracy"]])
     table = pd.concat(parts, ignore_index=True)
@@ -90,7 +118,7 @@ def seed_multipliers(selection: pd.DataFrame, single: pd.DataFrame | None = None
                      rules: Sequence[str] | None = None, n: int | None = None, confidence: float = 0.95,
                      n_boot: int = 4000, seed: int = 0) -> pd.DataFrame:
     """One row per (judged generator, rule): Cobbe's multiplier on the seed-mean curves (module doc).
-    rules: default every rule but single/coverage; n: default the largest N all of them reach."""
+    rules: default every rule but single/coverage; n: default the largest N all of them reach on every size."""
     if not 0 < confidence < 1 or n_boot < 1:
         raise ModelSizeError(f"need 0 < confidence < 1 and n_boot >= 1, got {confidence} and {n_boot}")
     singles = _checked(selection, single)
@@ -100,7 +128,7 @@ def seed_multipliers(selection: pd.DataFrame, single: pd.DataFrame | None = None
     if bad or not rules:
         raise ModelSizeError(f"unknown rule '{bad[0] if bad else ''}'; rules in the table: {', '.join(known) or 'none'}")
     picked = selection[selection["rule"].isin(rules)]
-    at = int(picked.groupby("rule")["n"].max().min()) if n is None else n
+    at = int(picked.groupby(["generator", "rule"])["n"].max().min()) if n is None else n
     picked = picked[picked["n"] == at]
     if picked.empty or set(picked["rule"]) != set(rules):
         raise ModelSizeError(f"not every rule has rows at N={at}; pick an N all of {', '.join(rules)} reach with --n")
@@ -163,12 +191,15 @@ def paired_gaps(selection: pd.DataFrame, pairs: Sequence[tuple[str, str]] = GAPS
 def fig_seed_selection(selection: pd.DataFrame, single: pd.DataFrame | None = None, *,
                        multipliers: pd.DataFrame | None = None, n: int | None = None):
     """(figure, data): Cobbe's figure on seed means: single-sample accuracy vs P over every size (mean ±
-    2 SE over seeds, each seed a faint dot) and the rules' accuracy at N on the judged sizes."""
+    2 SE over seeds, each seed a faint dot) and the rules' accuracy at N on the judged sizes (N: default
+    the multipliers' N when given, else the table's largest)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     means = seed_means(selection, single)
+    if n is None and multipliers is not None and not multipliers.empty:
+        n = int(multipliers["n"].iloc[0])  # the N the multipliers in the title were read at
     at = int(selection["n"].max()) if n is None else n
     rules = [r for r in ("majority", "best_of_n:orm", "best_of_n:prm", "weighted_vote:prm")
              if r in set(selection["rule"])]
@@ -217,12 +248,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in (args.selection, args.single):
             if path is not None and not path.is_file():
                 raise ModelSizeError(f"{path} is not a file; pass a table such as results/seed_selection.csv")
-        selection = pd.read_csv(args.selection)
-        single = pd.read_csv(args.single) if args.single else None
+        if args.seed < 0:
+            raise ModelSizeError(f"--seed={args.seed} must be >= 0")
+        if args.out is not None:
+            check_output_path(args.out, "--out", ModelSizeError)
+        if args.figure is not None:
+            check_output_path(args.figure, "--figure", ModelSizeError, figure=True)
+        selection = read_csv_table(args.selection, ModelSizeError, "pass a table such as results/seed_selection.csv")
+        single = (read_csv_table(args.single, ModelSizeError, "pass a table such as results/seed_spread.csv")
+                  if args.single else None)
         rules = args.rules.split(",") if args.rules else None
         table = seed_multipliers(selection, single, rules=rules, n=args.n, n_boot=args.n_boot, seed=args.seed)
         gaps = paired_gaps(selection)
-    except (ModelSizeError, pd.errors.ParserError, UnicodeDecodeError) as why:
+    except ModelSizeError as why:
         print(f"error: {str(why).splitlines()[0]}", file=sys.stderr)
         return 2
     print(table.to_string(index=False))

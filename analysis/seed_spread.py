@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.table_io import check_output_path, read_csv_table
+
 REQUIRED = ("generator", "params", "seed", "pass1", "ci_low", "ci_high")
 
 
@@ -59,10 +61,31 @@ def _checked(table: pd.DataFrame) -> pd.DataFrame:
                               "(python experiments/seed_spread.py writes them)")
     if table.empty:
         raise SeedSpreadError("seed table has no rows; run python experiments/seed_spread.py first")
+    empty = [c for c in REQUIRED if table[c].isna().any()]
+    if empty:
+        raise SeedSpreadError(f"seed table has empty or NaN cells in {empty}; fill them or drop those rows")
+    numeric = [c for c in REQUIRED[1:] if not pd.api.types.is_numeric_dtype(table[c])
+               or pd.api.types.is_bool_dtype(table[c])]
+    if numeric:
+        raise SeedSpreadError(f"seed table column(s) {numeric} hold non-numbers; give numbers (fractions for pass1 "
+                              "and its CI)")
+    values = table[list(REQUIRED[1:])].to_numpy(float)
+    if not np.isfinite(values).all():
+        raise SeedSpreadError("seed table has infinite values in params, seed, pass1, ci_low or ci_high; give finite numbers")
+    if table["params"].le(0).any():
+        raise SeedSpreadError("seed table has params <= 0; a size's parameter count is positive")
+    bounds = table[["ci_low", "ci_high"]]  # mean ± 1.96 SE: a little past 0 or 1 near the ends, never far
+    if not table["pass1"].between(0, 1).all() or bounds.lt(-1).any().any() or bounds.gt(2).any().any():
+        raise SeedSpreadError("seed table has pass1 outside [0, 1] or a CI bound far outside it; they are fractions "
+                              "of test problems (percent? divide by 100)")
+    if table["ci_low"].gt(table["ci_high"]).any():
+        raise SeedSpreadError("seed table has ci_low above ci_high; swap the columns or fix those rows")
     if table.duplicated(["generator", "seed"]).any():
         raise SeedSpreadError("seed table repeats a (generator, seed) pair; keep one row per pair")
     if table.groupby("generator")["params"].nunique().gt(1).any():
         raise SeedSpreadError("a generator has rows with different params; one size, one parameter count")
+    if table.groupby("params")["generator"].nunique().gt(1).any():
+        raise SeedSpreadError("two generators have the same params; sizes are ordered by params, so give each its own")
     return table
 
 
@@ -99,8 +122,10 @@ def family_draws(table: pd.DataFrame, *, z: float = 1.96, restarts: int = 1, bar
     per = [t[t["generator"] == s] for s in sizes]
     if restarts > 1:
         if "final_loss" not in t.columns or t["final_loss"].isna().any():
-            raise SeedSpreadError("restarts > 1 picks each size's run by final_loss; the table lacks it "
-                                  "(python experiments/seed_spread.py writes it)")
+            raise SeedSpreadError("restarts > 1 picks each size's run by final_loss; the table lacks it or has "
+                                  "empty cells in it (python experiments/seed_spread.py writes it)")
+        if not pd.api.types.is_numeric_dtype(t["final_loss"]) or not np.isfinite(t["final_loss"].to_numpy(float)).all():
+            raise SeedSpreadError("restarts > 1 picks each size's run by final_loss; give it as finite numbers")
         short = [s for s, p in zip(sizes, per) if len(p) < restarts]
         if short:
             raise SeedSpreadError(f"restarts={restarts} needs at least {restarts} seeds of every size; "
@@ -169,11 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.table.is_file():
             raise SeedSpreadError(f"{args.table} is not a file; pass a seed table such as results/seed_spread.csv")
-        if not args.z >= 0:
-            raise SeedSpreadError(f"--z={args.z} must be >= 0")
-        table = pd.read_csv(args.table)
+        if not 0 <= args.z < math.inf:
+            raise SeedSpreadError(f"--z={args.z} must be a finite number >= 0")
+        if args.figure is not None:
+            check_output_path(args.figure, "--figure", SeedSpreadError, figure=True)
+        table = read_csv_table(args.table, SeedSpreadError, "pass a seed table such as results/seed_spread.csv")
         every = [family_draws(table, z=args.z, restarts=k) for k in args.restarts]
-    except (SeedSpreadError, pd.errors.ParserError, UnicodeDecodeError) as why:
+    except SeedSpreadError as why:
         print(f"error: {str(why).splitlines()[0]}", file=sys.stderr)
         return 2
     print(size_table(table).to_string(index=False))

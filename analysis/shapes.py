@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.seed_spread import Bars
+from ttc.cache import atomic_write_text
 
 COLUMNS = ["shape", "source", "expected", "observed", "verdict"]
 VERDICTS = ("holds", "partly", "does not hold", "not measured")
@@ -188,18 +190,40 @@ def ordering_shapes(rows: list[dict]) -> list[dict]:
     return out
 
 
+def _ci_or_none(entry: dict, key: str, name: str) -> list | None:
+    """entry[key] when it is a [low, high] list of numbers or nulls; None when absent or null."""
+    ci = entry.get(key)
+    if ci is None:
+        return None
+    if not (isinstance(ci, list) and len(ci) == 2 and all(x is None or _number(x) for x in ci)):
+        raise ShapesError(f"'{name}' has {key} {ci!r}; a CI is a list [low, high] of two numbers")
+    return ci
+
+
+def _number_or_none(entry: dict, key: str, name: str) -> float | None:
+    """entry[key] when it is a finite number; None when absent, null or NaN; a ShapesError when not a number."""
+    x = entry.get(key)
+    if x is None:
+        return None
+    if not _number(x):
+        raise ShapesError(f"'{name}' has {key} {x!r}, not a number; {_FIX}")
+    return None if math.isnan(x) else x
+
+
 def lm_tradeoff_shape(tt: dict) -> dict:
     """Jones's method on the LM family: the slope below 0 across its CI, on ≥ 10 frontier points."""
     expected = (f"least test compute at fixed accuracy falls with training compute: slope < 0 across its 95% CI, "
                 f"≥ {MIN_FRONTIER_POINTS} frontier points (Jones, Hex: 10× train saves ~15× test; the size is reported, "
                 "not judged)")
     source = "Jones 2021 (method), ttc's LM family"
-    if not tt or tt.get("slope") is None:
+    name = "train_test_tradeoff"
+    if not tt or _number_or_none(tt, "slope", name) is None:
         return _row("lm_train_test_tradeoff", source, expected, (tt or {}).get("reason") or "no fit", "not measured")
-    ci = tt.get("bootstrap_slope_ci") or tt.get("slope_ci")
-    saved = tt.get("bootstrap_saved_ci") or tt.get("test_compute_saved_ci")
-    kind = "bootstrap CI" if tt.get("bootstrap_slope_ci") else "t CI"
-    n_points = tt.get("n_points") or 0
+    boot = _ci_or_none(tt, "bootstrap_slope_ci", name)
+    ci = boot or _ci_or_none(tt, "slope_ci", name)
+    saved = _ci_or_none(tt, "bootstrap_saved_ci", name) or _ci_or_none(tt, "test_compute_saved_ci", name)
+    kind = "bootstrap CI" if boot else "t CI"
+    n_points = _number_or_none(tt, "n_points", name) or 0
     k = tt.get("test_compute_saved_per_10x_train")
     observed = (f"10× train saves {'?' if k is None else f'{k}×'} test"
                 + (f" [{saved[0]}, {saved[1]}]" if saved else "")
@@ -210,24 +234,112 @@ def lm_tradeoff_shape(tt: dict) -> dict:
 
 
 def hex_tradeoff_shape(hex_summary: dict | None) -> dict:
-    """Jones's Hex result: the fitted slope below 0 by 1.96 standard errors."""
+    """Jones's Hex result: the fitted slope below 0 by 1.96 standard errors (a slope without an SE cannot
+    show it; a NaN slope, too few points to fit, is not measured)."""
     expected = ("at fixed Elo, test search falls with training compute: slope < 0 by 1.96 SE (Jones: 10× train saves "
                 "~15× test; the size is reported, not judged)")
     source = "Jones 2021"
-    if not hex_summary or hex_summary.get("hex_tradeoff_slope") is None:
-        return _row("hex_train_test_tradeoff", source, expected, "no Hex run", "not measured")
-    slope, se = hex_summary["hex_tradeoff_slope"], hex_summary.get("hex_tradeoff_slope_se") or 0.0
-    hi = slope + 1.959964 * se
-    observed = (f"10× train saves {hex_summary['hex_test_compute_saved_per_10x_train']:.2f}× test; slope "
-                f"{slope:.3f} ± {se:.3f} (SE), R² {hex_summary.get('hex_tradeoff_r2', float('nan')):.2f}, "
+    name = "hex"
+    slope = _number_or_none(hex_summary, "hex_tradeoff_slope", name) if hex_summary else None
+    if not hex_summary or slope is None:
+        observed = "no Hex run"
+        if hex_summary:
+            observed = f"no Hex trade-off fit ({hex_summary.get('hex_tradeoff_points', '?')} points)"
+        return _row("hex_train_test_tradeoff", source, expected, observed, "not measured")
+    se = _number_or_none(hex_summary, "hex_tradeoff_slope_se", name)
+    k = _number_or_none(hex_summary, "hex_test_compute_saved_per_10x_train", name)
+    r2 = _number_or_none(hex_summary, "hex_tradeoff_r2", name)
+    observed = (f"10× train saves {'?' if k is None else f'{k:.2f}'}× test; slope "
+                f"{slope:.3f} {'(no SE)' if se is None else f'± {se:.3f} (SE)'}, R² {'?' if r2 is None else f'{r2:.2f}'}, "
                 f"{hex_summary.get('hex_tradeoff_points', '?')} points")
-    return _row("hex_train_test_tradeoff", source, expected, observed, "holds" if hi < 0 else "does not hold")
+    holds = se is not None and slope + 1.959964 * se < 0
+    return _row("hex_train_test_tradeoff", source, expected, observed, "holds" if holds else "does not hold")
+
+
+_FIX = "pass the summary.json a sweep wrote"
+# Per row entry the shapes read: the keys they read, which of them are numbers, and which make a row unique.
+_ROWS = {"generators": (("generator", "params", "pass1_sampled"), ("params", "pass1_sampled"), ("generator",)),
+         "size_multiplier": (("generator", "params", "rule", "n", "multiplier", "ci", "kind"), ("params", "n"),
+                             ("generator", "rule")),
+         "verifiers_vs_majority": (("generator", "params", "split", "scorer", "n", "accuracy", "delta_vs_majority",
+                                    "delta_ci"), ("params", "n", "accuracy", "delta_vs_majority"),
+                                   ("generator", "split", "scorer", "n"))}
+_FRACTIONS = {"generators": ("pass1_sampled",), "size_multiplier": (), "verifiers_vs_majority": ("accuracy",)}
+
+
+def _json_type(x: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(x), "null")
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _checked_rows(summary: dict, key: str) -> list[dict]:
+    """summary[key] (a list of row objects, [] when absent or null) with the keys and numbers the shapes read;
+    a ShapesError naming the entry, the row and the problem otherwise."""
+    rows = summary.get(key)
+    if rows is None:
+        return []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ShapesError(f"'{key}' is not a list of row objects; {_FIX}")
+    keys, numbers, unique = _ROWS[key]
+    for i, r in enumerate(rows):
+        missing = [k for k in keys if k not in r]
+        if missing:
+            raise ShapesError(f"'{key}' row {i} lacks {', '.join(missing)}; {_FIX}")
+        bad = [k for k in numbers if not _number(r[k]) or not math.isfinite(r[k])]
+        if bad:
+            raise ShapesError(f"'{key}' row {i} has a non-numeric or non-finite {', '.join(bad)} "
+                              f"({', '.join(repr(r[k]) for k in bad)}); give finite numbers")
+        if r["params"] <= 0:
+            raise ShapesError(f"'{key}' row {i} has params {r['params']!r}; a size's parameter count is positive")
+        outside = [k for k in _FRACTIONS[key] if not 0 <= r[k] <= 1]
+        if outside:
+            raise ShapesError(f"'{key}' row {i} has {outside[0]} {r[outside[0]]!r} outside [0, 1]; accuracies are "
+                              "fractions of problems (percent? divide by 100)")
+        if key == "verifiers_vs_majority" and not -1 <= r["delta_vs_majority"] <= 1:
+            raise ShapesError(f"'{key}' row {i} has delta_vs_majority {r['delta_vs_majority']!r} outside [-1, 1]; "
+                              "differences are fractions of problems (percent points? divide by 100)")
+        if key == "size_multiplier" and not _number(r["multiplier"]):
+            raise ShapesError(f"'{key}' row {i} has multiplier {r['multiplier']!r}, not a number; {_FIX}")
+        texts = [k for k in ("generator", "rule", "kind", "split", "scorer") if k in keys and not isinstance(r[k], str)]
+        if texts:
+            raise ShapesError(f"'{key}' row {i} has {texts[0]} {r[texts[0]]!r}, not a string; {_FIX}")
+        vs_orm = r.get("vs_orm") if key == "verifiers_vs_majority" else None
+        if vs_orm is not None and not (isinstance(vs_orm, dict) and _number(vs_orm.get("delta"))):
+            raise ShapesError(f"'{key}' row {i} has vs_orm {vs_orm!r}; it is null or {{\"delta\": d, \"ci\": [low, high]}}")
+        for k, ci in (("ci", r.get("ci")), ("delta_ci", r.get("delta_ci")), ("vs_orm ci", (vs_orm or {}).get("ci"))):
+            if (k in keys or (k == "vs_orm ci" and vs_orm is not None)) and not (
+                    isinstance(ci, list) and len(ci) == 2 and all(_number(x) for x in ci)):
+                raise ShapesError(f"'{key}' row {i} has {k} {ci!r}; a CI is a list [low, high] of two numbers")
+    seen = [tuple(r[k] for k in unique) for r in rows]
+    if len(set(seen)) < len(seen):
+        twice = next(x for x in seen if seen.count(x) > 1)
+        raise ShapesError(f"'{key}' repeats the row {dict(zip(unique, twice))}; keep one row each")
+    return rows
+
+
+def _checked_entry(summary: dict, key: str) -> dict:
+    """summary[key] as an object ({} when absent or null)."""
+    entry = summary.get(key)
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise ShapesError(f"'{key}' is {_json_type(entry)}, not an object; {_FIX}")
+    return entry
 
 
 def paper_shapes(summary: dict) -> list[dict]:
-    """One dict per shape (COLUMNS) from a run's summary.json contents."""
-    if not isinstance(summary, dict) or "generators" not in summary:
-        raise ShapesError("not a sweep summary: no 'generators' key; pass the summary.json a sweep wrote")
+    """One dict per shape (COLUMNS) from a run's summary.json contents; ShapesError when the entries it
+    reads are malformed (missing keys, non-numbers, accuracies outside [0, 1], repeated rows)."""
+    if not isinstance(summary, dict):
+        raise ShapesError(f"not a sweep summary: the JSON is {_json_type(summary)}, not an object; {_FIX}")
+    if "generators" not in summary:
+        raise ShapesError(f"not a sweep summary: no 'generators' key; {_FIX}")
+    summary = {**summary, **{key: _checked_rows(summary, key) for key in _ROWS},
+               **{key: _checked_entry(summary, key) for key in ("train_test_tradeoff", "hex")}}
     return ([family_shape(summary["generators"]), multiplier_shape(summary.get("size_multiplier") or [])]
             + ordering_shapes(summary.get("verifiers_vs_majority") or [])
             + [lm_tradeoff_shape(summary.get("train_test_tradeoff") or {}), hex_tradeoff_shape(summary.get("hex"))])
@@ -259,8 +371,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
         path = Path(args.summary)
+        if path.is_dir():
+            raise ShapesError(f"{args.summary} is a folder; pass a sweep's summary.json (e.g. {args.summary}/summary.json)")
         if not path.is_file():
             raise ShapesError(f"{args.summary}: no such file; pass a sweep's summary.json")
+        if args.out and Path(args.out).is_dir():
+            raise ShapesError(f"--out {args.out} is a folder; pass a CSV file path such as {args.out}/shapes.csv")
         if args.out and not Path(args.out).parent.is_dir():
             raise ShapesError(f"--out {args.out}: folder does not exist; create it first")
         try:
@@ -275,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s in shapes:
         print(f"{s['verdict'].upper():>14}  {s['shape']} ({s['source']})\n{'':16}{s['observed']}")
     if args.out:
-        pd.DataFrame(shapes, columns=COLUMNS).to_csv(args.out, index=False)
+        atomic_write_text(Path(args.out), pd.DataFrame(shapes, columns=COLUMNS).to_csv(index=False))
         print(f"wrote {args.out} ({len(shapes)} rows)")
     return 0
 

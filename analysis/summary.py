@@ -107,6 +107,7 @@ def render_markdown(summary: dict) -> str:
              f"Config hash `{summary.get('config_hash')}`; command `{summary.get('command')}`. Wall times of "
              "the run are in `run_log.json` beside this file (not committed: they differ from run to run).", "",
              *shape_lines(summary.get("shapes") or []),
+             *([f"Shapes not judged: {summary['shapes_not_judged']}", ""] if summary.get("shapes_not_judged") else []),
              "## Generators (test split, sampled at T=1 unless greedy)", "",
              "| generator | P (non-emb) | train tokens | train FLOPs | pass@1 greedy | pass@1 sampled [95% CI] | "
              "process-correct | lucky share |" + (" kept seed (restarts' final losses) |" if seeds else ""),

@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.figures import write_figures
     from analysis.headline import headline_numbers
     from analysis.search_figures import write_search_figures
-    from analysis.shapes import paper_shapes
+    from analysis.shapes import ShapesError, paper_shapes
     from analysis.summary import build_summary, render_markdown
     from ttc.sweep import run_sweep
 
@@ -132,17 +132,25 @@ def main(argv: list[str] | None = None) -> int:
                                 verifiers=out["verifiers"], verifier_data=out["verifier_data"],
                                 generators=out["generators"])
         if cfg.run.hex:
+            from analysis.hex_figures import HexFiguresError
             from analysis.hex_figures import write_figures as write_hex_figures
             from experiments.hex import write_hex_results
             from ttc.hex import run_hex
             h_start = time.time()
             hex_run = run_hex(cfg.hex, cache_dir=cache_dir, progress=cfg.run.progress)
             hex_summary = write_hex_results(stage / "hex", cfg.hex, hex_run)
-            write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures", formats=cfg.run.figure_formats)
+            try:  # a figure that cannot be drawn is reported, not fatal: the run's tables are written either way
+                write_hex_figures(stage / "hex", cache_dir=cache_dir / "figures", formats=cfg.run.figure_formats)
+            except HexFiguresError as why:
+                summary.setdefault("figures_not_drawn", {})["hex"] = str(why)
             log["hex_stage_seconds"] = hex_run.stage_seconds
             log["hex_wall_seconds"] = round(time.time() - h_start, 1)
             summary["hex"] = hex_summary  # once, nested (results/hex/summary.json holds the same)
-        summary["shapes"] = paper_shapes(summary)  # which papers' shapes this draw shows
+        try:
+            summary["shapes"] = paper_shapes(summary)  # which papers' shapes this draw shows
+        except ShapesError as why:  # the verdicts are a reading of the numbers: never worth the run
+            summary["shapes"], summary["shapes_not_judged"] = [], str(why)
+            print(f"warning: shapes not judged: {why}", file=sys.stderr)
         atomic_write_text(stage / "config.json", json.dumps({"command": command, "config": to_dict(written_cfg),
                                                                 "shapes": cfg.generators.built_shapes(),
                                                                 "environment": environment()}, indent=1))

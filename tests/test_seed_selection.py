@@ -1,13 +1,14 @@
 """Selection over seeds: ttc.seed_selection on the tiny family, analysis.seed_selection on hand tables."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis.model_size import ModelSizeError
-from analysis.seed_selection import fig_seed_selection, paired_gaps, seed_means, seed_multipliers
+from analysis.seed_selection import fig_seed_selection, main, paired_gaps, seed_means, seed_multipliers
 from tests.test_sweep import TINY
 
 
@@ -56,6 +57,84 @@ def test_bad_tables_are_named():
         seed_multipliers(sel.drop(columns="seed"))
     with pytest.raises(ModelSizeError, match="repeats"):
         seed_multipliers(pd.concat([sel, sel]))
+
+
+def _two_ns() -> pd.DataFrame:
+    """Sizes a and b judged by the ORM, a up to N = 4 and b up to N = 8; c only single-sample."""
+    sel = _selection({"a": {"single": [0.1, 0.1]}, "b": {"single": [0.3, 0.3]}, "c": {"single": [0.7, 0.7]}}, PARAMS)
+    more = [{"generator": g, "params": PARAMS[g], "seed": k, "rule": "best_of_n:orm", "n": n, "accuracy": acc}
+            for g, ns in (("a", (4,)), ("b", (4, 8))) for n in ns for k in range(2)
+            for acc in [0.3 if n == 4 else 0.5]]
+    return pd.concat([sel, pd.DataFrame(more)], ignore_index=True)
+
+
+def test_the_default_n_is_one_every_size_reaches_and_the_figure_names_it():
+    out = seed_multipliers(_two_ns(), n_boot=20)
+    assert out["generator"].tolist() == ["a", "b"] and out["n"].eq(4).all()  # a is not dropped at b's N = 8
+    assert out.set_index("generator").loc["a", "multiplier"] == pytest.approx(10.0)  # 0.3 is b's single at 1000
+    fig, data = fig_seed_selection(_two_ns(), multipliers=out)
+    assert "at N=4" in fig.axes[0].get_title() and set(data.loc[data["rule"] == "best_of_n:orm", "n"]) == {4}
+
+
+def _rows(table: pd.DataFrame, mask, **values) -> pd.DataFrame:
+    table = table.copy()
+    for col, value in values.items():
+        table[col] = table[col].astype(object)
+        table.loc[mask(table), col] = value
+    return table.infer_objects()
+
+
+SINGLE = pd.DataFrame({"generator": ["a", "a", "c", "c"], "params": [100, 100, 10000, 10000], "seed": [0, 1, 0, 1],
+                       "pass1": [0.1, 0.1, 0.6, 0.7]})
+
+
+@pytest.mark.parametrize("selection, single, message", [
+    (lambda s: s.assign(accuracy=100 * s["accuracy"]), None, "selection table has accuracy outside [0, 1]"),
+    (lambda s: _rows(s, lambda t: t.index == 1, accuracy=np.nan), None, "empty or NaN cells in accuracy"),
+    (lambda s: _rows(s, lambda t: t.index == 1, generator=np.nan), None, "empty or NaN cells in generator"),
+    (lambda s: _rows(s, lambda t: t.index == 1, accuracy=np.inf), None, "infinite values"),
+    (lambda s: _rows(s, lambda t: t.index == 1, accuracy="0.3"), None, "column(s) accuracy hold non-numbers"),
+    (lambda s: _rows(s, lambda t: t.index == 1, n="8"), None, "column(s) n hold non-numbers"),
+    (lambda s: _rows(s, lambda t: t["rule"] != "single", n=0), None, "n < 1"),
+    (lambda s: s, lambda t: t.assign(pass1=100 * t["pass1"]), "seed table has pass1 outside [0, 1]"),
+    (lambda s: s, lambda t: _rows(t, lambda x: x.index == 3, pass1=np.nan), "seed table has empty or NaN cells in pass1"),
+    (lambda s: s, lambda t: pd.concat([t, t.iloc[-1:]]), "seed table repeats a (generator, seed) pair"),
+    (lambda s: s, lambda t: t.iloc[:0], "seed table has no rows"),
+])
+def test_unusable_values_are_named(selection, single, message):
+    sel = _selection({"b": {"single": [0.2, 0.4], "majority": [0.3, 0.5]}}, PARAMS)
+    with pytest.raises(ModelSizeError, match=re.escape(message)):
+        seed_multipliers(selection(sel), single(SINGLE) if single else SINGLE, n_boot=10)
+
+
+def _write(folder, content: str | pd.DataFrame, name: str = "sel.csv"):
+    path = folder / name
+    if isinstance(content, pd.DataFrame):
+        content.to_csv(path, index=False)
+    else:
+        path.write_text(content)
+    return path
+
+
+@pytest.mark.parametrize("content, args, message", [
+    ("", [], "is empty; pass a table such as results/seed_selection.csv"),
+    ("sel", ["--single", "{d}/empty.csv"], "empty.csv is empty"),
+    ("sel", ["--seed", "-1"], "--seed=-1 must be >= 0"),
+    ("sel", ["--out", "{d}/no/m.csv"], "folder {d}/no does not exist"),
+    ("sel", ["--out", "{d}"], "is a folder"),
+    ("sel", ["--out", "{d}/m.csv", "--figure", "{d}/f.jpgx"], "cannot draw .jpgx"),
+    ("sel", ["--out", "{d}/m.csv", "--figure", "{d}/no/f.png"], "folder {d}/no does not exist"),
+])
+def test_the_command_line_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, capsys, content, args, message):
+    sel = _selection({"b": {"single": [0.2, 0.4], "majority": [0.3, 0.5]}}, PARAMS)
+    path = _write(tmp_path, sel if content == "sel" else content)
+    _write(tmp_path, "", "empty.csv")
+    single = ["--single", str(_write(tmp_path, SINGLE, "single.csv"))] if "--single" not in args else []
+    before = sorted(tmp_path.iterdir())
+    assert main([str(path), *single, "--n-boot", "10", *(a.format(d=tmp_path) for a in args)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message.format(d=tmp_path) in err, err
+    assert sorted(tmp_path.iterdir()) == before  # no multiplier table without its figure
 
 
 def test_seed_selection_script_on_the_tiny_family(tmp_path, capsys):

@@ -157,7 +157,9 @@ def test_the_committed_summary_reads_back_through_the_command_line(tmp_path, cap
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "none.json", "no such file"),
     (lambda d: (d / "bad.json").write_text("{") and d / "bad.json", "not JSON"),
-    (lambda d: (d / "list.json").write_text("[1]") and d / "list.json", "not a sweep summary"),
+    (lambda d: (d / "list.json").write_text("[1]") and d / "list.json", "not a sweep summary: the JSON is a list"),
+    (lambda d: (d / "null.json").write_text("null") and d / "null.json", "the JSON is null, not an object"),
+    (lambda d: (d / "empty.json").touch() or d / "empty.json", "not JSON"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make, message):
     assert main([str(make(tmp_path))]) == 2
@@ -165,6 +167,71 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, make, message):
     assert err.count("\n") == 1 and message in err
     assert main([str(RESULTS), "--out", str(tmp_path / "no" / "x.csv")]) == 2
     assert "folder does not exist" in capsys.readouterr().err
+
+
+def test_a_hex_fit_without_a_slope_is_not_measured_and_one_without_an_se_does_not_hold():
+    s = _summary()  # too few points: hex_fits writes NaN for the slope, k and R², and no SE
+    s["hex"].update(hex_tradeoff_slope=float("nan"), hex_tradeoff_slope_se=None, hex_tradeoff_r2=float("nan"),
+                    hex_test_compute_saved_per_10x_train=float("nan"), hex_tradeoff_points=4)
+    assert _verdicts(s)["hex_train_test_tradeoff"] == "not measured"
+    assert _observed(s, "hex_train_test_tradeoff") == "no Hex trade-off fit (4 points)"
+    s = _summary()
+    del s["hex"]["hex_tradeoff_slope_se"]  # a slope without its SE cannot show it below 0 by 1.96 SE
+    assert _verdicts(s)["hex_train_test_tradeoff"] == "does not hold"
+    assert "slope -0.500 (no SE)" in _observed(s, "hex_train_test_tradeoff")
+    s = _summary()
+    s["hex"].update(hex_tradeoff_r2=None, hex_test_compute_saved_per_10x_train=None)
+    assert _verdicts(s)["hex_train_test_tradeoff"] == "holds"
+    assert _observed(s, "hex_train_test_tradeoff").startswith("10× train saves ?× test; slope -0.500 ± 0.100 (SE), R² ?")
+    s = _summary()
+    s["train_test_tradeoff"].update(slope=float("nan"), reason="no fit")
+    assert _verdicts(s)["lm_train_test_tradeoff"] == "not measured"
+
+
+def _edit(change) -> dict:
+    s = _summary()
+    change(s)
+    return s
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: [g.update(pass1_sampled=g["pass1_sampled"] * 100) for g in s["generators"]],
+     "'generators' row 0 has pass1_sampled 10.0 outside [0, 1]"),
+    (lambda s: s["generators"][1].update(params=float("nan")), "'generators' row 1 has a non-numeric or non-finite params"),
+    (lambda s: s["generators"][1].update(pass1_sampled=float("inf")), "non-finite pass1_sampled"),
+    (lambda s: s["generators"][1].update(params="5000"), "non-numeric or non-finite params ('5000')"),
+    (lambda s: s["generators"][0].update(params=0), "params 0; a size's parameter count is positive"),
+    (lambda s: s["generators"][0].pop("params"), "'generators' row 0 lacks params"),
+    (lambda s: s["generators"].append(dict(s["generators"][0])), "'generators' repeats the row {'generator': 'a'}"),
+    (lambda s: s.update(generators={"a": 1}), "'generators' is not a list of row objects"),
+    (lambda s: s["size_multiplier"][0].update(ci=None), "'size_multiplier' row 0 has ci None"),
+    (lambda s: s["size_multiplier"][0].pop("kind"), "'size_multiplier' row 0 lacks kind"),
+    (lambda s: s["verifiers_vs_majority"][0].pop("split"), "'verifiers_vs_majority' row 0 lacks split"),
+    (lambda s: s["verifiers_vs_majority"][0].update(accuracy=50.0), "accuracy 50.0 outside [0, 1]"),
+    (lambda s: s["verifiers_vs_majority"][0].update(delta_vs_majority=4.0), "delta_vs_majority 4.0 outside [-1, 1]"),
+    (lambda s: s["verifiers_vs_majority"][1].update(vs_orm={"delta": 0.1}), "row 1 has vs_orm ci None"),
+    (lambda s: s["verifiers_vs_majority"].append(dict(s["verifiers_vs_majority"][0])), "'verifiers_vs_majority' repeats"),
+    (lambda s: s.update(train_test_tradeoff=[1]), "'train_test_tradeoff' is a list, not an object"),
+    (lambda s: s["train_test_tradeoff"].update(slope_ci="[-1, 0]"), "slope_ci '[-1, 0]'; a CI is a list"),
+    (lambda s: s.update(hex=[1]), "'hex' is a list, not an object"),
+    (lambda s: s["hex"].update(hex_tradeoff_slope_se="0.1"), "hex_tradeoff_slope_se '0.1', not a number"),
+])
+def test_malformed_summaries_are_one_line_errors_and_write_nothing(tmp_path, capsys, change, message):
+    path, out = tmp_path / "summary.json", tmp_path / "shapes.csv"
+    path.write_text(json.dumps(_edit(change)))
+    assert main([str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_a_folder_is_named_as_a_folder(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "is a folder; pass a sweep's summary.json" in capsys.readouterr().err
+    assert main([str(RESULTS), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err and "is a folder" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_input_summary_is_not_changed():

@@ -152,6 +152,10 @@ def test_the_committed_summary_reads_back_through_the_command_line(tmp_path, cap
     assert committed["shapes"] == table.fillna("").to_dict(orient="records")  # the sweep wrote the same rows
     assert "## Shapes in this run" in render_markdown(committed)
     assert "family" in capsys.readouterr().out
+    # a summary the shapes cannot read (the sweep then keeps its results and says why)
+    unjudged = {**committed, "shapes": [], "shapes_not_judged": "'generators' row 0 lacks params"}
+    text = render_markdown(unjudged)
+    assert "## Shapes in this run" not in text and "Shapes not judged: 'generators' row 0 lacks params" in text
 
 
 @pytest.mark.parametrize("make, message", [

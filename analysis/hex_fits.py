@@ -62,22 +62,31 @@ def _pareto(iso: pd.DataFrame) -> np.ndarray:
 def fit_tradeoff(iso: pd.DataFrame) -> dict:
     """Least squares, Jones's form with one intercept per board:
     log10 test = slope · log10 train + b · Elo + c_board, on Pareto points above the one-node floor.
-    "10× train compute saves k× test compute" with k = 10^(−slope)."""
+    "10× train compute saves k× test compute" with k = 10^(−slope). The slope is NaN where log train
+    compute is a combination of the other columns (not identified); elo_coef is NaN where the Elo level
+    is (one level per board: the intercepts absorb it). slope_se has n_points − rank(design) degrees of
+    freedom."""
     pts = iso[iso["pareto"] & ~iso["at_floor"]]
     boards = sorted(int(b) for b in pts["board"].unique())
+    none = {"slope": np.nan, "k": np.nan, "r2": np.nan, "n_points": len(pts), "boards": boards}
     if len(pts) < len(boards) + 3:
-        return {"slope": np.nan, "k": np.nan, "r2": np.nan, "n_points": len(pts), "boards": boards}
+        return none
     y = np.log10(pts["test_flops"].to_numpy())
     cols = [np.log10(pts["train_flops"].to_numpy()), pts["elo_level"].to_numpy()]
     cols += [(pts["board"] == b).to_numpy(float) for b in boards]
     x = np.stack(cols, axis=1)
+    rank = int(np.linalg.matrix_rank(x))
+    if np.linalg.matrix_rank(x[:, 1:]) == rank:
+        return none
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ coef
     r2 = 1 - (resid ** 2).sum() / ((y - y.mean()) ** 2).sum()
-    dof = max(len(y) - x.shape[1], 1)
+    dof = len(y) - rank  # >= 1: at least len(boards) + 3 points against at most len(boards) + 2 columns
     cov = np.linalg.pinv(x.T @ x) * (resid ** 2).sum() / dof
+    elo_identified = np.linalg.matrix_rank(np.delete(x, 1, axis=1)) < rank
     return {"slope": float(coef[0]), "slope_se": float(np.sqrt(cov[0, 0])), "k": float(10 ** -coef[0]),
-                "elo_coef": float(coef[1]), "r2": float(r2), "n_points": len(y), "boards": boards}
+                "elo_coef": float(coef[1]) if elo_identified else np.nan, "r2": float(r2), "n_points": len(y),
+                "boards": boards}
 
 
 def frontier(agents: pd.DataFrame, nodes: int) -> pd.DataFrame:

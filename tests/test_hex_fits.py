@@ -54,3 +54,19 @@ def test_changepoint_fit_and_compute_within_margin():
     assert fit["perfect_play_ratio_per_board_step"] == pytest.approx(10 ** 1.25, rel=0.05)
     within = fits.compute_within(front)
     assert np.log10(within[3]) == pytest.approx(8.75 - 100 / 400)
+
+
+def test_tradeoff_fit_counts_the_design_rank_and_flags_an_unidentified_slope():
+    # one board, one Elo level: the Elo column duplicates the board intercept, so the design has rank 2
+    iso = pd.DataFrame({"board": 3, "elo_level": -500.0, "train_flops": [1e6, 1e7, 1e8, 1e9],
+                        "test_flops": [1e5, 2e4, 5e3, 8e2], "at_floor": False, "pareto": True})
+    x, y = np.log10(iso["train_flops"].to_numpy()), np.log10(iso["test_flops"].to_numpy())
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    se = np.sqrt(resid @ resid / (4 - 2) / ((x - x.mean()) ** 2).sum())  # textbook: n - 2 dof
+    fit = fits.fit_tradeoff(iso)
+    assert fit["slope"] == pytest.approx(slope) and fit["slope_se"] == pytest.approx(se)
+    assert np.isnan(fit["elo_coef"])
+    # one train compute at every level: the slope is not identified
+    same_train = iso.assign(train_flops=1e6, elo_level=[-500.0, -400.0, -300.0, -200.0])
+    assert np.isnan(fits.fit_tradeoff(same_train)["slope"])

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 from analysis.hex_fits import TABLES, hex_results  # noqa: E402
 from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
 from ttc.cache_files import json_safe, write_json_file  # noqa: E402
-from ttc.config import ConfigError, load_config  # noqa: E402
+from ttc.config import ConfigError, load_config, refuse_unusable_dirs  # noqa: E402
 from ttc.hex import HexConfig, HexRun, run_hex  # noqa: E402
 
 
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # keys of the [hex] table; "hex." is implied on the command line
         overrides = [o if o.startswith("hex.") else f"hex.{o}" for o in args.overrides]
         config = load_config(HexFile, args.config, overrides).hex
+        refuse_unusable_dirs({"--cache-dir": args.cache_dir, "--results-dir": args.results_dir})
     except ConfigError as err:
         print(f"error: {err}".splitlines()[0], file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analysis.table_io import check_output_path  # noqa: E402
 from ttc.config import ConfigError, load_config  # noqa: E402
 from ttc.curriculum import CurriculumStage  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
@@ -133,6 +134,10 @@ def main(argv=None) -> int:
                 raise ConfigError(f"--{key}={getattr(args, key)} must be >= 1")
         if args.tokens is not None and args.tokens < 1:
             raise ConfigError(f"--tokens={args.tokens} must be >= 1")
+        if args.seed < 0:
+            raise ConfigError(f"--seed={args.seed} must be >= 0")
+        if args.csv:
+            check_output_path(Path(args.csv), "--csv", ConfigError)
         if args.problems > cfg.task.n_test:
             raise ConfigError(f"--problems={args.problems} exceeds task.n_test={cfg.task.n_test}; lower it")
         if cfg.task.name != "registers":
@@ -141,7 +146,7 @@ def main(argv=None) -> int:
         stages = (parse_curriculum(args.curriculum, cfg.task.build().train.modulus) if args.curriculum
                   else cfg.generators.curriculum_for(args.size))
     except ConfigError as e:
-        print(f"plateau_probe: {e}", file=sys.stderr)
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
     table = probe(cfg, args.size, tokens=args.tokens, seed=args.seed, checkpoints=args.checkpoints,
                   problems=args.problems, samples=args.samples, threads=args.threads, curriculum=stages)

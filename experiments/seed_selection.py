@@ -37,14 +37,29 @@ import pandas as pd  # noqa: E402
 
 from analysis.figure_cache import save_figure  # noqa: E402
 from analysis.model_size import ModelSizeError  # noqa: E402
-from analysis.seed_selection import fig_seed_selection, paired_gaps, seed_multipliers  # noqa: E402
+from analysis.seed_selection import SINGLE, fig_seed_selection, paired_gaps, seed_multipliers  # noqa: E402
+from analysis.table_io import read_csv_table  # noqa: E402
 from ttc.cache import atomic_write_text  # noqa: E402
-from ttc.config import ConfigError, load_config  # noqa: E402
+from ttc.config import ConfigError, load_config, refuse_repeats, refuse_unusable_dirs  # noqa: E402
 from ttc.environment import environment  # noqa: E402
 from ttc.seed_selection import seed_selection  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
+
+
+def check_single(single: pd.DataFrame | None, sizes: list[str]) -> None:
+    """What the multiplier needs of the seed table, checked before anything trains: its columns and, with
+    the judged sizes, at least two sizes on the single-sample curve."""
+    if single is not None:
+        lacking = [c for c in SINGLE if c not in single.columns]
+        if lacking:
+            raise ConfigError(f"the seed table lacks column(s) {', '.join(lacking)}; pass --single with a table "
+                              "python experiments/seed_spread.py wrote")
+    others = set() if single is None else set(single["generator"].dropna()) - set(sizes)
+    if len(set(sizes)) + len(others) < 2:
+        raise ConfigError(f"--sizes {' '.join(sizes)} is one size and no seed table adds others; judge two sizes "
+                          "or pass --single with a seed table of the other sizes (results/seed_spread.csv)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         cfg = replace(cfg, run=replace(cfg.run, cache_dir=str(REPO / cfg.run.cache_dir)))
         if args.samples < 1 or not args.seeds or any(s < 0 for s in args.seeds):
             raise ConfigError("--samples must be >= 1 and --seeds non-negative integers")
+        unknown = [s for s in args.sizes if s not in cfg.generators.sizes]
+        if unknown:
+            raise ConfigError(f"sizes {unknown} are not among generators.sizes {cfg.generators.sizes}")
+        refuse_repeats({"--seeds": args.seeds, "--sizes": args.sizes})
         out = args.out or REPO / cfg.run.results_dir
+        refuse_unusable_dirs({"--out": out, "run.cache_dir": Path(cfg.run.cache_dir)})
         single_path = args.single or out / "seed_spread.csv"
         if args.single is not None and not args.single.is_file():
             raise ConfigError(f"--single {args.single} is not a file; pass a seed table (results/seed_spread.csv)")
-        single = pd.read_csv(single_path) if single_path.is_file() else None
+        single = (read_csv_table(single_path, ConfigError, "pass a seed table (results/seed_spread.csv)")
+                  if single_path.is_file() else None)
+        check_single(single, args.sizes)
         table = seed_selection(cfg, args.sizes, args.seeds, n_samples=args.samples)
         rules = [r for r in ("majority", "best_of_n:orm", "best_of_n:prm", "weighted_vote:prm") if r in set(table["rule"])]
         mult = seed_multipliers(table, single, rules=rules)

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from analysis.figure_cache import save_figure  # noqa: E402
 from analysis.seed_spread import family_draws, fig_seed_spread  # noqa: E402
 from ttc.cache import atomic_write_text  # noqa: E402
-from ttc.config import ConfigError, load_config  # noqa: E402
+from ttc.config import ConfigError, load_config, refuse_repeats, refuse_unusable_dirs  # noqa: E402
 from ttc.environment import environment  # noqa: E402
 from ttc.seed_spread import seed_spread  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
@@ -59,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = replace(cfg, run=replace(cfg.run, cache_dir=str(REPO / cfg.run.cache_dir)))
         if args.samples < 1 or not args.seeds or any(s < 0 for s in args.seeds) or (args.init_seed or 0) < 0:
             raise ConfigError("--samples must be >= 1 and --seeds and --init-seed non-negative integers")
+        refuse_repeats({"--seeds": args.seeds, "--sizes": args.sizes or []})
+        out = args.out or REPO / cfg.run.results_dir
+        refuse_unusable_dirs({"--out": out, "run.cache_dir": Path(cfg.run.cache_dir)})
         table = seed_spread(cfg, args.sizes or list(cfg.generators.sizes), args.seeds, n_samples=args.samples, init_seed=args.init_seed)
     except (ConfigError, ValueError) as why:
         print(f"error: {why}", file=sys.stderr)
         return 2
-    out = args.out or REPO / cfg.run.results_dir
     out.mkdir(parents=True, exist_ok=True)
     command = "python experiments/seed_spread.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     draws = family_draws(table) if table["generator"].nunique() > 1 else None

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from experiments.publish import publish, staging  # noqa: E402
-from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
+from ttc.cache import atomic_write_text, remove_stale_temporaries, unusable_dir  # noqa: E402
 from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
 from ttc.environment import environment, matmul_flops  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
@@ -37,20 +37,6 @@ DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
 TABLES = ("curves", "pools", "generators", "verifiers", "verifier_gain", "search", "self_improve")  # each written as <name>.csv
 MANAGED = [f"{name}.csv" for name in TABLES] + ["curves_by_problem.parquet", "figures", "hex", "config.json",
                                                "summary.json", "summary.md", "run_log.json"]
-
-
-def _unusable_dir(path: Path) -> str | None:
-    """Why ``path`` cannot hold a run's output folder, or None (checked without creating anything)."""
-    if path.exists() and not path.is_dir():
-        return "is a file; give a folder"
-    existing = path
-    while not existing.exists():  # the folder is created later: its nearest existing parent must allow it
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"lies under the file {str(existing)!r}; give a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"cannot be written ({str(existing)!r} is read-only); give a writable folder"
-    return None
 
 
 def matmul_gflops() -> float:
@@ -84,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     written_cfg = cfg  # config.json keeps the paths as given, so it does not depend on the checkout
     cfg = replace(cfg, run=replace(cfg.run, cache_dir=str(cache_dir)))
     for key, path in (("run.results_dir", results), ("run.cache_dir", cache_dir)):
-        problem = _unusable_dir(path)
+        problem = unusable_dir(path)
         if problem:
             print(f"error: {key}={str(path)!r} {problem} (relative paths are taken from the repository root)",
                   file=sys.stderr)

@@ -75,9 +75,15 @@ def parse_set(items: list[str]) -> dict:
             raise ConfigError(f"--set {key}: unknown VerifierSpec field; use one of {', '.join(fields)}")
         default = getattr(VerifierSpec(), key)
         if isinstance(default, bool):
+            if value.lower() not in ("1", "true", "0", "false"):
+                raise ConfigError(f"--set {item}: {key} is true or false (or 1 or 0)")
             out[key] = value.lower() in ("1", "true")
         elif isinstance(default, (int, float)):
-            out[key] = type(default)(value)
+            try:
+                out[key] = type(default)(value)
+            except ValueError:
+                raise ConfigError(f"--set {item}: {key} must be {'an integer' if isinstance(default, int) else 'a number'}, "
+                                  f"e.g. {key}={default}") from None
         else:
             out[key] = None if value.lower() == "none" else value
     return out
@@ -93,7 +99,50 @@ def parse_ns(text: str, n_samples: int) -> list[int]:
     if not ns or bad:
         raise ConfigError(f"--ns {text!r}: every N must be in 1..{n_samples} (the test pool's pools.n_samples); "
                           f"lower it, or raise pools.n_samples in the --config file")
+    if len(set(ns)) < len(ns):
+        raise ConfigError(f"--ns {text!r} repeats an N; give each sample count once")
     return ns
+
+
+def parse_designs(text: str) -> list[str]:
+    """--designs as a list of DESIGNS names, each once (checked before any training)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DESIGNS]
+    if not names or unknown:
+        raise ConfigError(f"--designs {text!r}: {'unknown design ' + repr(unknown[0]) if unknown else 'no design'}; "
+                          f"use comma-separated names among {', '.join(DESIGNS)}")
+    if len(set(names)) < len(names):
+        raise ConfigError(f"--designs {text!r} repeats a design; name each once")
+    return names
+
+
+def parse_data_sweep(text: str) -> list[tuple[int, int]]:
+    """--data-sweep PROBLEMSxSAMPLES,... as (problems, samples) pairs, each positive and given once."""
+    points = []
+    for point in filter(None, (p.strip() for p in text.split(","))):
+        problems, sep, samples = point.partition("x")
+        if not (sep and problems.isdigit() and samples.isdigit() and int(problems) > 0 and int(samples) > 0):
+            raise ConfigError(f"--data-sweep point {point!r}: use PROBLEMSxSAMPLES with positive counts, e.g. 100x4")
+        points.append((int(problems), int(samples)))
+    if len(set(points)) < len(points):
+        raise ConfigError(f"--data-sweep {text!r} repeats a point; give each PROBLEMSxSAMPLES once")
+    return points
+
+
+def check_csv(path: Path) -> None:
+    """--csv must be a file in an existing folder and, when it is there already, a table of this script's rows."""
+    if path.is_dir():
+        raise ConfigError(f"--csv {path} is a folder; pass a file such as {path / 'verifiers.csv'}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--csv {path}: folder {path.parent} does not exist; create it first")
+    if path.exists():
+        try:
+            columns = pd.read_csv(path, nrows=0).columns
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+            columns = pd.Index([])
+        if "checkpoint" not in columns:
+            raise ConfigError(f"--csv {path} is not a table this script wrote (no 'checkpoint' column); "
+                              "pass a new file name or one it wrote")
 
 
 def main(argv=None) -> int:
@@ -127,16 +176,29 @@ def main(argv=None) -> int:
     overrides = parse_set(args.set)  # bad input fails here, before anything is loaded or trained
     cfg = load_config(SweepConfig, args.config, [])
     ns = parse_ns(args.ns, cfg.pools.n_samples)
+    designs, data_sweep = parse_designs(args.designs), parse_data_sweep(args.data_sweep)
+    if args.trials < 1:
+        raise ConfigError(f"--trials={args.trials} must be >= 1")
+    if args.csv is not None:
+        check_csv(args.csv)
     task, cache = cfg.task.build(), Cache(args.cache or cfg.run.cache_dir)
+    available = len(task.problems(args.split))
+    if args.test_problems is not None and not 1 <= args.test_problems <= available:
+        raise ConfigError(f"--test-problems={args.test_problems} must be in 1..{available} (the task's {args.split} "
+                          "problems); lower it, or leave it out for the config's")
 
     def cached_generator(size: str):
         try:
             return chosen_generator(cfg, size, cache)[-1]  # the restart the sweep keeps
         except FileNotFoundError as e:
-            raise SystemExit(str(e)) from None
+            raise ConfigError(str(e)) from None
 
     if args.generator:
-        gen = read_records(cache, args.generator)[-1]
+        try:
+            gen = read_records(cache, args.generator)[-1]
+        except (ValueError, IndexError):
+            raise ConfigError(f"--generator {args.generator}: no cached generator with that key in {cache.root} "
+                              "(generators/KEY.json); run the sweep first or pass another key") from None
     else:
         gen = cached_generator(args.size)
     p = cfg.pools
@@ -152,9 +214,9 @@ def main(argv=None) -> int:
     steps = generator_step_logprobs(gen, pool, task, split=args.split)
     scores["gen_step_min"] = np.array([s.min() for s in steps])  # the generator's least likely step
     metrics["gen_step_min"] = {"score_s": time.perf_counter() - t0}
-    runs = [(name, None) for name in args.designs.split(",")]
-    for point in filter(None, args.data_sweep.split(",")):
-        runs += [(f"{name}@{point}", tuple(int(x) for x in point.split("x"))) for name in args.designs.split(",")]
+    runs: list[tuple[str, tuple[int, int] | None]] = [(name, None) for name in designs]
+    for point in data_sweep:
+        runs += [(f"{name}@{point[0]}x{point[1]}", point) for name in designs]
     lm_pools: dict[str, pd.DataFrame] = {}
     for name, size in runs:
         design = DESIGNS[name.split("@")[0]]  # on top of the config's spec for that kind
@@ -237,8 +299,8 @@ def lm_sample_table(pool: pd.DataFrame, lm_pools: dict[str, pd.DataFrame], ns: l
 def cli(argv=None) -> int:
     try:
         return main(argv)
-    except ConfigError as e:  # bad --config / --set: one line, exit 2, nothing trained
-        print(f"error: {e}", file=sys.stderr)
+    except ConfigError as e:  # bad --config / --set / flags: one line, exit 2, nothing trained
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         return 2
 
 

@@ -29,7 +29,8 @@ def test_tables_coerce_lists_and_ints(tmp_path):
     ("n_jobs = 1.5", "hex.n_jobs: expected an integer"), ("seed = true", "hex.seed: expected an integer"),
     ("board_sizes = 3", "hex.board_sizes: expected a list"),
     ("board_sizes = [3, 4, 5]", "max_train_flops needs one value per board size"),
-    ("eval_games_per_pair = 7", "eval_games_per_pair must be even")])
+    ("eval_games_per_pair = 7", "eval_games_per_pair must be even"),
+    ("n_jobs = 0", "n_jobs=0; use a worker count >= 1"), ("n_jobs = -2", "n_jobs=-2")])
 def test_bad_keys_and_types_raise_one_line(tmp_path, bad, says):
     with pytest.raises(ConfigError) as err:
         _load(tmp_path, f"[hex]\n{bad}\n")
@@ -58,3 +59,14 @@ def test_shipped_configs_parse():
     for name in ("hex_default.toml", "hex_full.toml"):
         cfg = load_config(HexFile, REPO / "experiments" / "configs" / name).hex
         assert len(cfg.max_train_flops) == len(cfg.board_sizes)
+
+
+def test_entry_script_refuses_unusable_folders_before_the_run(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    for flag in ("--cache-dir", "--results-dir"):
+        for path, says in ((tmp_path / "file", "is a file"), (tmp_path / "file" / "sub", "lies under the file")):
+            other = "--results-dir" if flag == "--cache-dir" else "--cache-dir"
+            assert hex_script.main([flag, str(path), other, str(tmp_path / "other"), "--quiet"]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"error: {flag} ") and err.count("\n") == 1 and says in err, err
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

@@ -123,3 +123,20 @@ def test_plateau_probe_curriculum_trains_its_stages_first_and_records_them(tmp_p
         assert plateau_probe.main(["t1", "--config", str(cfg), "--problems", "5", "--curriculum", stage]) == 2
         err = capsys.readouterr().err.strip()
         assert "--curriculum stage" in err and len(err.splitlines()) == 1
+
+
+def test_plateau_probe_refuses_bad_input_as_error_lines_before_training(tmp_path, capsys):
+    from experiments import plateau_probe
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    (tmp_path / "file").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    for argv, word in ((["t1", "--config", str(tmp_path / "none.toml")], "not found"),
+                       (["t1", "--config", str(cfg), "--checkpoints", "0"], "--checkpoints=0"),
+                       (["t1", "--config", str(cfg), "--seed", "-1"], "--seed=-1"),
+                       (["t1", "--config", str(cfg), "--csv", str(tmp_path)], "is a folder"),
+                       (["t1", "--config", str(cfg), "--csv", str(tmp_path / "file" / "x.csv")], "does not exist")):
+        assert plateau_probe.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and word in err, err
+    assert sorted(tmp_path.rglob("*")) == before

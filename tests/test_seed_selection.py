@@ -158,3 +158,26 @@ def test_seed_selection_script_on_the_tiny_family(tmp_path, capsys):
     assert script.main(args) == 0 and (out / "seed_selection.csv").read_bytes() == first  # cached, the same
     fig, data = fig_seed_selection(table)
     assert set(data["rule"]) >= {"single", "best_of_n:prm"}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--seeds", "0", "0"], "--seeds 0 0 repeats a value"), (["--sizes", "t1", "t1"], "--sizes t1 t1 repeats a value"),
+    (["--out", "{d}/file"], "is a file"), (["--set", 'run.cache_dir="{d}/file"'], "run.cache_dir"),
+    (["--sizes", "t1"], "one size and no seed table"),
+    (["--sizes", "t1", "--single", "{d}/t1.csv"], "one size and no seed table"),
+    (["--single", "{d}/wrong.csv"], "lacks column(s) generator, params, seed, pass1"),
+    (["--single", "{d}/file"], "is not a CSV table")])
+def test_seed_selection_script_refuses_before_training_what_would_fail_after(args, says, tmp_path, capsys):
+    from experiments import seed_selection as script
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    (tmp_path / "file").write_bytes(b"\xff\xfe\x00bin")
+    (tmp_path / "wrong.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "t1.csv").write_text("generator,params,seed,pass1\nt1,100,0,0.5\n")
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["--config", str(path), "--set", f'run.cache_dir="{tmp_path / "cache"}"', "--out", str(tmp_path / "out"),
+            "--sizes", "t1", "t2", *[a.format(d=tmp_path) for a in args]]
+    assert script.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert sorted(tmp_path.rglob("*")) == before

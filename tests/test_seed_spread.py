@@ -151,3 +151,22 @@ def test_the_command_line_refuses_bad_input_in_one_line_and_writes_nothing(tmp_p
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message.format(d=tmp_path) in err, err
     assert sorted(tmp_path.iterdir()) == [path] and sorted(tmp_path.parent.iterdir()) == before
+
+
+@pytest.mark.parametrize("args, says", [(["--seeds", "0", "0"], "--seeds 0 0 repeats a value"),
+                                        (["--sizes", "t1", "t1"], "--sizes t1 t1 repeats a value"),
+                                        (["--out", "{d}/file"], "is a file"),
+                                        (["--out", "{d}/file/sub"], "lies under the file"),
+                                        (["--set", 'run.cache_dir="{d}/file"'], "run.cache_dir")])
+def test_seed_spread_script_refuses_repeats_and_unusable_folders_before_training(args, says, tmp_path, capsys):
+    from experiments import seed_spread as script
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    (tmp_path / "file").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["--config", str(path), "--set", f'run.cache_dir="{tmp_path / "cache"}"', "--out", str(tmp_path / "out"),
+            *[a.format(d=tmp_path) for a in args]]
+    assert script.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert sorted(tmp_path.rglob("*")) == before

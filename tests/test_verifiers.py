@@ -490,3 +490,23 @@ def test_layout_equals_the_row_by_row_construction(seed, word_level):
         layout(TASK, CODEC, [], [], [])
     with pytest.raises(ValueError, match="one of each per sample"):
         layout(TASK, CODEC, prompts[:-1], texts, fin)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--set", "steps=abc"], "steps must be an integer"), (["--set", "use_features=maybe"], "true or false"),
+    (["--designs", "bogus"], "unknown design 'bogus'"), (["--designs", "orm,orm"], "repeats a design"),
+    (["--designs", ","], "no design"), (["--ns", "4,4"], "repeats an N"), (["--trials", "0"], "--trials=0"),
+    (["--test-problems", "0"], "--test-problems=0"), (["--split", "ood", "--test-problems", "100000"], "ood problems"),
+    (["--data-sweep", "3y4"], "PROBLEMSxSAMPLES"), (["--data-sweep", "0x4"], "positive"),
+    (["--data-sweep", "10x2,10x2"], "repeats a point"), (["--generator", "nokey"], "no cached generator"),
+    (["--size", "m"], "not in"), (["--csv", "{d}"], "is a folder"), (["--csv", "{d}/no/x.csv"], "does not exist"),
+    (["--csv", "{d}/other.csv"], "'checkpoint' column")])
+def test_verifiers_script_refuses_bad_flags_before_any_work(args, says, tmp_path, capsys):
+    from experiments import verifiers as script
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["--cache", str(tmp_path / "cache"), *[a.format(d=tmp_path) for a in args]]
+    assert script.cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and says in err, err
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "other.csv").read_text() == "a,b\n1,2\n"

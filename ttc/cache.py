@@ -381,3 +381,17 @@ def _discard(path: Path) -> None:
     except OSError:
         return
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def unusable_dir(path: Path) -> str | None:
+    """Why ``path`` cannot hold a run's output folder, or None (checked without creating anything)."""
+    if path.exists() and not path.is_dir():
+        return "is a file; give a folder"
+    existing = path
+    while not existing.exists():  # the folder is created later: its nearest existing parent must allow it
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"lies under the file {str(existing)!r}; give a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot be written ({str(existing)!r} is read-only); give a writable folder"
+    return None

@@ -21,6 +21,24 @@ class ConfigError(ValueError):
     """Bad configuration; the message names the key and how to fix it."""
 
 
+def refuse_repeats(values_by_flag: dict[str, Sequence]) -> None:
+    """ConfigError naming the first flag whose values repeat one (seeds or sizes given twice would
+    train twice and write repeated rows)."""
+    for flag, values in values_by_flag.items():
+        if len(set(values)) < len(values):
+            raise ConfigError(f"{flag} {' '.join(map(str, values))} repeats a value; give each once")
+
+
+def refuse_unusable_dirs(paths_by_flag: dict[str, Path]) -> None:
+    """ConfigError naming the first output folder that cannot be created or written (checked before any
+    work, so a long run does not fail at its end)."""
+    from ttc.cache import unusable_dir
+    for flag, path in paths_by_flag.items():
+        problem = unusable_dir(path)
+        if problem:
+            raise ConfigError(f"{flag} {str(path)!r} {problem}")
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp).replace("typing.", ""))
 

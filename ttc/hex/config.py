@@ -58,6 +58,8 @@ class HexConfig:
         if self.eval_games_per_pair % 2 or 1 not in self.test_nodes or self.frontier_nodes not in self.test_nodes:
             raise HexConfigError("hex config: eval_games_per_pair must be even; test_nodes must hold 1 "
                                  "and frontier_nodes")
+        if self.n_jobs == 0 or self.n_jobs < -1:
+            raise HexConfigError(f"hex config: n_jobs={self.n_jobs}; use a worker count >= 1 (or -1 for every core)")
 
     def train_settings(self, board: int) -> TrainSettings:
         return TrainSettings(

@@ -13,7 +13,6 @@ figure is written.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from matplotlib.ticker import NullFormatter
 from analysis import hex_fits as fits
 from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure
 from analysis.table_io import read_csv_table
+from ttc.config import OneLineParser
 
 # Per table: the columns the figures read (numbers unless named in BOOLEAN) and whether it may have no rows.
 COLUMNS = {"agents": (("board", "width", "snapshot", "nodes", "train_flops", "test_flops", "elo"), False),
@@ -230,7 +230,7 @@ def write_figures(results_dir: Path, cache_dir: Path | None = None, formats: tup
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI: draw every figure of a Hex results folder under its figures/; exit 2 on bad input."""
-    ap = argparse.ArgumentParser(prog="python -m analysis.hex_figures", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python -m analysis.hex_figures", description=__doc__.splitlines()[0])
     ap.add_argument("results", type=Path, nargs="?", default=Path("results/hex"),
                     help="the folder a Hex run wrote (agents.csv, iso_elo.csv, frontier.csv); default results/hex")
     args = ap.parse_args(argv)

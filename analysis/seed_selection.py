@@ -24,7 +24,6 @@ N, paired by seed, with their SE over seeds.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ import pandas as pd
 
 from analysis.model_size import EXCLUDED, KINDS, ModelSizeError, curve_multipliers
 from analysis.table_io import check_output_path, read_csv_table
+from ttc.config import OneLineParser
 
 REQUIRED = ("generator", "params", "seed", "rule", "n", "accuracy")
 SINGLE = ("generator", "params", "seed", "pass1")
@@ -234,7 +234,7 @@ def fig_seed_selection(selection: pd.DataFrame, single: pd.DataFrame | None = No
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python -m analysis.seed_selection", description=__doc__.splitlines()[0])
     ap.add_argument("selection", type=Path, help="a selection table (results/seed_selection.csv)")
     ap.add_argument("--single", type=Path, default=None, help="a seed table for the other sizes (results/seed_spread.csv)")
     ap.add_argument("--rules", default=None, help="comma-separated rules (default: every selection rule)")

@@ -25,7 +25,6 @@ subsets), so the shares stay exact without enumerating subsets. ``restarts=1`` i
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 import sys
@@ -37,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.table_io import check_output_path, read_csv_table
+from ttc.config import OneLineParser
 
 REQUIRED = ("generator", "params", "seed", "pass1", "ci_low", "ci_high")
 
@@ -184,7 +184,7 @@ def fig_seed_spread(table: pd.DataFrame):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python -m analysis.seed_spread", description=__doc__.splitlines()[0])
     ap.add_argument("table", type=Path, help="a seed table (results/seed_spread.csv)")
     ap.add_argument("--z", type=float, default=1.96, help="standard errors a step must exceed to count as separated")
     ap.add_argument("--restarts", type=int, nargs="+", default=[1],

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 from analysis.hex_fits import TABLES, hex_results  # noqa: E402
 from ttc.cache import atomic_write_text, remove_stale_temporaries  # noqa: E402
 from ttc.cache_files import json_safe, write_json_file  # noqa: E402
-from ttc.config import ConfigError, load_config, refuse_unusable_dirs  # noqa: E402
+from ttc.config import ConfigError, OneLineParser, load_config, refuse_unusable_dirs  # noqa: E402
 from ttc.hex import HexConfig, HexRun, run_hex  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def write_hex_results(directory: Path, config: HexConfig, run: HexRun) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineParser(prog="python experiments/hex.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="TOML file with a [hex] table")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".cache")

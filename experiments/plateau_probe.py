@@ -21,7 +21,6 @@ checkpoint and role.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import replace
@@ -33,7 +32,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.table_io import check_output_path  # noqa: E402
-from ttc.config import ConfigError, load_config  # noqa: E402
+from ttc.config import ConfigError, OneLineParser, load_config  # noqa: E402
 from ttc.curriculum import CurriculumStage  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
@@ -104,7 +103,7 @@ def probe(cfg: SweepConfig, size: str, *, tokens: int | None, seed: int, checkpo
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = OneLineParser(prog="python experiments/plateau_probe.py", description=__doc__.split("\n\n")[0])
     ap.add_argument("size", help="a generator size of the config (generators.sizes or generators.custom)")
     ap.add_argument("--config", default=str(DEFAULT))
     ap.add_argument("--tokens", type=int, help="training budget in tokens (default: the config's for this size)")

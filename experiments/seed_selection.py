@@ -19,7 +19,6 @@ About 30 minutes cold for s and m x 5 seeds on two cores; a rerun reads everythi
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -40,7 +39,7 @@ from analysis.model_size import ModelSizeError  # noqa: E402
 from analysis.seed_selection import SINGLE, fig_seed_selection, paired_gaps, seed_multipliers  # noqa: E402
 from analysis.table_io import read_csv_table  # noqa: E402
 from ttc.cache import atomic_write_text  # noqa: E402
-from ttc.config import ConfigError, load_config, refuse_repeats, refuse_unusable_dirs  # noqa: E402
+from ttc.config import ConfigError, OneLineParser, load_config, refuse_repeats, refuse_unusable_dirs  # noqa: E402
 from ttc.environment import environment  # noqa: E402
 from ttc.seed_selection import seed_selection  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
@@ -63,7 +62,7 @@ def check_single(single: pd.DataFrame | None, sizes: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python experiments/seed_selection.py", description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML delta over the defaults in code")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--sizes", nargs="+", default=["s", "m"], help="sizes judged per seed (default: s m)")

@@ -16,7 +16,6 @@ draws again from any seed table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -33,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from analysis.figure_cache import save_figure  # noqa: E402
 from analysis.seed_spread import family_draws, fig_seed_spread  # noqa: E402
 from ttc.cache import atomic_write_text  # noqa: E402
-from ttc.config import ConfigError, load_config, refuse_repeats, refuse_unusable_dirs  # noqa: E402
+from ttc.config import ConfigError, OneLineParser, load_config, refuse_repeats, refuse_unusable_dirs  # noqa: E402
 from ttc.environment import environment  # noqa: E402
 from ttc.seed_spread import seed_spread  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
@@ -42,7 +41,7 @@ DEFAULT_CONFIG = REPO / "experiments" / "configs" / "default.toml"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python experiments/seed_spread.py", description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML delta over the defaults in code")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--sizes", nargs="+", default=None, help="family sizes (default: the config's generators.sizes)")

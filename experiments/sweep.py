@@ -8,7 +8,6 @@ configuration exits with code 2 and a one-line message before anything runs.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/
 
 from experiments.publish import publish, staging  # noqa: E402
 from ttc.cache import atomic_write_text, remove_stale_temporaries, unusable_dir  # noqa: E402
-from ttc.config import ConfigError, load_config, to_dict  # noqa: E402
+from ttc.config import ConfigError, OneLineParser, load_config, to_dict  # noqa: E402
 from ttc.environment import environment, matmul_flops  # noqa: E402
 from ttc.sweep_config import SweepConfig  # noqa: E402
 
@@ -45,7 +44,7 @@ def matmul_gflops() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="python experiments/sweep.py", description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML delta over the defaults in code")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override one key, e.g. --set pools.n_samples=32 (repeatable)")

@@ -12,7 +12,6 @@ printed tables as one tidy CSV; the generator must already be in the cache (this
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ttc.cache import Cache, atomic_write_text
-from ttc.config import ConfigError, load_config
+from ttc.config import ConfigError, OneLineParser, load_config
 from ttc.evaluate import RuleSpec, curves, curves_by_problem
 from ttc.generators import (
     checkpoint_pool,
@@ -146,7 +145,7 @@ def check_csv(path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(prog="python experiments/verifiers.py", description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the sweep's TOML config: generators, "
                     "pools and [verifiers] specs are taken from it (default: the default sweep's)")
     ap.add_argument("--size", default="l")

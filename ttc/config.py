@@ -8,17 +8,26 @@ the fix, before anything runs.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tomllib
 import types
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 class ConfigError(ValueError):
     """Bad configuration; the message names the key and how to fix it."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors (a bad type, a missing or unknown flag) are one line on stderr,
+    ``error: ...; see PROG --help``, and exit code 2, like every other bad input of ttc's commands."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
 def refuse_repeats(values_by_flag: dict[str, Sequence]) -> None:

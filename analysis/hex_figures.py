@@ -25,7 +25,7 @@ from matplotlib.ticker import NullFormatter
 
 from analysis import hex_fits as fits
 from analysis.figure_cache import FORMATS, FigureCache, figure_key, save_figure
-from analysis.table_io import read_csv_table
+from analysis.table_io import check_cells, read_csv_table
 from ttc.config import OneLineParser
 
 # Per table: the columns the figures read (numbers unless named in BOOLEAN) and whether it may have no rows.
@@ -49,19 +49,11 @@ def _checked(table: pd.DataFrame, path: Path, columns: Sequence[str], may_be_emp
                               "(python experiments/hex.py)")
     if table.empty:
         raise HexFiguresError(f"{path} has no rows; pass the CSVs of a finished Hex run (python experiments/hex.py)")
-    empty = [c for c in columns if table[c].isna().any()]
-    if empty:
-        raise HexFiguresError(f"{path} has empty or NaN cells in {', '.join(empty)}; fill them or drop those rows")
-    flags = [c for c in columns if c in BOOLEAN and not pd.api.types.is_bool_dtype(table[c])]
-    if flags:
-        raise HexFiguresError(f"{path} column(s) {', '.join(flags)} hold values other than True/False; give booleans")
-    numbers = [c for c in columns if c not in BOOLEAN]
-    bad = [c for c in numbers if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
-    if bad:
-        raise HexFiguresError(f"{path} column(s) {', '.join(bad)} hold non-numbers; give numbers")
-    infinite = [c for c in numbers if not np.isfinite(table[c].to_numpy(float)).all()]
-    if infinite:
-        raise HexFiguresError(f"{path} has infinite values in {', '.join(infinite)}; give finite numbers")
+    flags = [c for c in columns if c in BOOLEAN]
+    check_cells(table, str(path), HexFiguresError, texts=flags, numbers=[c for c in columns if c not in BOOLEAN])
+    words = [c for c in flags if not pd.api.types.is_bool_dtype(table[c])]
+    if words:
+        raise HexFiguresError(f"{path} column(s) {', '.join(words)} hold values other than True/False; give booleans")
     low = [c for c in columns if c in POSITIVE and table[c].le(0).any()]
     if low:
         raise HexFiguresError(f"{path} has {', '.join(low)} <= 0; compute is positive (it is drawn on a log scale)")

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.model_size import EXCLUDED, KINDS, ModelSizeError, curve_multipliers
-from analysis.table_io import check_output_path, read_csv_table
+from analysis.table_io import check_cells, check_output_path, read_csv_table
 from ttc.config import OneLineParser
 
 REQUIRED = ("generator", "params", "seed", "rule", "n", "accuracy")
@@ -43,18 +43,10 @@ GAPS = (("best_of_n:prm", "best_of_n:orm"), ("best_of_n:orm", "majority"), ("bes
         ("weighted_vote:prm", "majority"))
 
 
-def _check_values(table: pd.DataFrame, name: str, columns: Sequence[str], accuracy: str) -> None:
-    """A ModelSizeError naming the first problem: empty cells, non-numbers, non-finite numbers or an
-    accuracy outside [0, 1] in ``columns`` (the first is the generator, the rest numbers)."""
-    empty = [c for c in columns if table[c].isna().any()]
-    if empty:
-        raise ModelSizeError(f"{name} has empty or NaN cells in {', '.join(empty)}; fill them or drop those rows")
-    numeric = [c for c in columns[1:] if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
-    if numeric:
-        raise ModelSizeError(f"{name} column(s) {', '.join(numeric)} hold non-numbers; give numbers "
-                             f"({accuracy} a fraction of problems)")
-    if not np.isfinite(table[list(columns[1:])].to_numpy(float)).all():
-        raise ModelSizeError(f"{name} has infinite values in {', '.join(columns[1:])}; give finite numbers")
+def _check_values(table: pd.DataFrame, name: str, texts: Sequence[str], numbers: Sequence[str], accuracy: str) -> None:
+    """A ModelSizeError naming the first problem: empty cells, non-numbers, non-finite numbers
+    (``analysis.table_io.check_cells``) or an ``accuracy`` outside [0, 1]."""
+    check_cells(table, name, ModelSizeError, texts=texts, numbers=numbers)
     if not table[accuracy].between(0, 1).all():
         raise ModelSizeError(f"{name} has {accuracy} outside [0, 1]; accuracies are fractions of problems "
                              "(percent? divide by 100)")
@@ -68,9 +60,7 @@ def _checked(selection: pd.DataFrame, single: pd.DataFrame | None) -> pd.DataFra
                              "(python experiments/seed_selection.py writes them)")
     if selection.empty:
         raise ModelSizeError("selection table has no rows; run python experiments/seed_selection.py first")
-    _check_values(selection, "selection table", ("generator", "params", "seed", "n", "accuracy"), "accuracy")
-    if selection["rule"].isna().any():
-        raise ModelSizeError("selection table has empty or NaN cells in rule; fill them or drop those rows")
+    _check_values(selection, "selection table", ("generator", "rule"), ("params", "seed", "n", "accuracy"), "accuracy")
     if selection["n"].lt(1).any():
         raise ModelSizeError("selection table has n < 1; n is the number of samples a rule selects from")
     if selection.duplicated(["generator", "seed", "rule", "n"]).any():
@@ -86,7 +76,7 @@ def _checked(selection: pd.DataFrame, single: pd.DataFrame | None) -> pd.DataFra
                                  "(python experiments/seed_spread.py writes them)")
         if single.empty:
             raise ModelSizeError("seed table has no rows; run python experiments/seed_spread.py first")
-        _check_values(single, "seed table", SINGLE, "pass1")
+        _check_values(single, "seed table", SINGLE[:1], SINGLE[1:], "pass1")
         if single.duplicated(["generator", "seed"]).any():
             raise ModelSizeError("seed table repeats a (generator, seed) pair; keep one row per pair")
         other = single[~single["generator"].isin(own["generator"])]

@@ -6,8 +6,10 @@ take it as ``error``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -34,3 +36,18 @@ def check_output_path(path: Path, flag: str, error: type[Exception], *, figure: 
     if figure and ext not in SAVE_FORMATS:
         raise error(f"{flag} {path}: cannot draw .{ext}; end the name in one of "
                     f"{', '.join('.' + e for e in SAVE_FORMATS)}")
+
+
+def check_cells(table: pd.DataFrame, name: str, error: type[Exception], *, numbers: Sequence[str],
+                texts: Sequence[str] = ()) -> None:
+    """``error`` naming the first problem of ``table`` (called ``name``): an empty cell in ``texts`` or
+    ``numbers``, then a non-number (booleans included) or an infinite value in ``numbers``."""
+    empty = [c for c in (*texts, *numbers) if table[c].isna().any()]
+    if empty:
+        raise error(f"{name} has empty or NaN cells in {', '.join(empty)}; fill them or drop those rows")
+    words = [c for c in numbers if not pd.api.types.is_numeric_dtype(table[c]) or pd.api.types.is_bool_dtype(table[c])]
+    if words:
+        raise error(f"{name} column(s) {', '.join(words)} hold non-numbers; give numbers")
+    infinite = [c for c in numbers if not np.isfinite(table[c].to_numpy(float)).all()]
+    if infinite:
+        raise error(f"{name} has infinite values in {', '.join(infinite)}; give finite numbers")

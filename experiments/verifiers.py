@@ -20,7 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ttc.cache import Cache, atomic_write_text
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # analysis/ lives beside ttc/
+
+from analysis.table_io import check_output_path  # noqa: E402
+from ttc.cache import Cache, atomic_write_text  # noqa: E402
 from ttc.config import ConfigError, OneLineParser, load_config
 from ttc.evaluate import RuleSpec, curves, curves_by_problem
 from ttc.generators import (
@@ -130,10 +133,7 @@ def parse_data_sweep(text: str) -> list[tuple[int, int]]:
 
 def check_csv(path: Path) -> None:
     """--csv must be a file in an existing folder and, when it is there already, a table of this script's rows."""
-    if path.is_dir():
-        raise ConfigError(f"--csv {path} is a folder; pass a file such as {path / 'verifiers.csv'}")
-    if not path.parent.is_dir():
-        raise ConfigError(f"--csv {path}: folder {path.parent} does not exist; create it first")
+    check_output_path(path, "--csv", ConfigError)
     if path.exists():
         try:
             columns = pd.read_csv(path, nrows=0).columns

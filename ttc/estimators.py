@@ -336,11 +336,19 @@ def majority_problem(p: ProblemArrays, ns: np.ndarray) -> np.ndarray:
 
 
 def _majority_values(problems: list[ProblemArrays], ns: np.ndarray) -> np.ndarray:
+    """[problems, len(ns), measures]; each problem runs the scheme ``_per_n`` picks for its own pool, so a
+    problem's values do not depend on which other problems share its batch (``--jobs`` chunks)."""
     sizes = np.array([len(p.answer_ids) for p in problems])
-    if all(_per_n(int(m), ns) for m in sizes):
-        return np.stack([majority_problem(p, ns) for p in problems])
-    out = _majority_probs([(p.answer_ids, _answer_means(p)) for p in problems])
-    return np.where((ns[None, :] <= sizes[:, None])[..., None], out[:, np.minimum(ns, sizes.max())], np.nan)
+    per_n = np.array([_per_n(int(m), ns) for m in sizes], dtype=bool)
+    out = np.full((len(problems), len(ns), problems[0].measures.shape[1]), np.nan)
+    for i in np.flatnonzero(per_n):
+        out[i] = majority_problem(problems[i], ns)
+    rest = np.flatnonzero(~per_n)
+    if len(rest):
+        probs = _majority_probs([(problems[i].answer_ids, _answer_means(problems[i])) for i in rest])
+        fits = (ns[None, :] <= sizes[rest, None])[..., None]
+        out[rest] = np.where(fits, probs[:, np.minimum(ns, sizes[rest].max())], np.nan)
+    return out
 
 
 EXACT = {

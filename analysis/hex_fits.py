@@ -47,7 +47,8 @@ def iso_elo(agents: pd.DataFrame, levels: np.ndarray) -> pd.DataFrame:
 
 
 def _pareto(iso: pd.DataFrame) -> np.ndarray:
-    """Per (board, level): points no other point beats on both train and test compute."""
+    """Per (board, level): points no other point beats on both train and test compute. Of points with
+    equal train and equal test compute, only the first in input order is kept."""
     keep = np.zeros(len(iso), bool)
     for _, g in iso.groupby(["board", "elo_level"]):
         g = g.sort_values(["train_flops", "test_flops"])

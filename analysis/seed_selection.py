@@ -118,10 +118,15 @@ def seed_multipliers(selection: pd.DataFrame, single: pd.DataFrame | None = None
     if bad or not rules:
         raise ModelSizeError(f"unknown rule '{bad[0] if bad else ''}'; rules in the table: {', '.join(known) or 'none'}")
     picked = selection[selection["rule"].isin(rules)]
-    at = int(picked.groupby(["generator", "rule"])["n"].max().min()) if n is None else n
+    reach = picked.groupby(["generator", "rule"], sort=False)["n"].max()
+    at = int(reach.min()) if n is None else n
     picked = picked[picked["n"] == at]
-    if picked.empty or set(picked["rule"]) != set(rules):
-        raise ModelSizeError(f"not every rule has rows at N={at}; pick an N all of {', '.join(rules)} reach with --n")
+    present = set(zip(picked["generator"], picked["rule"]))
+    lacking = [pair for pair in reach.index if pair not in present]
+    if picked.empty or set(picked["rule"]) != set(rules) or lacking:
+        who = f" ({lacking[0][0]} has no {lacking[0][1]} rows there)" if lacking else ""
+        raise ModelSizeError(f"not every size and rule has rows at N={at}{who}; pick an N all of "
+                             f"{', '.join(rules)} reach on every size with --n (the largest is {int(reach.min())})")
     sizes = singles.groupby("generator")["params"].first().sort_values(kind="stable")
     log_params = np.log10(sizes.to_numpy(float))
     by_size = {g: singles[singles["generator"] == g].set_index("seed")["accuracy"] for g in sizes.index}

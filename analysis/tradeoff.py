@@ -30,8 +30,10 @@ def _reach(cost: np.ndarray, accuracy: np.ndarray, n: np.ndarray, targets: np.nd
     """(least test FLOPs, fractional N) at which one checkpoint reaches each target; NaN where it does not.
 
     cost [points]: test FLOPs per problem; accuracy: fraction of problems; n: samples per problem;
-    targets: accuracies. Points are sorted by cost and accuracy replaced by its running maximum (a
-    cheaper point can always be used instead), so accuracy is monotone in log10(cost). Between the
+    targets: accuracies. Points are sorted by cost (at equal cost the more accurate first) and accuracy
+    replaced by its running maximum (a cheaper point can always be used instead), so accuracy is
+    monotone in log10(cost); of two points with equal cost, the N reported is the more accurate one's
+    (the first in input order if they tie on accuracy too). Between the
     two points that bracket a target it is linear in log10(cost); N is interpolated the same way in
     log10(N). A target reached at the cheapest point gives that point (no extrapolation).
     """
@@ -54,7 +56,8 @@ def _reach(cost: np.ndarray, accuracy: np.ndarray, n: np.ndarray, targets: np.nd
 def _pareto_mask(target: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Per target, the points with strictly less test compute than every point with less train compute.
 
-    At equal train compute only the least test compute is a candidate (the others are dominated).
+    At equal train compute only the least test compute is a candidate (the others are dominated); of
+    points with equal train and equal test compute, only the first in input order is kept.
     """
     keep = np.zeros(len(target), dtype=bool)
     order = np.lexsort((test, train, target))
@@ -256,7 +259,8 @@ def bootstrap_tradeoff(curves: pd.DataFrame, per_problem: pd.DataFrame, targets:
 def crossings(points: pd.DataFrame) -> list[dict]:
     """The frontier's distinct checkpoint sets: consecutive targets (with >= 2 points) whose frontier
     holds the same checkpoints are one crossing, the independent pieces of evidence a fit rests on.
-    Each: checkpoints ("generator@tokens", by train FLOPs) and the targets' range [low, high]."""
+    Each: checkpoints ("generator@tokens", by train FLOPs) and the targets' range [low, high]. Targets
+    with fewer than two points are skipped first, so a crossing may span such a target."""
     usable = points.groupby("target_accuracy").filter(lambda g: len(g) >= 2)
     out: list[dict] = []
     for target, g in usable.sort_values(["target_accuracy", "train_flops"]).groupby("target_accuracy", sort=True):

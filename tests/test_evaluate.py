@@ -238,6 +238,14 @@ def test_wrong_type_of_an_optional_field(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("key", ["sample_idx", "gen_tokens"])
+def test_a_negative_count_is_refused_naming_the_line(tmp_path, capsys, key):
+    rows = [dict(r, **{key: i}) for i, r in enumerate(ROWS)]
+    rows[1][key] = -1
+    refused(tmp_path, capsys, write_jsonl(tmp_path / "p.jsonl", rows), "--n", "1",
+            says=[f":2: '{key}' is -1", "non-negative"])
+
+
 def test_too_few_samples_names_the_problems(tmp_path, capsys):
     pool = write_jsonl(tmp_path / "pool.jsonl", ROWS[:5])
     refused(tmp_path, capsys, pool, "--n", "1,3", says=["fewer than N=3", "2", "--skip-short"])
@@ -497,8 +505,11 @@ NULLABLE = pd.array([True, None, False, False, False, True], dtype="boolean")
         ("sample_idx", [0.0, 1.5, 2.0, 0.0, 1.0, 2.0], "'sample_idx' must be integers"),
         ("sample_idx", pd.array([0, None, 2, 0, 1, 2], dtype="Int64"), "'sample_idx' must be integers (no nulls)"),
         ("step_scores", [[True]] * 6, "'step_scores' must hold numbers only"),
+        ("sample_idx", [0, -1, 2, 0, 1, 2], "row 1 (problem_id=p1, sample_idx=-1): 'sample_idx' is -1"),
+        ("gen_tokens", [3, 3, -4, 3, 3, 3], "'gen_tokens' is -4; it counts from 0"),
     ],
-    ids=["null_is_correct", "null_process_correct", "float_sample_idx", "null_sample_idx", "bool_step_scores"],
+    ids=["null_is_correct", "null_process_correct", "float_sample_idx", "null_sample_idx", "bool_step_scores",
+         "negative_sample_idx", "negative_gen_tokens"],
 )
 def test_parquet_nulls_and_types_found_by_probing(tmp_path, capsys, column, values, says):
     path = tmp_path / "pool.parquet"

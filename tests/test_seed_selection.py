@@ -74,6 +74,8 @@ def test_the_default_n_is_one_every_size_reaches_and_the_figure_names_it():
     assert out.set_index("generator").loc["a", "multiplier"] == pytest.approx(10.0)  # 0.3 is b's single at 1000
     fig, data = fig_seed_selection(_two_ns(), multipliers=out)
     assert "at N=4" in fig.axes[0].get_title() and set(data.loc[data["rule"] == "best_of_n:orm", "n"]) == {4}
+    with pytest.raises(ModelSizeError, match=r"at N=8 \(a has no best_of_n:orm rows there\).*the largest is 4"):
+        seed_multipliers(_two_ns(), n=8, n_boot=20)  # an explicit N that a lacks is named, not a silent drop
 
 
 def _rows(table: pd.DataFrame, mask, **values) -> pd.DataFrame:

@@ -66,6 +66,8 @@ def _typed(value, kind: type, where: str, key: str):
         raise PoolError(f"{where}: '{key}' must be true or false, got {_type_name(value)}")
     if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
         raise PoolError(f"{where}: '{key}' must be an integer, got {_type_name(value)}")
+    if kind is int and value < 0:
+        raise PoolError(f"{where}: '{key}' is {value}; it counts from 0, so give a non-negative integer")
     if kind is float:
         if not _is_number(value):
             raise PoolError(f"{where}: '{key}' must be a number, got {_type_name(value)}")
@@ -173,6 +175,11 @@ def _read_parquet(path: Path, score: str, step_scores: str) -> pd.DataFrame:
         got = "nulls" if pd.api.types.is_integer_dtype(idx) else idx.dtype
         raise PoolError(f"{path}: column 'sample_idx' must be integers (no nulls), got {got}; number each "
                         "problem's samples 0, 1, ... or drop the column")
+    for key in ("sample_idx", "gen_tokens"):
+        if key in frame.columns and pd.api.types.is_integer_dtype(frame[key]) and (frame[key] < 0).any():
+            bad = (frame[key] < 0).to_numpy()
+            raise PoolError(f"{where(bad)}: '{key}' is {frame[key].iloc[int(np.flatnonzero(bad)[0])]}; it "
+                            "counts from 0, so give a non-negative integer")
     bad = ~frame["answer"].map(_is_answer).to_numpy()
     if bad.any():
         raise PoolError(f"{where(bad)}: 'answer' must be a string or null")

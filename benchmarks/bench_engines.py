@@ -24,11 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from ttc.environment import pin_kernels
 
-from ttc.sampling import sample
-from ttc.tokenizer import build_char_tokenizer
+pin_kernels()  # the kernel paths the entry scripts run (ttc.environment), set before torch loads
+
+import torch  # noqa: E402
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+from ttc.sampling import sample  # noqa: E402
+from ttc.tokenizer import build_char_tokenizer  # noqa: E402
 
 SIZES = {"126k": (64, 3, 2, 128), "809k": (128, 4, 4, 352)}  # hidden, layers, heads (head_dim 32), mlp
 

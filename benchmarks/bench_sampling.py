@@ -26,12 +26,16 @@ import platform
 import statistics
 import time
 
-import torch
-import transformers
-from transformers import LlamaConfig, LlamaForCausalLM
+from ttc.environment import pin_kernels
 
-from ttc.environment import matmul_flops
-from ttc.sampling import sample
+pin_kernels()  # the kernel paths the entry scripts run (ttc.environment), set before torch loads
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+from ttc.environment import matmul_flops  # noqa: E402
+from ttc.sampling import sample  # noqa: E402
 
 VOCAB = 40
 SIZES = {  # name: (hidden, layers, heads, mlp)

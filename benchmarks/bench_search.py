@@ -23,7 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+from ttc.environment import prepare_process
+
+prepare_process()  # one BLAS thread, pinned kernel paths (ttc.environment); before numpy and torch load
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 

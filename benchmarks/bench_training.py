@@ -18,16 +18,20 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-import torch
+from ttc.environment import pin_kernels
 
-from ttc.compute import flop_params
-from ttc.environment import matmul_flops
-from ttc.fast_llama import LeanLlamaLoss
-from ttc.models import FAMILY, build_model
-from ttc.tasks.registers import RegistersTask
-from ttc.tokenizer import Codec, build_char_tokenizer
-from ttc.train import COMPILE_WIDTH, compiled_loss, make_batch, pad_width
+pin_kernels()  # the kernel paths the entry scripts run (ttc.environment), set before torch loads
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ttc.compute import flop_params  # noqa: E402
+from ttc.environment import matmul_flops  # noqa: E402
+from ttc.fast_llama import LeanLlamaLoss  # noqa: E402
+from ttc.models import FAMILY, build_model  # noqa: E402
+from ttc.tasks.registers import RegistersTask  # noqa: E402
+from ttc.tokenizer import Codec, build_char_tokenizer  # noqa: E402
+from ttc.train import COMPILE_WIDTH, compiled_loss, make_batch, pad_width  # noqa: E402
 
 
 def main() -> None:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# numpy's multithreaded BLAS stalls on small shared machines; set before numpy loads.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+from ttc.environment import prepare_process
+
+prepare_process()  # one BLAS thread, pinned kernel paths (ttc.environment); before numpy and torch load
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/

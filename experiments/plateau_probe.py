@@ -26,8 +26,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from ttc.environment import prepare_process
+
+prepare_process()  # one BLAS thread, pinned kernel paths (ttc.environment); before numpy and torch load
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -20,14 +20,14 @@ About 30 minutes cold for s and m x 5 seeds on two cores; a rerun reads everythi
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+from ttc.environment import prepare_process
+
+prepare_process()  # one BLAS thread, pinned kernel paths (ttc.environment); before numpy and torch load
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

@@ -17,14 +17,14 @@ draws again from any seed table.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+from ttc.environment import prepare_process
+
+prepare_process()  # one BLAS thread, pinned kernel paths (ttc.environment); before numpy and torch load
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

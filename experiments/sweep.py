@@ -9,18 +9,18 @@ configuration exits with code 2 and a one-line message before anything runs.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-# One BLAS thread per process, decided here once and before numpy loads (as experiments/hex.py does):
-# the workers get their torch threads from the config, and numpy's multithreaded BLAS stalls on small
-# shared machines. The Hex stage then computes the same numbers whichever script runs it.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "1")
+# Decided once, before numpy and torch load, and inherited by the workers (as in experiments/hex.py):
+# one BLAS thread per process and the pinned kernel paths, so the Hex stage computes the same numbers
+# whichever script runs it.
+from ttc.environment import prepare_process
+
+prepare_process()  # one BLAS thread, pinned kernel paths (ttc.environment); before numpy and torch load
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # analysis/ lives beside ttc/

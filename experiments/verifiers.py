@@ -17,23 +17,27 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from ttc.environment import pin_kernels
+
+pin_kernels()  # the kernel paths the sweep runs (ttc.environment), set before torch loads
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # analysis/ lives beside ttc/
 
 from analysis.table_io import check_output_path  # noqa: E402
 from ttc.cache import Cache, atomic_write_text  # noqa: E402
-from ttc.config import ConfigError, OneLineParser, load_config
-from ttc.evaluate import RuleSpec, curves, curves_by_problem
-from ttc.generators import (
+from ttc.config import ConfigError, OneLineParser, load_config  # noqa: E402
+from ttc.evaluate import RuleSpec, curves, curves_by_problem  # noqa: E402
+from ttc.generators import (  # noqa: E402
     checkpoint_pool,
     read_records,
 )
-from ttc.pools import PoolSpec
-from ttc.sweep import chosen_generator
-from ttc.sweep_config import SweepConfig
-from ttc.verifiers import (
+from ttc.pools import PoolSpec  # noqa: E402
+from ttc.sweep import chosen_generator  # noqa: E402
+from ttc.sweep_config import SweepConfig  # noqa: E402
+from ttc.verifiers import (  # noqa: E402
     SCORERS,
     VerifierSpec,
     data_point,
@@ -45,7 +49,7 @@ from ttc.verifiers import (
     verifier_lm_step_logprobs,
     verifier_metrics,
 )
-from ttc.verifiers.metrics import selection_table
+from ttc.verifiers.metrics import selection_table  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.toml"
 

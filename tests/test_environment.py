@@ -88,6 +88,8 @@ REFERENCE_LOSS = {"2.13.0": "0x1.b9b62e0000000p+1"}
 def test_pinned_kernels_give_the_reference_bits():
     if "avx2" not in cpu()["isa"] or kernel_settings() != kernel_pins():
         pytest.skip("the pinned paths are x86-64 AVX2 only, and set by hand here")
+    if "AMD" not in cpu()["model"]:  # MKL's AVX2 path on Intel may compute other bits: not measured
+        pytest.skip("the reference bits were measured on AMD CPUs only")
     expected = REFERENCE_LOSS.get(torch.__version__.split("+")[0])
     if expected is None:
         pytest.skip(f"no reference bits recorded for torch {torch.__version__}")

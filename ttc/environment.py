@@ -6,7 +6,7 @@ last digits. So every entry script calls ``prepare_process`` before numpy or tor
 CPU with AVX2 it keeps every library that dispatches on the CPU found at run time on its AVX2 code
 path (``kernel_pins``: torch's own kernels, MKL, oneDNN, OpenBLAS and numpy's SIMD loops). An
 AVX-512 machine then computes the bits an AVX2-only one does: measured on two AMD EPYC machines, one
-with AVX-512, for the whole default sweep, at the same speed. Same config, seed and library versions
+with AVX-512, for the whole default sweep, within 2% of the native kernels' time. Same config, seed and library versions
 → same results on such machines; elsewhere (ARM; Intel CPUs, untested) a result carries the platform
 it was measured on. A variable the user set is kept, so ``ATEN_CPU_CAPABILITY=avx512`` runs torch's
 native kernels (other bits, other results).
@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from importlib import metadata
 from pathlib import Path
 
@@ -47,33 +47,33 @@ def kernel_pins(numpy_version: str | None = None) -> dict[str, str]:
     return {**PINNED_KERNELS, NUMPY_VAR: names}
 
 
-def prepare_process(environ: dict[str, str] | None = None, cpu_info: dict | None = None) -> dict[str, str]:
+def prepare_process(environ: MutableMapping[str, str] | None = None, cpu_info: dict | None = None) -> dict[str, str]:
     """Set, where the user has not, what must be decided before numpy or torch load (an entry script
     calls this first; worker processes inherit it): one BLAS thread per process (the workers take their
     torch threads from the config, and multithreaded BLAS stalls on small shared machines) and the
     pinned kernel paths (``pin_kernels``). Returns the kernel variables in effect."""
-    environ = os.environ if environ is None else environ
+    env: MutableMapping[str, str] = os.environ if environ is None else environ
     for var in ONE_THREAD:
-        environ.setdefault(var, "1")
-    return pin_kernels(environ, cpu_info)
+        env.setdefault(var, "1")
+    return pin_kernels(env, cpu_info)
 
 
-def pin_kernels(environ: dict[str, str] | None = None, cpu_info: dict | None = None) -> dict[str, str]:
+def pin_kernels(environ: MutableMapping[str, str] | None = None, cpu_info: dict | None = None) -> dict[str, str]:
     """On an x86-64 CPU with AVX2, set the AVX2 code paths (``kernel_pins``) where the user has not
     (module doc); call before numpy and torch load. A CPU without AVX2 is left alone: that path would
     crash there. Returns the kernel variables in effect."""
-    environ = os.environ if environ is None else environ
+    env: MutableMapping[str, str] = os.environ if environ is None else environ
     info = cpu() if cpu_info is None else cpu_info
     if info["machine"] in ("x86_64", "AMD64") and "avx2" in info["isa"]:
         for var, value in kernel_pins().items():
-            environ.setdefault(var, value)
-    return kernel_settings(environ)
+            env.setdefault(var, value)
+    return kernel_settings(env)
 
 
-def kernel_settings(environ: dict[str, str] | None = None) -> dict[str, str]:
+def kernel_settings(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
     """The kernel variables (``kernel_pins``) set in this process (provenance: results/config.json)."""
-    environ = os.environ if environ is None else environ
-    return {var: environ[var] for var in (*PINNED_KERNELS, NUMPY_VAR) if var in environ}
+    env: MutableMapping[str, str] = os.environ if environ is None else environ
+    return {var: env[var] for var in (*PINNED_KERNELS, NUMPY_VAR) if var in env}
 
 
 def cpu() -> dict:

@@ -9,7 +9,10 @@ AVX-512 machine then computes the bits an AVX2-only one does: measured on two AM
 with AVX-512, for the whole default sweep, within 2% of the native kernels' time. Same config, seed and library versions
 → same results on such machines; elsewhere (ARM; Intel CPUs, untested) a result carries the platform
 it was measured on. A variable the user set is kept, so ``ATEN_CPU_CAPABILITY=avx512`` runs torch's
-native kernels (other bits, other results).
+native kernels (other bits, other results). A script or notebook of one's own calls ``pin_kernels()``
+before importing numpy or torch to compute the sweep's bits. (``python -m ttc.evaluate`` does not pin:
+on a 320-problem test pool its CSV, 10 significant digits, came out byte-identical pinned and native
+on the AVX-512 machine, for single, majority and best-of-N.)
 """
 
 from __future__ import annotations

@@ -122,10 +122,10 @@ def seed_multipliers(selection: pd.DataFrame, single: pd.DataFrame | None = None
     at = int(reach.min()) if n is None else n
     picked = picked[picked["n"] == at]
     present = set(zip(picked["generator"], picked["rule"]))
-    lacking = [pair for pair in reach.index if pair not in present]
-    if picked.empty or set(picked["rule"]) != set(rules) or lacking:
-        who = f" ({lacking[0][0]} has no {lacking[0][1]} rows there)" if lacking else ""
-        raise ModelSizeError(f"not every size and rule has rows at N={at}{who}; pick an N all of "
+    lacking = [pair for pair in reach.index if pair not in present]  # every (size, rule) judged; rules all have rows
+    if lacking:
+        raise ModelSizeError(f"not every size and rule has rows at N={at} ({lacking[0][0]} has no "
+                             f"{lacking[0][1]} rows there); pick an N all of "
                              f"{', '.join(rules)} reach on every size with --n (the largest is {int(reach.min())})")
     sizes = singles.groupby("generator")["params"].first().sort_values(kind="stable")
     log_params = np.log10(sizes.to_numpy(float))

@@ -50,33 +50,30 @@ def kernel_pins(numpy_version: str | None = None) -> dict[str, str]:
     return {**PINNED_KERNELS, NUMPY_VAR: names}
 
 
-def prepare_process(environ: MutableMapping[str, str] | None = None, cpu_info: dict | None = None) -> dict[str, str]:
+def prepare_process(environ: MutableMapping[str, str] = os.environ, cpu_info: dict | None = None) -> dict[str, str]:
     """Set, where the user has not, what must be decided before numpy or torch load (an entry script
     calls this first; worker processes inherit it): one BLAS thread per process (the workers take their
     torch threads from the config, and multithreaded BLAS stalls on small shared machines) and the
     pinned kernel paths (``pin_kernels``). Returns the kernel variables in effect."""
-    env: MutableMapping[str, str] = os.environ if environ is None else environ
     for var in ONE_THREAD:
-        env.setdefault(var, "1")
-    return pin_kernels(env, cpu_info)
+        environ.setdefault(var, "1")
+    return pin_kernels(environ, cpu_info)
 
 
-def pin_kernels(environ: MutableMapping[str, str] | None = None, cpu_info: dict | None = None) -> dict[str, str]:
+def pin_kernels(environ: MutableMapping[str, str] = os.environ, cpu_info: dict | None = None) -> dict[str, str]:
     """On an x86-64 CPU with AVX2, set the AVX2 code paths (``kernel_pins``) where the user has not
     (module doc); call before numpy and torch load. A CPU without AVX2 is left alone: that path would
     crash there. Returns the kernel variables in effect."""
-    env: MutableMapping[str, str] = os.environ if environ is None else environ
     info = cpu() if cpu_info is None else cpu_info
     if info["machine"] in ("x86_64", "AMD64") and "avx2" in info["isa"]:
         for var, value in kernel_pins().items():
-            env.setdefault(var, value)
-    return kernel_settings(env)
+            environ.setdefault(var, value)
+    return kernel_settings(environ)
 
 
-def kernel_settings(environ: MutableMapping[str, str] | None = None) -> dict[str, str]:
+def kernel_settings(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """The kernel variables (``kernel_pins``) set in this process (provenance: results/config.json)."""
-    env: MutableMapping[str, str] = os.environ if environ is None else environ
-    return {var: env[var] for var in (*PINNED_KERNELS, NUMPY_VAR) if var in env}
+    return {var: environ[var] for var in kernel_pins() if var in environ}
 
 
 def cpu() -> dict:

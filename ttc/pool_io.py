@@ -176,10 +176,10 @@ def _read_parquet(path: Path, score: str, step_scores: str) -> pd.DataFrame:
         raise PoolError(f"{path}: column 'sample_idx' must be integers (no nulls), got {got}; number each "
                         "problem's samples 0, 1, ... or drop the column")
     for key in ("sample_idx", "gen_tokens"):
-        if key in frame.columns and pd.api.types.is_integer_dtype(frame[key]) and (frame[key] < 0).any():
-            bad = (frame[key] < 0).to_numpy()
-            raise PoolError(f"{where(bad)}: '{key}' is {frame[key].iloc[int(np.flatnonzero(bad)[0])]}; it "
-                            "counts from 0, so give a non-negative integer")
+        counts = frame[key].to_numpy() if key in frame.columns and pd.api.types.is_integer_dtype(frame[key]) else None
+        if counts is not None and (counts < 0).any():
+            raise PoolError(f"{where(counts < 0)}: '{key}' is {counts[counts < 0][0]}; it counts from 0, so give a "
+                            "non-negative integer")
     bad = ~frame["answer"].map(_is_answer).to_numpy()
     if bad.any():
         raise PoolError(f"{where(bad)}: 'answer' must be a string or null")
